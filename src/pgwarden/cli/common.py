@@ -1,0 +1,105 @@
+"""What every command shares: common options, the loaded settings, and output.
+
+``--format json`` prints exactly one JSON document on stdout; all human text goes to stderr
+(so ``pgwarden backup --format json > manifest.json`` works). Everything printed passes
+through :func:`pgwarden.redact.redact`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from pgwarden.config import Settings, database_url_from_env, find_config, load_settings
+from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.redact import redact
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    example: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Context], int]
+    formats: tuple[str, ...] = ("text", "json")
+    uses_config: bool = True
+    description: str = ""
+
+
+@dataclass
+class Context:
+    """The parsed command line plus everything derived from it, computed once."""
+
+    args: argparse.Namespace
+    settings: Settings
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    _target: DatabaseTarget | None = None
+
+    @property
+    def format(self) -> str:
+        return str(getattr(self.args, "format", "text") or "text")
+
+    @property
+    def json(self) -> bool:
+        return self.format == "json"
+
+    def database_url(self) -> str:
+        return database_url_from_env(self.settings, getattr(self.args, "database_url", None))
+
+    def has_database_url(self) -> bool:
+        import os
+
+        return bool(getattr(self.args, "database_url", None) or os.environ.get(self.settings.database_url_env))
+
+    def target(self) -> DatabaseTarget:
+        if self._target is None:
+            self._target = DatabaseTarget.from_url(self.database_url())
+        return self._target
+
+    def say(self, text: str = "") -> None:
+        """Human-readable progress and results: always stderr when the document is JSON."""
+        stream = self.stderr if self.format not in ("text",) else self.stdout
+        print(redact(text), file=stream, flush=True)
+
+    def note(self, text: str) -> None:
+        """Progress lines: stderr always, so stdout stays clean for reports."""
+        print(redact(text), file=self.stderr, flush=True)
+
+    def emit_json(self, document: Any) -> None:
+        text = json.dumps(document, indent=2, default=str, ensure_ascii=False)
+        print(redact(text), file=self.stdout, flush=True)
+
+    def write_output(self, text: str, path: str | None) -> None:
+        """Write a report to ``--output`` (and say where), or to stdout."""
+        if path:
+            out = Path(path)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(redact(text), encoding="utf-8")
+            self.note(f"report written to {out}")
+        else:
+            print(redact(text), file=self.stdout, flush=True)
+
+
+def add_config_options(parser: argparse.ArgumentParser, *, database: bool = True) -> None:
+    parser.add_argument("--config", metavar="FILE", help="config file (default: ./pgwarden.yml if present)")
+    if database:
+        parser.add_argument(
+            "--database-url",
+            metavar="URL",
+            help="target database (default: the env var named by database_url_env, DATABASE_URL)",
+        )
+
+
+def load_context(args: argparse.Namespace) -> Context:
+    path = find_config(getattr(args, "config", None))
+    settings = load_settings(path)
+    if path is None and getattr(args, "config", None) is None:
+        settings.base_dir = str(Path.cwd())
+    return Context(args=args, settings=settings)

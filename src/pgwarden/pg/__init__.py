@@ -1,0 +1,1 @@
+"""PostgreSQL edges: connections, client binaries, the embedded server."""

@@ -1,0 +1,159 @@
+"""The small records every step reads and writes.
+
+Data flows one way: cli -> pipeline -> core -> edges, and these records are what crosses
+the boundaries. They are plain dataclasses with a ``to_json`` that produces the documented
+JSON contract (see DESIGN.md), so reporters never reach into internals.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(str, enum.Enum):
+    """Finding severities, ordered: info < low < medium < high < critical."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_ORDER.index(self)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank <= other.rank
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank > other.rank
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Severity):
+            return NotImplemented
+        return self.rank >= other.rank
+
+    def raised(self, steps: int = 1) -> Severity:
+        return _SEVERITY_ORDER[min(len(_SEVERITY_ORDER) - 1, self.rank + steps)]
+
+    def lowered(self, steps: int = 1) -> Severity:
+        return _SEVERITY_ORDER[max(0, self.rank - steps)]
+
+
+_SEVERITY_ORDER = [Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+SEVERITY_NAMES = [s.value for s in _SEVERITY_ORDER]
+
+
+class Category(str, enum.Enum):
+    """Every finding has exactly one category."""
+
+    DATA_LOSS = "data-loss"
+    TABLE_REWRITE = "table-rewrite"
+    BLOCKING_LOCK = "blocking-lock"
+    BACKWARD_INCOMPATIBLE = "backward-incompatible"
+    TRANSACTION_SAFETY = "transaction-safety"
+    WILL_FAIL = "will-fail"
+    OTHER = "other"
+
+
+class MigrationStatus(str, enum.Enum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    FAILED = "failed"
+    EDITED = "edited"  # applied, but the file changed since
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration as the project's tool sees it."""
+
+    name: str
+    path: str
+    status: MigrationStatus = MigrationStatus.PENDING
+    checksum: str | None = None
+    #: The SQL this migration runs, when known (sql/prisma files; alembic/laravel render it).
+    sql: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "status": self.status.value}
+
+
+@dataclass
+class Finding:
+    """One risk found in one statement of one migration."""
+
+    rule: str
+    category: Category
+    severity: Severity
+    message: str
+    suggestion: str
+    migration: str | None = None
+    file: str | None = None
+    line: int | None = None
+    statement: str | None = None
+    table: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "category": self.category.value,
+            "severity": self.severity.value,
+            "migration": self.migration,
+            "file": self.file,
+            "line": self.line,
+            "statement": self.statement,
+            "table": self.table,
+            "message": self.message,
+            "suggestion": self.suggestion,
+            "context": self.context,
+        }
+
+
+@dataclass
+class Check:
+    """One verification check and its outcome (verify, restore, drill)."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    #: A failed check with ``warning`` set does not fail the step.
+    warning: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "warning": self.warning}
+
+
+@dataclass
+class StepResult:
+    """What one pipeline step did: printed as text, or as the ``--format json`` document."""
+
+    step: str
+    ok: bool
+    summary: str
+    duration_s: float = 0.0
+    checks: list[Check] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "step": self.step,
+            "ok": self.ok,
+            "summary": self.summary,
+            "duration_s": round(self.duration_s, 3),
+            "checks": [c.to_json() for c in self.checks],
+            **self.details,
+        }

@@ -1,0 +1,50 @@
+"""Keep secrets out of everything pgwarden prints or writes.
+
+Any code that learns a secret (the database password, a full URL, an API key) registers it
+here; every message, log line, report and captured child output passes through :func:`redact`
+before it leaves the process. Registration is process-wide on purpose: a secret learned in one
+module must be hidden in all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import urllib.parse
+
+MASK = "********"
+_secrets: set[str] = set()
+# user:password@ in any URL-looking text, even for a secret we were never told about.
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@", re.I)
+_KV_PASSWORD = re.compile(r"(?P<key>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
+
+
+def register_secret(value: str | None) -> None:
+    """Hide ``value`` (and its URL-encoded form) from every later message."""
+    if not value or len(value) < 3:
+        # Masking one or two characters would shred ordinary text and hide nothing useful.
+        return
+    _secrets.add(value)
+    quoted = urllib.parse.quote(value, safe="")
+    if quoted != value:
+        _secrets.add(quoted)
+
+
+def redact(text: str) -> str:
+    if not text:
+        return text
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m['key']}{MASK}", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the formatted message of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = redact(message)
+        record.args = None
+        return True

@@ -1,0 +1,77 @@
+"""The MigrationTool port: what every adapter (sql, prisma, laravel, alembic) provides.
+
+Reading state (``migrations``) is separate from changing it (``apply``) so that ``plan`` and
+``verify`` never risk a write. ``apply`` receives the session limits; how they reach the
+migration session is the adapter's business (SET for the built-in runner, PGOPTIONS for
+external tools).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+
+from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.records import Migration
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    lock_timeout_s: float
+    statement_timeout_s: float
+
+
+@dataclass
+class ApplyResult:
+    """What ``apply`` did. On failure ``error`` says why and ``failed`` names the migration."""
+
+    applied: list[str] = field(default_factory=list)
+    failed: str | None = None
+    error: str | None = None
+    output: str = ""
+    lock_timeout_hit: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class MigrationTool(Protocol):
+    name: str
+    default_command: str | None
+
+    def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
+        """All migrations in order, with status from the history table when ``conn`` is given."""
+        ...
+
+    def pending(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
+        """Pending migrations in apply order, each with ``sql`` filled in where it can be known."""
+        ...
+
+    def head(self, conn: psycopg.Connection[Any]) -> str | None:
+        """The newest applied migration, recorded in backup manifests."""
+        ...
+
+    def history_state(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        """The newest rows of the tool's history table, for failure reports."""
+        ...
+
+    def apply(self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None) -> ApplyResult:
+        """Apply every pending migration."""
+        ...
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def table_exists(conn: psycopg.Connection[Any], name: str, schema: str | None = None) -> bool:
+    if schema:
+        row = conn.execute("select to_regclass(%s)", (f'"{schema}"."{name}"',)).fetchone()
+    else:
+        row = conn.execute("select to_regclass(%s)", (f'"{name}"',)).fetchone()
+    return bool(row and row[0])

@@ -1,0 +1,238 @@
+"""The ``sql`` tool: an ordered folder of plain .sql migrations and pgwarden's own history table.
+
+Accepted names: ``V3__add_x.sql`` (Flyway), ``0003_add_x.sql``, ``20240101120000_add_x.sql``
+and ``<name>/migration.sql`` folders. They are ordered by their numeric version prefix, not by
+string (so ``V10`` follows ``V9``). Applied migrations are recorded in ``pgwarden_migrations``;
+an applied file whose sha256 changed is an error, never silently re-run.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgwarden.config import Settings
+from pgwarden.errors import ConfigError, OperationFailed
+from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.records import Migration, MigrationStatus
+from pgwarden.redact import redact
+from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file, table_exists
+
+HISTORY_TABLE = "pgwarden_migrations"
+HISTORY_DDL = f"""
+create table if not exists {HISTORY_TABLE} (
+    name text primary key,
+    checksum text not null,
+    started_at timestamptz not null default now(),
+    finished_at timestamptz,
+    duration_ms bigint,
+    applied_by text,
+    run_id text,
+    error text
+)
+"""
+
+_VERSION = re.compile(r"^(?:[Vv](?P<flyway>\d+(?:[._]\d+)*)__|(?P<num>\d+)(?:[_-]|$))")
+# Statements that PostgreSQL refuses inside a transaction block.
+_NO_TRANSACTION = re.compile(
+    r"\b(create|drop)\s+index\s+concurrently\b|\breindex\b[^;]*\bconcurrently\b|"
+    r"\bdetach\s+partition\b[^;]*\bconcurrently\b|\bvacuum\b|\balter\s+system\b|"
+    r"\bcreate\s+database\b|\bdrop\s+database\b|--\s*pgwarden:no-transaction",
+    re.I,
+)
+
+
+@dataclass(frozen=True)
+class SqlFile:
+    name: str
+    path: Path
+    version: tuple[int, ...]
+
+
+def version_of(name: str) -> tuple[int, ...] | None:
+    """The numeric ordering key of a migration name, or None when it has no version prefix."""
+    match = _VERSION.match(name)
+    if not match:
+        return None
+    if match.group("flyway"):
+        return tuple(int(p) for p in re.split(r"[._]", match.group("flyway")))
+    return (int(match.group("num")),)
+
+
+def discover(folder: Path) -> list[SqlFile]:
+    """Migration files of ``folder`` in apply order. Unversioned files are a config error."""
+    found: list[SqlFile] = []
+    problems: list[str] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and entry.suffix == ".sql":
+            name, path = entry.stem, entry
+        elif entry.is_dir() and (entry / "migration.sql").is_file():
+            name, path = entry.name, entry / "migration.sql"
+        else:
+            continue
+        version = version_of(name)
+        if version is None:
+            problems.append(entry.name)
+            continue
+        found.append(SqlFile(name=name, path=path, version=version))
+    if problems:
+        raise ConfigError(
+            f"{folder}: migrations.path: expected every migration to start with a version "
+            f"(V3__x.sql, 0003_x.sql, 20240101120000_x.sql or <version>_x/migration.sql), "
+            f"got {', '.join(problems)}"
+        )
+    found.sort(key=lambda f: (f.version, f.name))
+    seen: dict[tuple[int, ...], str] = {}
+    for f in found:
+        if f.version in seen:
+            raise ConfigError(f"{folder}: migrations {seen[f.version]} and {f.name} have the same version")
+        seen[f.version] = f.name
+    return found
+
+
+def needs_own_transaction(sql: str) -> bool:
+    """True when the file holds a statement that cannot run inside a transaction block."""
+    return bool(_NO_TRANSACTION.search(_strip_comments(sql)) or "pgwarden:no-transaction" in sql)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a SQL file into statements with the real PostgreSQL parser."""
+    import pglast
+
+    try:
+        return [str(s) for s in pglast.split(sql, with_parser=True)]
+    except pglast.parser.ParseError as exc:
+        raise OperationFailed(f"cannot parse SQL: {exc}") from None
+
+
+def _strip_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+class SqlDirTool:
+    name = "sql"
+    default_command: str | None = None
+
+    def __init__(self, settings: Settings, folder: Path | None = None) -> None:
+        self.settings = settings
+        self.folder = folder or settings.migrations_path
+
+    def _files(self) -> list[SqlFile]:
+        if not self.folder.is_dir():
+            raise ConfigError(f"migrations.path: expected a folder of .sql files, {self.folder} is not one")
+        return discover(self.folder)
+
+    def _display(self, path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(Path(self.settings.base_dir).resolve()))
+        except ValueError:
+            return str(path)
+
+    def _history(self, conn: psycopg.Connection[Any]) -> dict[str, tuple[str, Any, Any]]:
+        if not table_exists(conn, HISTORY_TABLE):
+            return {}
+        rows = conn.execute(f"select name, checksum, finished_at, error from {HISTORY_TABLE}").fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
+        history = self._history(conn) if conn is not None else {}
+        result = []
+        for f in self._files():
+            checksum = sha256_file(f.path)
+            status = MigrationStatus.PENDING
+            if f.name in history:
+                recorded, finished_at, error = history[f.name]
+                if finished_at is None:
+                    status = MigrationStatus.FAILED if error else MigrationStatus.PENDING
+                elif recorded != checksum:
+                    status = MigrationStatus.EDITED
+                else:
+                    status = MigrationStatus.APPLIED
+            result.append(
+                Migration(name=f.name, path=self._display(f.path), status=status, checksum=checksum,
+                          sql=f.path.read_text(encoding="utf-8"))
+            )
+        return result
+
+    def check_not_edited(self, migrations: list[Migration]) -> None:
+        edited = [m.name for m in migrations if m.status is MigrationStatus.EDITED]
+        if edited:
+            raise OperationFailed(
+                f"migration {edited[0]} was edited after it was applied (its sha256 no longer matches "
+                f"{HISTORY_TABLE}); put changes in a new migration instead",
+            )
+
+    def pending(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
+        all_migrations = self.migrations(conn)
+        self.check_not_edited(all_migrations)
+        return [m for m in all_migrations if m.status in (MigrationStatus.PENDING, MigrationStatus.FAILED)]
+
+    def head(self, conn: psycopg.Connection[Any]) -> str | None:
+        if not table_exists(conn, HISTORY_TABLE):
+            return None
+        row = conn.execute(
+            f"select name from {HISTORY_TABLE} where finished_at is not null order by finished_at desc, name desc limit 1"
+        ).fetchone()
+        return row[0] if row else None
+
+    def history_state(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        if not table_exists(conn, HISTORY_TABLE):
+            return []
+        cur = conn.execute(
+            f"select name, started_at, finished_at, duration_ms, error from {HISTORY_TABLE} "
+            "order by started_at desc limit 10"
+        )
+        cols = [d.name for d in cur.description or []]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def apply(self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None) -> ApplyResult:
+        result = ApplyResult()
+        applied_by = os.environ.get("GITHUB_ACTOR") or getpass.getuser()
+        with connect(target) as conn:
+            conn.execute(HISTORY_DDL)
+            pending = self.pending(conn)
+            from pgwarden.durations import pg_duration
+
+            conn.execute(f"set lock_timeout = '{pg_duration(limits.lock_timeout_s)}'")
+            conn.execute(f"set statement_timeout = '{pg_duration(limits.statement_timeout_s)}'")
+            for migration in pending:
+                sql = migration.sql or ""
+                started = time.monotonic()
+                conn.execute(
+                    f"insert into {HISTORY_TABLE} (name, checksum, applied_by, run_id) values (%s, %s, %s, %s) "
+                    "on conflict (name) do update set checksum = excluded.checksum, started_at = now(), "
+                    "finished_at = null, error = null, applied_by = excluded.applied_by, run_id = excluded.run_id",
+                    (migration.name, migration.checksum, applied_by, run_id),
+                )
+                try:
+                    if needs_own_transaction(sql):
+                        # One statement at a time: a multi-statement string runs in an implicit
+                        # transaction, which CREATE INDEX CONCURRENTLY and friends refuse.
+                        for statement in split_statements(sql):
+                            conn.execute(statement)
+                    else:
+                        with conn.transaction():
+                            conn.execute(sql)
+                except psycopg.Error as exc:
+                    message = redact(str(exc).strip())
+                    conn.execute(
+                        f"update {HISTORY_TABLE} set error = %s where name = %s", (message, migration.name)
+                    )
+                    result.failed = migration.name
+                    result.error = message
+                    result.lock_timeout_hit = getattr(exc, "sqlstate", None) == "55P03"
+                    return result
+                duration_ms = int((time.monotonic() - started) * 1000)
+                conn.execute(
+                    f"update {HISTORY_TABLE} set finished_at = now(), duration_ms = %s where name = %s",
+                    (duration_ms, migration.name),
+                )
+                result.applied.append(migration.name)
+        return result
