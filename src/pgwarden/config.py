@@ -9,6 +9,7 @@ the file, the dotted key, the line, and what was expected. Precedence: command-l
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,6 +150,9 @@ def _read_dataclass(cls: type, node: yaml.Node, key: str, ctx: _Ctx) -> Any:
         name = key_node.value
         dotted = f"{key}.{name}" if key else name
         if name not in fields:
+            close = difflib.get_close_matches(str(name), list(fields), n=1)
+            if close:
+                raise ctx.error(key_node, dotted, f"a known key (did you mean {close[0]!r}?)", got="an unknown key")
             allowed = ", ".join(sorted(fields))
             raise ctx.error(key_node, dotted, f"one of the known keys ({allowed})", got="an unknown key")
         if name in values:

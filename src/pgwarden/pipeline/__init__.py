@@ -1,0 +1,1 @@
+"""Orchestration of one step each: plan, backup, deploy, verify, restore, drill, status."""

@@ -1,0 +1,74 @@
+"""``pgwarden status``: where does this database stand?
+
+Read-only: the server, the migration tool's view (applied / pending / failed / edited), the
+newest verified backup in the configured store and the last deploys recorded in the database.
+The seed's ``db:monitor`` and ``migrate:status`` in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pgwarden.config import Settings
+from pgwarden.errors import PgwardenError
+from pgwarden.pg.connection import DatabaseTarget, connection
+from pgwarden.records import Check, MigrationStatus, StepResult
+from pgwarden.tools import get_tool
+
+
+def database_status(settings: Settings, target: DatabaseTarget) -> StepResult:
+    started = time.monotonic()
+    checks: list[Check] = []
+    details: dict[str, Any] = {"database": target.dbname, "server": target.display()}
+    with connection(target) as conn:
+        details["server_version"] = conn.execute("show server_version").fetchone()[0]  # type: ignore[index]
+        details["tables"] = conn.execute(
+            "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') "
+            "and n.nspname not like 'pg_toast%'"
+        ).fetchone()[0]  # type: ignore[index]
+        tool = get_tool(settings)
+        try:
+            migrations = tool.migrations(conn)
+        except PgwardenError as exc:
+            migrations = []
+            checks.append(Check("migrations readable", False, str(exc)))
+        by_status: dict[str, list[str]] = {s.value: [] for s in MigrationStatus}
+        for m in migrations:
+            by_status[m.status.value].append(m.name)
+        details["migrations"] = {"tool": tool.name, **by_status, "head": tool.head(conn)}
+        if migrations:
+            checks.append(Check("no failed migration", not by_status["failed"], ", ".join(by_status["failed"])))
+            checks.append(Check("no migration edited after apply", not by_status["edited"],
+                                ", ".join(by_status["edited"])))
+            checks.append(Check("no pending migration", not by_status["pending"],
+                                f"{len(by_status['pending'])} pending", warning=True))
+        try:
+            from pgwarden.audit import last_deploys
+
+            details["last_deploys"] = last_deploys(conn, 5)
+        except PgwardenError as exc:
+            details["last_deploys"] = []
+            checks.append(Check("deploy history readable", False, str(exc), warning=True))
+    details["latest_backup"] = _latest_backup(settings, checks)
+    ok = all(c.ok or c.warning for c in checks)
+    pending = len(details["migrations"]["pending"])
+    summary = (f"{details['migrations']['head'] or 'no migration'} applied, {pending} pending"
+               + ("" if ok else "; attention needed"))
+    return StepResult("status", ok, summary, time.monotonic() - started, checks, details)
+
+
+def _latest_backup(settings: Settings, checks: list[Check]) -> dict[str, Any] | None:
+    from pgwarden.stores import open_store
+
+    try:
+        manifest = open_store(settings.backup.store, settings).latest_verified()
+    except PgwardenError as exc:
+        checks.append(Check("backup store readable", False, str(exc), warning=True))
+        return None
+    if manifest is None:
+        checks.append(Check("a verified backup exists", False, f"none in {settings.backup.store}", warning=True))
+        return None
+    return {"id": manifest.id, "created_at": manifest.created_at, "size_bytes": manifest.size_bytes,
+            "store": manifest.store}
