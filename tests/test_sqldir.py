@@ -41,7 +41,7 @@ def test_all_accepted_naming_styles(tmp_path: Path) -> None:
 
 def test_unversioned_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "add_stuff.sql").write_text("select 1;")
-    with pytest.raises(ConfigError, match="add_stuff.sql"):
+    with pytest.raises(ConfigError, match=r"add_stuff\.sql"):
         discover(tmp_path)
 
 

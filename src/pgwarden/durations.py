@@ -26,7 +26,7 @@ def parse_duration(text: str | int | float) -> float:
             raise ValueError(f"expected {DURATION_HELP}, got a negative number")
         return float(text)
     match = _PATTERN.match(text.lower())
-    if not match or match.group(2) not in _UNITS and match.group(2) != "":
+    if not match or (match.group(2) not in _UNITS and match.group(2) != ""):
         raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
     return float(match.group(1)) * _UNITS.get(match.group(2), 1.0)
 
@@ -46,4 +46,4 @@ def format_duration(seconds: float) -> str:
 
 def pg_duration(seconds: float) -> str:
     """A value PostgreSQL accepts for lock_timeout / statement_timeout."""
-    return f"{int(round(seconds * 1000))}ms"
+    return f"{round(seconds * 1000)}ms"

