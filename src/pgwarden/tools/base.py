@@ -60,7 +60,21 @@ class MigrationTool(Protocol):
         """The newest rows of the tool's history table, for failure reports."""
         ...
 
-    def apply(self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None) -> ApplyResult:
+    def failed(self, conn: psycopg.Connection[Any]) -> list[Migration]:
+        """Migrations the history table records as started but neither finished nor rolled back.
+
+        ``deploy`` refuses to run while there is one: the tool would refuse too, or worse, re-run
+        half-applied SQL.
+        """
+        ...
+
+    def resolve_hint(self, name: str) -> str:
+        """The command a human runs to mark a failed migration as resolved, after cleaning up."""
+        ...
+
+    def apply(
+        self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
+    ) -> ApplyResult:
         """Apply every pending migration."""
         ...
 

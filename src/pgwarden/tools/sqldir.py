@@ -174,11 +174,21 @@ class SqlDirTool:
         self.check_not_edited(all_migrations)
         return [m for m in all_migrations if m.status in (MigrationStatus.PENDING, MigrationStatus.FAILED)]
 
+    def failed(self, conn: psycopg.Connection[Any]) -> list[Migration]:
+        return [m for m in self.migrations(conn) if m.status is MigrationStatus.FAILED]
+
+    def resolve_hint(self, name: str) -> str:
+        return (
+            f"undo what {name} changed, then: delete from {HISTORY_TABLE} where name = '{name}' "
+            "(pgwarden re-runs it on the next deploy)"
+        )
+
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
         if not table_exists(conn, HISTORY_TABLE):
             return None
         row = conn.execute(
-            f"select name from {HISTORY_TABLE} where finished_at is not null order by finished_at desc, name desc limit 1"
+            f"select name from {HISTORY_TABLE} where finished_at is not null "
+            "order by finished_at desc, name desc limit 1"
         ).fetchone()
         return row[0] if row else None
 
@@ -190,12 +200,15 @@ class SqlDirTool:
             "order by started_at desc limit 10"
         )
         cols = [d.name for d in cur.description or []]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 
-    def apply(self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None) -> ApplyResult:
+    def apply(
+        self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
+    ) -> ApplyResult:
         result = ApplyResult()
         applied_by = os.environ.get("GITHUB_ACTOR") or getpass.getuser()
-        with connect(target) as conn:
+        # The deploy's lock watchdog finds the migration session by this application_name.
+        with connect(target, application_name="pgwarden-migrate") as conn:
             conn.execute(HISTORY_DDL)
             pending = self.pending(conn)
             from pgwarden.durations import pg_duration
@@ -206,9 +219,11 @@ class SqlDirTool:
                 sql = migration.sql or ""
                 started = time.monotonic()
                 conn.execute(
-                    f"insert into {HISTORY_TABLE} (name, checksum, applied_by, run_id) values (%s, %s, %s, %s) "
+                    f"insert into {HISTORY_TABLE} (name, checksum, applied_by, run_id) "
+                    "values (%s, %s, %s, %s) "
                     "on conflict (name) do update set checksum = excluded.checksum, started_at = now(), "
-                    "finished_at = null, error = null, applied_by = excluded.applied_by, run_id = excluded.run_id",
+                    "finished_at = null, error = null, applied_by = excluded.applied_by, "
+                    "run_id = excluded.run_id",
                     (migration.name, migration.checksum, applied_by, run_id),
                 )
                 try:
@@ -222,12 +237,18 @@ class SqlDirTool:
                             conn.execute(sql)
                 except psycopg.Error as exc:
                     message = redact(str(exc).strip())
-                    conn.execute(
-                        f"update {HISTORY_TABLE} set error = %s where name = %s", (message, migration.name)
-                    )
+                    sqlstate = getattr(exc, "sqlstate", None)
+                    if sqlstate in ("55P03", "57014") and not needs_own_transaction(sql):
+                        # A lock timeout or a cancel (lock watchdog, statement_timeout) rolled the
+                        # whole file back: nothing was applied, it is simply still pending.
+                        conn.execute(f"delete from {HISTORY_TABLE} where name = %s", (migration.name,))
+                    else:
+                        conn.execute(
+                            f"update {HISTORY_TABLE} set error = %s where name = %s", (message, migration.name)
+                        )
                     result.failed = migration.name
                     result.error = message
-                    result.lock_timeout_hit = getattr(exc, "sqlstate", None) == "55P03"
+                    result.lock_timeout_hit = sqlstate == "55P03"
                     return result
                 duration_ms = int((time.monotonic() - started) * 1000)
                 conn.execute(

@@ -1,0 +1,282 @@
+"""Run a project's own migration tool (Prisma, Laravel, Alembic) as a child process.
+
+The three external adapters share this module: how the child learns where the database is,
+which limits its session has, and how its output comes back.
+
+- No secret on a command line: the database URL (with its password) travels in the child's
+  environment (``DATABASE_URL`` and the config's ``database_url_env``, plus ``DB_URL`` for
+  Laravel 11), libpq clients also get ``PGPASSWORD`` and friends from
+  :meth:`DatabaseTarget.child_env`.
+- Session limits: ``PGOPTIONS=-c lock_timeout=... -c statement_timeout=...`` for libpq clients
+  (PHP's pdo_pgsql, psycopg), and the same in the URL's ``options`` query parameter for clients
+  that only read the URL (Prisma's engine).
+- ``application_name=pgwarden-migrate`` (``PGAPPNAME`` and in the URL) so the deploy's lock
+  watchdog can find the migration's backend in ``pg_stat_activity``.
+- Output is captured, redacted and returned; a lock timeout (SQLSTATE 55P03) is recognised in it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+
+from pgwarden.config import Settings
+from pgwarden.durations import pg_duration
+from pgwarden.errors import ConfigError, OperationFailed
+from pgwarden.pg.connection import DatabaseTarget, connection
+from pgwarden.records import Migration, MigrationStatus
+from pgwarden.redact import redact, register_secret
+from pgwarden.tools.base import ApplyResult, SessionLimits
+
+MIGRATE_APPLICATION_NAME = "pgwarden-migrate"
+#: Output that means the tool's session hit ``lock_timeout``.
+LOCK_TIMEOUT_PATTERN = re.compile(r"55P03|canceling statement due to lock timeout|lock_not_available", re.I)
+_SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?~\n]|&&|\|\|")
+#: How much captured output is kept (the end matters most: that is where errors are).
+MAX_OUTPUT_CHARS = 200_000
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A finished child process: exit code and its redacted, combined stdout+stderr."""
+
+    argv: list[str]
+    returncode: int
+    output: str
+    errors: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def lock_timeout_hit(self) -> bool:
+        return bool(LOCK_TIMEOUT_PATTERN.search(self.output) or LOCK_TIMEOUT_PATTERN.search(self.errors))
+
+
+def session_options(limits: SessionLimits | None) -> str:
+    """The ``-c name=value`` string for PGOPTIONS and the URL's ``options`` parameter."""
+    if limits is None:
+        return ""
+    return (
+        f"-c lock_timeout={pg_duration(limits.lock_timeout_s)} "
+        f"-c statement_timeout={pg_duration(limits.statement_timeout_s)}"
+    )
+
+
+def target_of(conn: psycopg.Connection[Any]) -> DatabaseTarget:
+    """The database of an open connection, to hand the same one to a child process."""
+    params = {k: v for k, v in conn.info.get_parameters().items() if v}
+    params.pop("application_name", None)
+    password = conn.info.password
+    if password:
+        params["password"] = password
+    params.setdefault("dbname", conn.info.dbname)
+    return DatabaseTarget(params)
+
+
+def url_with_session(target: DatabaseTarget, limits: SessionLimits | None) -> str:
+    """The target as a URL carrying application_name and the session limits (secret: env only)."""
+    url = target.url()
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query["application_name"] = MIGRATE_APPLICATION_NAME
+    options = session_options(limits)
+    if options:
+        query["options"] = options
+    result = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    register_secret(result)
+    return result
+
+
+def child_environment(
+    target: DatabaseTarget | None,
+    limits: SessionLimits | None,
+    *,
+    url_env_names: Sequence[str] = ("DATABASE_URL",),
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a migration tool child: the database only ever appears in here."""
+    if target is None:
+        env = dict(os.environ)
+    else:
+        env = target.child_env()
+        for key, value in (
+            ("PGHOST", target.params.get("host")),
+            ("PGPORT", target.params.get("port")),
+            ("PGUSER", target.params.get("user")),
+            ("PGDATABASE", target.dbname),
+        ):
+            if value:
+                env[key] = value
+        url = url_with_session(target, limits)
+        for name in url_env_names:
+            env[name] = url
+    env["PGAPPNAME"] = MIGRATE_APPLICATION_NAME
+    options = session_options(limits)
+    if options:
+        existing = os.environ.get("PGOPTIONS", "").strip()
+        env["PGOPTIONS"] = f"{existing} {options}".strip()
+    if extra:
+        env.update(extra)
+    return env
+
+
+def command_argv(command: str) -> list[str]:
+    """Split a configured command; anything with shell syntax runs through ``sh -c``.
+
+    The command comes from pgwarden.yml, never from the database URL, so neither form puts a
+    secret on a command line.
+    """
+    if _SHELL_SYNTAX.search(command):
+        return ["/bin/sh", "-c", command]
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"migrations.command: expected a command line, got {command!r} ({exc})") from None
+    if not argv:
+        raise ConfigError("migrations.command: expected a command line, got an empty string")
+    return argv
+
+
+def working_directory(settings: Settings) -> Path:
+    """``migrations.working_directory`` (relative to the config), else the config's folder."""
+    configured = settings.migrations.working_directory
+    folder = settings.resolve_path(configured) if configured else Path(settings.base_dir)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"{settings.source or 'pgwarden.yml'}: migrations.working_directory: expected an existing "
+            f"folder, but {folder} does not exist"
+        )
+    return folder
+
+
+def run_command(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    what: str,
+    timeout_s: float | None = None,
+    separate_stderr: bool = False,
+) -> CommandResult:
+    """Run ``argv`` and capture its output. A missing program is a clear OperationFailed.
+
+    With ``separate_stderr`` the result's ``output`` is stdout only (a document such as
+    ``alembic --sql`` output) and ``errors`` holds stderr; otherwise both are interleaved.
+    """
+    try:
+        proc = subprocess.run(
+            list(argv),
+            cwd=str(cwd),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
+            timeout=timeout_s,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise OperationFailed(
+            f"{what}: cannot run {argv[0]!r}: not found",
+            hint="install the tool, or set migrations.command / migrations.plan_command in pgwarden.yml",
+        ) from None
+    except subprocess.TimeoutExpired as exc:
+        partial = exc.output.decode("utf-8", "replace") if isinstance(exc.output, bytes) else ""
+        return CommandResult(
+            argv=list(argv),
+            returncode=124,
+            output=_trim(redact(partial) + f"\n{what}: timed out after {timeout_s:.0f}s"),
+        )
+    output = proc.stdout.decode("utf-8", "replace") if proc.stdout else ""
+    errors = proc.stderr.decode("utf-8", "replace") if proc.stderr else ""
+    return CommandResult(
+        argv=list(argv), returncode=proc.returncode, output=_trim(redact(output)), errors=_trim(redact(errors))
+    )
+
+
+def python_tool(module: str) -> list[str]:
+    """The argv prefix of a Python CLI: its script on PATH, else ``python -m module``."""
+    found = shutil.which(module)
+    if found:
+        return [found]
+    sibling = Path(sys.executable).with_name(module)
+    if sibling.is_file():
+        return [str(sibling)]
+    return [sys.executable, "-m", module]
+
+
+def _trim(text: str) -> str:
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text
+    return "[... output truncated ...]\n" + text[-MAX_OUTPUT_CHARS:]
+
+
+class _StatusSource(Protocol):
+    name: str
+
+    def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]: ...
+
+    def failed(self, conn: psycopg.Connection[Any]) -> list[Migration]: ...
+
+
+def apply_with_command(
+    tool: _StatusSource,
+    settings: Settings,
+    target: DatabaseTarget,
+    limits: SessionLimits,
+    *,
+    command: str,
+    url_env_names: Sequence[str],
+    run_id: str | None = None,
+    cwd: Path | None = None,
+) -> ApplyResult:
+    """Run the tool's migrate command and report what it changed, read from its history table.
+
+    ``applied`` lists the migrations pending before and applied after; when the command fails,
+    ``failed`` names the first migration it left unapplied (or recorded as failed).
+    """
+    names = list(dict.fromkeys([*url_env_names, settings.database_url_env]))
+    extra = {"PGWARDEN_RUN_ID": run_id} if run_id else None
+    env = child_environment(target, limits, url_env_names=names, extra=extra)
+    with connection(target) as conn:
+        before = {m.name: m.status for m in tool.migrations(conn)}
+    result = run_command(
+        command_argv(command), cwd=cwd or working_directory(settings), env=env, what=f"{tool.name} migrate"
+    )
+    with connection(target) as conn:
+        after = tool.migrations(conn)
+        failed_now = tool.failed(conn)
+    was_applied = {name for name, status in before.items() if status is MigrationStatus.APPLIED}
+    applied = [m.name for m in after if m.status is MigrationStatus.APPLIED and m.name not in was_applied]
+    outcome = ApplyResult(applied=applied, output=result.output, lock_timeout_hit=result.lock_timeout_hit)
+    if result.ok and not failed_now:
+        return outcome
+    if failed_now:
+        outcome.failed = failed_now[0].name
+    else:
+        left = [m.name for m in after if m.status is not MigrationStatus.APPLIED]
+        outcome.failed = left[0] if left else None
+    outcome.error = _error_summary(tool.name, result)
+    return outcome
+
+
+def _error_summary(tool_name: str, result: CommandResult) -> str:
+    """The tool's exit code and its last meaningful output lines, for the deploy report."""
+    lines = [line.rstrip() for line in result.output.splitlines() if line.strip()]
+    tail = "\n".join(lines[-15:])
+    status = f"exited with code {result.returncode}" if not result.ok else "recorded a failed migration"
+    if result.lock_timeout_hit:
+        status += " after hitting lock_timeout (SQLSTATE 55P03)"
+    return f"{tool_name} migrate {status}" + (f":\n{tail}" if tail else "")

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Post_authorId_idx" ON "Post"("authorId");
