@@ -1,0 +1,120 @@
+"""Shared helpers for the deploy and verify tests: a project on disk, a verified backup, sessions."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgwarden.config import Settings, load_settings
+from pgwarden.manifest import BackupManifest, new_backup_id, utc_now_iso
+from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.stores import open_store
+
+#: Short limits keep the lock tests fast; the ratios match the defaults (lock_timeout < max_blocking).
+FAST_DEPLOY = """\
+deploy:
+  lock_timeout: 300ms
+  statement_timeout: 30s
+  retries: 1
+  retry_backoff: 100ms
+  max_blocking: 1s
+  lock_wait: 500ms
+  audit_log: audit.jsonl
+"""
+
+
+def write_project(base: Path, migrations: dict[str, str], *, extra: str = "", deploy: str = FAST_DEPLOY) -> Settings:
+    """A sql-tool project in ``base``: migrations/<name>.sql and a pgwarden.yml; returns its Settings."""
+    folder = base / "migrations"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, sql in migrations.items():
+        (folder / f"{name}.sql").write_text(sql)
+    config = base / "pgwarden.yml"
+    config.write_text("migrations:\n  tool: sql\n  path: migrations\nbackup:\n  store: file://backups\n"
+                      + deploy + extra)
+    return load_settings(config)
+
+
+def add_migration(settings: Settings, name: str, sql: str) -> None:
+    (settings.migrations_path / f"{name}.sql").write_text(sql)
+
+
+def verified_backup(settings: Settings, target: DatabaseTarget, *, database: str | None = None,
+                    verified: bool = True, age_s: float = 0.0) -> BackupManifest:
+    """Publish a manifest as the backup engine does (row counts counted now) without dumping."""
+    import datetime as dt
+
+    tables: dict[str, int] = {}
+    with psycopg.connect(target.conninfo(), autocommit=True) as conn:
+        for schema, name in conn.execute(
+            "select schemaname, relname from pg_stat_user_tables order by 1, 2"
+        ).fetchall():
+            tables[f"{schema}.{name}"] = conn.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+    created = utc_now_iso()
+    if age_s:
+        created = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=age_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    manifest = BackupManifest(
+        id=new_backup_id(), created_at=created, database=database or target.dbname, server_version="18.0",
+        pg_dump_version="18.0", format="custom", compression="none", tables=tables, exact_tables=list(tables),
+        store=settings.backup.store, verified=verified, verification="test manifest",
+    )
+    open_store(settings.backup.store, settings).write_manifest(manifest)
+    return manifest
+
+
+def audit_lines(settings: Settings) -> list[dict[str, Any]]:
+    path = settings.resolve_path(settings.deploy.audit_log)
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@contextmanager
+def open_transaction(url: str, sql: str) -> Iterator[psycopg.Connection[Any]]:
+    """A session that ran ``sql`` and sits idle in its transaction until the block ends."""
+    conn = psycopg.connect(url, autocommit=False, application_name="test-blocker")
+    try:
+        conn.execute(sql)
+        yield conn
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+class AppLoad:
+    """An 'application' thread running a query in a loop, recording every latency."""
+
+    def __init__(self, url: str, sql: str, *, pause_s: float = 0.02) -> None:
+        self.url, self.sql, self.pause_s = url, sql, pause_s
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True, application_name="test-app") as conn:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    conn.execute(self.sql)
+                except psycopg.Error as exc:
+                    self.errors.append(str(exc))
+                self.latencies.append(time.monotonic() - started)
+                time.sleep(self.pause_s)
+
+    def __enter__(self) -> AppLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies, default=0.0)
