@@ -1,19 +1,59 @@
-"""`pgwarden restore` (being built; see the issue that owns it)."""
+"""``pgwarden restore``: a thin wrapper over :func:`pgwarden.pipeline.restore.restore_backup`."""
 
 from __future__ import annotations
 
 import argparse
 
 from pgwarden.cli.common import Command, Context
-from pgwarden.errors import OperationFailed
+from pgwarden.errors import EXIT_FAILED, EXIT_OK
+from pgwarden.records import StepResult
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--backup-id", required=True, metavar="ID|latest",
+                        help="the backup to restore; latest = the newest verified one")
+    parser.add_argument("--store", metavar="URI", help="file://DIR or s3://bucket/prefix (default: backup.store)")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--confirm", metavar="DBNAME",
+                      help="restore in place over the database of the URL; must equal its name")
+    mode.add_argument("--into", metavar="NEWDB", help="restore into a new database on the same server")
+
+
+def print_result(ctx: Context, result: StepResult) -> None:
+    if ctx.json:
+        ctx.emit_json(result.to_json())
+        return
+    ctx.say(("ok: " if result.ok else "FAILED: ") + result.summary)
+    for check in result.checks:
+        mark = "ok  " if check.ok else ("warn" if check.warning else "FAIL")
+        ctx.say(f"  [{mark}] {check.name}: {check.detail}")
+    for line in result.details.get("switch_over", []):
+        ctx.say(line)
 
 
 def _run(ctx: Context) -> int:
-    raise OperationFailed("pgwarden restore: this command is not wired yet")
+    from pgwarden.pipeline.restore import restore_backup
+
+    result = restore_backup(
+        ctx.settings,
+        ctx.target(),
+        ctx.args.backup_id,
+        store_uri=ctx.args.store,
+        confirm=ctx.args.confirm,
+        into=ctx.args.into,
+        progress=ctx.note,
+    )
+    print_result(ctx, result)
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
-COMMAND = Command(name="restore", help="restore", example="pgwarden restore", add_arguments=_add_arguments, run=_run)
+COMMAND = Command(
+    name="restore",
+    help="restore a verified backup in place (--confirm DBNAME) or into a new database (--into NEWDB)",
+    description="Check every stored byte of the backup before touching the database, restore it with "
+    "pg_restore, then compare row counts with the backup and the duration with restore.rto.",
+    example="pgwarden restore --backup-id latest --confirm shop\n"
+    "pgwarden restore --backup-id 20261122T101500Z-ab12cd --into shop_restored",
+    add_arguments=_add_arguments,
+    run=_run,
+)

@@ -1,0 +1,303 @@
+"""``restore_backup``: put a verified backup back, safely, and prove it worked.
+
+Refusals come first and touch nothing: a ``--confirm`` that is not the target database's name,
+``latest`` when no backup is verified, an unverified backup id, an ``--into`` database that
+exists. Then every stored file is read in full into scratch space and checked (size, sha256,
+zstd frame); only after all of them match does anything connect to restore. Afterwards the
+row counts are compared with the manifest and the duration with ``restore.rto``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pgwarden.config import Settings
+from pgwarden.durations import format_duration
+from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
+from pgwarden.manifest import BackupManifest
+from pgwarden.pg.binaries import find_client
+from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
+from pgwarden.pg.restore import RestoreRun, restore_direct, restore_filtered
+from pgwarden.records import Check, StepResult
+from pgwarden.redact import redact
+from pgwarden.stores import BackupStore, open_store
+from pgwarden.stores.transfer import read_checked
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def resolve_backup(store: BackupStore, backup_id: str) -> BackupManifest:
+    """The manifest for an id or ``latest``; refuses anything not verified."""
+    if backup_id == "latest":
+        manifest = store.latest_verified()
+        if manifest is None:
+            unverified = store.list_manifests()
+            detail = f" ({len(unverified)} unverified)" if unverified else ""
+            raise SafetyRefusal(
+                f"no verified backup in {store.uri}{detail}: refusing to restore 'latest'",
+                hint="run pgwarden backup, or pass an explicit --backup-id after checking it with "
+                "pgwarden backups show ID",
+            )
+        return manifest
+    manifest = store.get_manifest(backup_id)
+    if not manifest.verified:
+        raise SafetyRefusal(
+            f"backup {backup_id} in {store.uri} is not verified ({manifest.verification or 'never checked'}): "
+            "refusing to restore it",
+            hint="pick a verified backup from pgwarden backups list",
+        )
+    return manifest
+
+
+@dataclass
+class FetchedArchive:
+    path: Path
+    workdir: Path | None
+    stored_bytes: int
+    seconds: float
+
+    def cleanup(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -> FetchedArchive:
+    """Read every file of the backup, check it, and leave a restorable archive on local disk."""
+    started = time.monotonic()
+    outside = manifest.compression.startswith("zstd")
+    if manifest.format == "custom" and not outside:
+        local = store.local_path(manifest.id, manifest.files[0].name)
+        if local is not None:
+            # A plain file in a file:// store: check it where it is, no copy needed.
+            read_checked(store, manifest.id, manifest.files[0], None, decompress=False)
+            return FetchedArchive(local, None, manifest.files[0].size, time.monotonic() - started)
+    need = max(manifest.uncompressed_bytes, manifest.size_bytes)
+    workdir = Path(tempfile.mkdtemp(prefix="pgwarden-restore-", dir=os.environ.get("PGWARDEN_TMPDIR")))
+    free = shutil.disk_usage(workdir).free
+    if free < need * 1.05:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise OperationFailed(
+            f"not enough scratch space in {workdir.parent} to unpack backup {manifest.id}: "
+            f"needs {need / 1e6:.0f} MB, {free / 1e6:.0f} MB free; the database was not touched",
+            hint="point PGWARDEN_TMPDIR at a bigger disk",
+        )
+    try:
+        stored = 0
+        for file in manifest.files:
+            plain_name = file.name[: -len(".zst")] if outside and file.name.endswith(".zst") else file.name
+            destination = workdir / plain_name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with open(destination, "wb") as out:
+                stored += read_checked(store, manifest.id, file, out.write, decompress=outside).stored_bytes
+        path = workdir / (manifest.files[0].name.split("/", 1)[0] if manifest.format == "directory"
+                          else (manifest.files[0].name[: -len(".zst")] if outside else manifest.files[0].name))
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return FetchedArchive(path, workdir, stored, time.monotonic() - started)
+
+
+def _count(conn: psycopg.Connection[Any], name: str) -> int | None:
+    schema, table = name.split(".", 1)
+    try:
+        row = conn.execute(f"select count(*) from {quote_ident(schema)}.{quote_ident(table)}").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    return int(row[0]) if row else 0
+
+
+def compare_rows(
+    target: DatabaseTarget, manifest: BackupManifest, tolerance: float
+) -> tuple[list[Check], dict[str, Any]]:
+    """Row counts after restore vs the manifest: exact tables must match exactly."""
+    checks: list[Check] = []
+    rows: dict[str, Any] = {}
+    exact = set(manifest.exact_tables)
+    mismatched: list[str] = []
+    drifted: list[str] = []
+    with connect(target) as conn:
+        for name, expected in sorted(manifest.tables.items()):
+            actual = _count(conn, name)
+            is_exact = name in exact
+            rows[name] = {"expected": expected, "actual": actual, "exact": is_exact}
+            if actual is None:
+                mismatched.append(f"{name} is missing")
+            elif is_exact and actual != expected:
+                mismatched.append(f"{name}: {actual} rows, backup had {expected}")
+            elif not is_exact and abs(actual - expected) > max(1.0, expected * tolerance):
+                drifted.append(f"{name}: {actual} rows, estimate was {expected}")
+        existing = {
+            f"{s}.{t}" for s, t in conn.execute(
+                "select schemaname, tablename from pg_tables "
+                "where schemaname not in ('pg_catalog', 'information_schema')"
+            ).fetchall()
+        }
+    extra = sorted(existing - set(manifest.tables))
+    counted = len(manifest.tables)
+    checks.append(Check(
+        "row counts match the backup",
+        ok=not mismatched,
+        detail="; ".join(mismatched) if mismatched else f"{counted} tables ({len(exact)} exact counts) match",
+    ))
+    if drifted:
+        checks.append(Check("estimated row counts", ok=False, warning=True, detail="; ".join(drifted)))
+    if extra:
+        checks.append(Check(
+            "tables not in the backup", ok=False, warning=True,
+            detail="left as they were (created after the backup?): " + ", ".join(extra[:20]),
+        ))
+    return checks, rows
+
+
+def switch_over_commands(target: DatabaseTarget, new_db: str, backup_id: str) -> list[str]:
+    admin = target.with_dbname("postgres").child_dbname_arg()
+    old = target.dbname
+    old_literal = "'" + old.replace("'", "''") + "'"
+    parked = f"{old}_before_{backup_id.split('-')[0].lower()}"
+    return [
+        "# stop the application (or put it in maintenance mode), then:",
+        f"psql '{admin}' -v ON_ERROR_STOP=1 <<'SQL'",
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {old_literal} "
+        "AND pid <> pg_backend_pid();",
+        f"ALTER DATABASE {quote_ident(old)} RENAME TO {quote_ident(parked)};",
+        f"ALTER DATABASE {quote_ident(new_db)} RENAME TO {quote_ident(old)};",
+        "SQL",
+        f"# the previous database is kept as {parked}; drop it once the application looks healthy",
+    ]
+
+
+@dataclass
+class RestoreOutcome:
+    manifest: BackupManifest
+    run: RestoreRun
+    checks: list[Check] = field(default_factory=list)
+    rows: dict[str, Any] = field(default_factory=dict)
+    fetch_s: float = 0.0
+    restore_s: float = 0.0
+
+
+def restore_manifest(
+    settings: Settings,
+    target: DatabaseTarget,
+    store: BackupStore,
+    manifest: BackupManifest,
+    *,
+    into: str | None,
+    say: Progress,
+) -> RestoreOutcome:
+    """Fetch + check, then restore into ``target`` (in place) or a new database ``into``."""
+    with connect(target) as conn:
+        major, _ = server_version(conn)
+        known = {str(r[0]) for r in conn.execute("select name from pg_settings").fetchall()}
+        if into is not None:
+            exists = conn.execute("select 1 from pg_database where datname = %s", (into,)).fetchone()
+            if exists:
+                raise SafetyRefusal(
+                    f"database {into} already exists on {target.display()}: --into only creates a new "
+                    "database, nothing was changed",
+                    hint="choose another name, or restore in place with --confirm",
+                )
+    pg_restore = find_client("pg_restore", max(major, manifest.pg_dump_major))
+    say(f"reading backup {manifest.id} ({manifest.size_bytes / 1e6:.1f} MB) from {store.uri} and checking it")
+    archive = fetch_archive(store, manifest, say)
+    say(f"checksums match ({archive.seconds:.1f}s); restoring with pg_restore {pg_restore.version}")
+    try:
+        destination = target
+        if into is not None:
+            with connect(target) as conn:
+                conn.execute(f"create database {quote_ident(into)}")
+            destination = target.with_dbname(into)
+        started = time.monotonic()
+        try:
+            if major >= manifest.pg_dump_major:
+                run = restore_direct(pg_restore, destination, archive.path, jobs=max(1, settings.restore.jobs),
+                                     clean=into is None)
+            else:
+                psql = pg_restore.sibling("psql")
+                run = restore_filtered(pg_restore, psql, destination, archive.path, known_settings=known,
+                                       clean=into is None)
+        except BaseException:
+            if into is not None:
+                with connect(target) as conn:
+                    conn.execute(f"drop database if exists {quote_ident(into)} with (force)"
+                                 if major >= 13 else f"drop database if exists {quote_ident(into)}")
+            raise
+        restore_s = time.monotonic() - started
+    finally:
+        archive.cleanup()
+    if run.dropped_settings:
+        say(f"skipped settings PostgreSQL {major} does not know: {', '.join(run.dropped_settings)}")
+    checks, rows = compare_rows(destination, manifest, settings.verify.row_count_tolerance)
+    return RestoreOutcome(manifest, run, checks, rows, archive.seconds, restore_s)
+
+
+def restore_backup(
+    settings: Settings,
+    target: DatabaseTarget,
+    backup_id: str,
+    *,
+    store_uri: str | None = None,
+    confirm: str | None = None,
+    into: str | None = None,
+    progress: Progress | None = None,
+) -> StepResult:
+    """Restore ``backup_id`` (or ``latest`` verified) in place (``confirm``) or into a new database."""
+    say = progress or _quiet
+    if (confirm is None) == (into is None):
+        raise ConfigError("restore needs exactly one of --confirm DBNAME (in place) or --into NEWDB (new database)")
+    if confirm is not None and confirm != target.dbname:
+        raise SafetyRefusal(
+            f"--confirm {confirm!r} does not match the target database {target.dbname!r}: nothing was changed",
+            hint=f"to overwrite {target.display()} pass --confirm {target.dbname}, or use --into NEWDB",
+        )
+    if into is not None and into == target.dbname:
+        raise SafetyRefusal(f"--into {into} is the target database itself; use --confirm {into} to restore in place")
+    started = time.monotonic()
+    store = open_store(store_uri or settings.backup.store, settings)
+    manifest = resolve_backup(store, backup_id)
+    outcome = restore_manifest(settings, target, store, manifest, into=into, say=say)
+    duration = time.monotonic() - started
+    rto = settings.restore.rto
+    checks = list(outcome.checks)
+    checks.append(Check(
+        "within the recovery time objective",
+        ok=duration <= rto,
+        warning=True,
+        detail=f"{format_duration(duration)} against restore.rto {format_duration(rto)}",
+    ))
+    ok = all(c.ok or c.warning for c in checks)
+    where = into if into is not None else target.dbname
+    summary = (
+        f"restored backup {manifest.id} ({manifest.created_at}) into {where} in {format_duration(duration)}"
+        + ("" if ok else "; row counts differ from the backup")
+    )
+    details: dict[str, Any] = {
+        "backup_id": manifest.id,
+        "store": store.uri,
+        "database": where,
+        "mode": "into" if into is not None else "in-place",
+        "method": outcome.run.method,
+        "skipped_settings": outcome.run.dropped_settings,
+        "fetch_s": round(outcome.fetch_s, 3),
+        "restore_s": round(outcome.restore_s, 3),
+        "rto_s": rto,
+        "within_rto": duration <= rto,
+        "migration_head": manifest.migration_head,
+        "rows": outcome.rows,
+    }
+    if into is not None:
+        details["switch_over"] = switch_over_commands(target, into, manifest.id)
+    return StepResult("restore", ok=ok, summary=redact(summary), duration_s=duration, checks=checks, details=details)

@@ -1,0 +1,263 @@
+"""``s3://bucket/prefix``: backups in S3 or any S3-compatible service (``backup.endpoint_url``).
+
+Uploads stream: bytes are cut into parts and sent with a multipart upload while pg_dump is
+still writing, so a custom-format dump never needs local disk. An object only appears when
+the upload completes; ``abort`` (or a crash) leaves no object. Server-side encryption
+(``AES256`` or ``aws:kms`` with ``kms_key_id``) applies to every object. Throttling, 5xx and
+connection errors are retried with exponential backoff, both by botocore and around each part.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pgwarden.config import BackupConfig
+from pgwarden.errors import OperationFailed
+from pgwarden.redact import redact
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+PART_SIZE = 16 * 1024 * 1024
+MAX_IN_FLIGHT = 3
+ATTEMPTS = 5
+BACKOFF_S = 0.5
+T = TypeVar("T")
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', '?')}: {error.get('Message', '')}".strip()
+    return redact(str(exc))
+
+
+class S3Writer:
+    """A streaming multipart upload of one key."""
+
+    def __init__(self, objects: S3Objects, key: str) -> None:
+        self.objects = objects
+        self.key = key
+        self.buffer = bytearray()
+        self.upload_id: str | None = None
+        self.parts: list[Future[dict[str, Any]]] = []
+        self.pool: ThreadPoolExecutor | None = None
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        while len(self.buffer) >= PART_SIZE:
+            chunk = bytes(self.buffer[:PART_SIZE])
+            del self.buffer[:PART_SIZE]
+            self._send_part(chunk)
+        return len(data)
+
+    def _send_part(self, chunk: bytes) -> None:
+        if self.upload_id is None:
+            response = self.objects.call(
+                "start the upload of " + self.key,
+                lambda: self.objects.client.create_multipart_upload(
+                    Bucket=self.objects.bucket, Key=self.objects.full_key(self.key), **self.objects.sse_args()
+                ),
+            )
+            self.upload_id = response["UploadId"]
+            self.pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT, thread_name_prefix="s3-part")
+        assert self.pool is not None
+        # Bounded memory: wait for the oldest part when too many are in flight.
+        pending = [f for f in self.parts if not f.done()]
+        if len(pending) >= MAX_IN_FLIGHT:
+            pending[0].result()
+        number = len(self.parts) + 1
+        upload_id = self.upload_id
+        self.parts.append(self.pool.submit(self._upload_part, number, upload_id, chunk))
+
+    def _upload_part(self, number: int, upload_id: str, chunk: bytes) -> dict[str, Any]:
+        response = self.objects.call(
+            f"upload part {number} of {self.key}",
+            lambda: self.objects.client.upload_part(
+                Bucket=self.objects.bucket,
+                Key=self.objects.full_key(self.key),
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=chunk,
+            ),
+        )
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def commit(self) -> None:
+        if self.upload_id is None:
+            body = bytes(self.buffer)
+            self.objects.put_bytes(self.key, body)
+            return
+        if self.buffer:
+            self._send_part(bytes(self.buffer))
+            self.buffer.clear()
+        try:
+            parts = [f.result() for f in self.parts]
+        except BaseException:
+            self.abort()
+            raise
+        upload_id = self.upload_id
+        self.objects.call(
+            "complete the upload of " + self.key,
+            lambda: self.objects.client.complete_multipart_upload(
+                Bucket=self.objects.bucket,
+                Key=self.objects.full_key(self.key),
+                UploadId=upload_id,
+                MultipartUpload={"Parts": cast(Any, parts)},
+            ),
+        )
+        self._shutdown()
+
+    def abort(self) -> None:
+        self.buffer.clear()
+        for future in self.parts:
+            future.cancel()
+        self._shutdown()
+        if self.upload_id is not None:
+            upload_id, self.upload_id = self.upload_id, None
+            try:
+                self.objects.client.abort_multipart_upload(
+                    Bucket=self.objects.bucket, Key=self.objects.full_key(self.key), UploadId=upload_id
+                )
+            except (BotoCoreError, ClientError):
+                # Best effort: an unfinished multipart upload is invisible to readers anyway,
+                # and a bucket lifecycle rule (AbortIncompleteMultipartUpload) reclaims it.
+                pass
+
+    def _shutdown(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+class S3Objects:
+    def __init__(self, uri: str, bucket: str, prefix: str, config: BackupConfig) -> None:
+        self.uri = uri
+        self.bucket = bucket
+        self.prefix = prefix
+        self.config = config
+        session = boto3.session.Session()
+        self.client: S3Client = session.client(
+            "s3",
+            endpoint_url=config.endpoint_url,
+            region_name=config.region,
+            config=Config(retries={"max_attempts": ATTEMPTS, "mode": "standard"}, connect_timeout=10,
+                          read_timeout=120),
+        )
+
+    def full_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def sse_args(self) -> Any:
+        args: dict[str, str] = {}
+        if self.config.sse:
+            args["ServerSideEncryption"] = self.config.sse
+            if self.config.sse == "aws:kms" and self.config.kms_key_id:
+                args["SSEKMSKeyId"] = self.config.kms_key_id
+        return args
+
+    def call(self, what: str, operation: Callable[[], T]) -> T:
+        """Run one S3 call, retrying transient failures with exponential backoff."""
+        delay = BACKOFF_S
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return operation()
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                code = exc.response.get("Error", {}).get("Code", "")
+                transient = status >= 500 or status == 429 or code in ("SlowDown", "RequestTimeout")
+                if not transient or attempt == ATTEMPTS:
+                    raise OperationFailed(f"S3 could not {what} in {self.uri}: {_describe(exc)}") from None
+            except BotoCoreError as exc:
+                if attempt == ATTEMPTS:
+                    raise OperationFailed(
+                        f"S3 could not {what} in {self.uri}: {_describe(exc)}",
+                        hint="check the credentials (AWS_* variables or role), backup.region and "
+                        "backup.endpoint_url",
+                    ) from None
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def open_writer(self, key: str) -> S3Writer:
+        return S3Writer(self, key)
+
+    def open_reader(self, key: str) -> BinaryIO:
+        try:
+            response = self.call(
+                "read " + key, lambda: self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))
+            )
+        except OperationFailed as exc:
+            if "NoSuchKey" in exc.message or "404" in exc.message:
+                raise OperationFailed(f"{key} is missing from {self.uri}") from None
+            raise
+        return cast(BinaryIO, response["Body"])
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.call(
+            "write " + key,
+            lambda: self.client.put_object(Bucket=self.bucket, Key=self.full_key(key), Body=data,
+                                           **self.sse_args()),
+        )
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise OperationFailed(f"S3 could not read {key} in {self.uri}: {_describe(exc)}") from None
+        except BotoCoreError as exc:
+            raise OperationFailed(f"S3 could not read {key} in {self.uri}: {_describe(exc)}") from None
+        return response["Body"].read()
+
+    def _paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        pages: list[dict[str, Any]] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, **kwargs):
+                pages.append(cast(dict[str, Any], page))
+        except (ClientError, BotoCoreError) as exc:
+            raise OperationFailed(f"S3 could not list {self.uri}: {_describe(exc)}") from None
+        return pages
+
+    def list_dirs(self) -> list[str]:
+        base = self.full_key("")
+        names: set[str] = set()
+        for page in self._paginate(Prefix=base, Delimiter="/"):
+            for entry in page.get("CommonPrefixes", []):
+                names.add(entry["Prefix"][len(base):].strip("/"))
+        return sorted(n for n in names if n)
+
+    def list_keys(self, prefix: str) -> list[tuple[str, int]]:
+        base = self.full_key("")
+        keys: list[tuple[str, int]] = []
+        for page in self._paginate(Prefix=self.full_key(prefix.rstrip("/") + "/")):
+            for entry in page.get("Contents", []):
+                keys.append((entry["Key"][len(base):], int(entry["Size"])))
+        return sorted(keys)
+
+    def delete_prefix(self, prefix: str) -> None:
+        keys = [k for k, _ in self.list_keys(prefix)]
+        exact = self.full_key(prefix)
+        if not keys:
+            self.call("delete " + prefix, lambda: self.client.delete_object(Bucket=self.bucket, Key=exact))
+            return
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self.full_key(k)} for k in keys[start:start + 1000]]
+            self.call(
+                "delete " + prefix,
+                lambda batch=batch: self.client.delete_objects(  # type: ignore[misc]
+                    Bucket=self.bucket, Delete={"Objects": cast(Any, batch), "Quiet": True}
+                ),
+            )
+
+    def local_path(self, key: str) -> Path | None:
+        return None
