@@ -1,0 +1,139 @@
+"""The risk engine: parse each pending migration, run every rule on every statement, suppress.
+
+``review`` is the one entry point the plan pipeline calls. It is pure apart from the optional
+read-only connection, which it wraps in :class:`~pgwarden.risk.context.LiveFacts` so rules can
+weigh a finding by the real table. Statements are seen in apply order across the whole set,
+so a table created by migration 1 is known to be new and empty in migration 3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import psycopg
+
+from pgwarden.config import IgnoreEntry, RiskConfig
+from pgwarden.records import Category, Finding, Migration, Severity
+from pgwarden.risk.context import FactsSource, LiveFacts, NoFacts
+from pgwarden.risk.parse import Directive, ParsedStatement, display_statement, parse_sql
+from pgwarden.risk.rule import RuleContext, Statement
+from pgwarden.risk.rules import RULES
+from pgwarden.risk.state import SetState
+
+SYNTAX_ERROR = "syntax-error"
+IGNORE_WITHOUT_REASON = "ignore-without-reason"
+
+
+def max_severity(findings: Sequence[Finding]) -> Severity | None:
+    """The highest severity among ``findings``; None when there are none."""
+    return max((f.severity for f in findings), default=None)
+
+
+def _dispatch_table(rules: Sequence[ModuleType]) -> tuple[dict[type, list[ModuleType]], list[ModuleType]]:
+    """Rules by the node type they look at, so each statement only meets the rules that care."""
+    by_type: dict[type, list[ModuleType]] = {}
+    any_node: list[ModuleType] = []
+    for rule in rules:
+        nodes = getattr(rule, "NODES", None)
+        if nodes is None:
+            any_node.append(rule)
+            continue
+        for node_type in nodes:
+            by_type.setdefault(node_type, []).append(rule)
+    return by_type, any_node
+
+
+_BY_TYPE, _ANY_NODE = _dispatch_table(RULES)
+
+
+def review(
+    migrations: Sequence[Migration],
+    *,
+    conn: psycopg.Connection[Any] | None = None,
+    risk: RiskConfig | None = None,
+) -> list[Finding]:
+    """Findings for the pending ``migrations`` (in apply order), after suppression."""
+    risk = risk or RiskConfig()
+    facts: FactsSource = LiveFacts(conn, risk.statement_timeout) if conn is not None else NoFacts()
+    state = SetState()
+    ctx = RuleContext(state=state, facts=facts)
+    findings: list[Finding] = []
+    for migration in migrations:
+        if migration.sql is None:
+            continue
+        state.start_migration(migration.name)
+        for parsed in parse_sql(migration.sql):
+            findings.extend(_review_statement(parsed, migration, ctx, risk.ignore))
+    findings.extend(_config_ignore_findings(risk.ignore))
+    return findings
+
+
+def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleContext,
+                      ignores: Sequence[IgnoreEntry]) -> list[Finding]:
+    base: dict[str, Any] = {"migration": migration.name, "file": migration.path, "line": parsed.line,
+            "statement": display_statement(parsed.text)}
+    found: list[Finding] = []
+    if parsed.error is not None:
+        found.append(Finding(
+            rule=SYNTAX_ERROR, category=Category.WILL_FAIL, severity=Severity.HIGH,
+            message=f"PostgreSQL cannot parse this statement: {parsed.error}",
+            suggestion="Fix the SQL; the migration would stop here. pgwarden reviewed the rest of the file.",
+            **base,
+        ))
+    else:
+        stmt = Statement(node=parsed.node, text=parsed.text, line=parsed.line, migration=migration.name,
+                         file=migration.path)
+        for rule in _BY_TYPE.get(type(parsed.node), []) + _ANY_NODE:
+            for hit in rule.check(stmt, ctx):
+                found.append(Finding(
+                    rule=rule.ID, category=hit.category or rule.CATEGORY, severity=hit.severity,
+                    message=hit.message, suggestion=hit.suggestion,
+                    table=hit.table.display if hit.table is not None else None,
+                    context=hit.context, **base,
+                ))
+        ctx.state.observe(parsed.node)
+    kept = [f for f in found if not _suppressed(f, parsed.directives, ignores)]
+    kept.extend(_directive_findings(parsed.directives, base))
+    return kept
+
+
+def _suppressed(finding: Finding, directives: Sequence[Directive], ignores: Sequence[IgnoreEntry]) -> bool:
+    # An ignore only counts with a reason: a bare ignore would let anyone silence --fail-on
+    # without leaving a trace a reviewer can judge.
+    for directive in directives:
+        if directive.rule == finding.rule and directive.reason:
+            return True
+    for entry in ignores:
+        if entry.rule == finding.rule and entry.reason and entry.migration in (None, finding.migration):
+            return True
+    return False
+
+
+def _directive_findings(directives: Sequence[Directive], base: dict[str, Any]) -> list[Finding]:
+    result = []
+    for directive in directives:
+        if directive.reason and directive.rule:
+            continue
+        result.append(Finding(
+            rule=IGNORE_WITHOUT_REASON, category=Category.OTHER, severity=Severity.LOW,
+            message=(f"`pgwarden:ignore {directive.rule or '<rule-id>'}` has no reason, so it is not applied"
+                     if directive.rule else "`pgwarden:ignore` names no rule, so it is not applied"),
+            suggestion="Write it as `-- pgwarden:ignore <rule-id> <why this is safe here>`.",
+            **{**base, "line": directive.line},
+        ))
+    return result
+
+
+def _config_ignore_findings(ignores: Sequence[IgnoreEntry]) -> list[Finding]:
+    return [
+        Finding(
+            rule=IGNORE_WITHOUT_REASON, category=Category.OTHER, severity=Severity.LOW,
+            message=f"risk.ignore entry for {entry.rule} has no reason, so it is not applied",
+            suggestion="Add `reason:` to the entry in pgwarden.yml saying why the risk is accepted.",
+            migration=entry.migration,
+        )
+        for entry in ignores
+        if not entry.reason
+    ]

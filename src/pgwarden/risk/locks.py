@@ -1,0 +1,60 @@
+"""Which statements take a lock that stops reads or writes on an existing table.
+
+Used by ``require-lock-timeout``: a migration that queues for one of these locks without a
+``lock_timeout`` can stall every query on the table behind it while it waits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pglast import ast, enums
+
+from pgwarden.risk.sqlast import TableName, has_option, table_from_names, table_of
+
+#: LockStmt modes from SHARE (5) up block INSERT/UPDATE/DELETE.
+SHARE_MODE = 5
+LOCK_MODE_NAMES = {
+    1: "ACCESS SHARE", 2: "ROW SHARE", 3: "ROW EXCLUSIVE", 4: "SHARE UPDATE EXCLUSIVE", 5: "SHARE",
+    6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE",
+}
+
+
+def strong_lock_tables(node: Any) -> list[TableName | None]:
+    """Tables this statement locks against writes (None: a table pgwarden cannot name, e.g. DROP INDEX)."""
+    if isinstance(node, ast.AlterTableStmt):
+        # ALTER INDEX / ALTER SEQUENCE / ALTER VIEW are catalog-only in practice.
+        if node.objtype in (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_MATVIEW):
+            return [table_of(node.relation)]
+        return []
+    if isinstance(node, ast.IndexStmt):
+        return [] if node.concurrent else [table_of(node.relation)]
+    if isinstance(node, ast.DropStmt):
+        if node.concurrent:
+            return []
+        if node.removeType == enums.ObjectType.OBJECT_TABLE:
+            return [table_from_names(n) for n in node.objects or ()]
+        if node.removeType == enums.ObjectType.OBJECT_INDEX:
+            return [None]
+        return []
+    if isinstance(node, ast.TruncateStmt):
+        return [table_of(r) for r in node.relations or ()]
+    if isinstance(node, ast.LockStmt):
+        return [table_of(r) for r in node.relations or ()] if (node.mode or 0) >= SHARE_MODE else []
+    if isinstance(node, ast.RenameStmt):
+        return [table_of(node.relation)] if node.relation is not None else []
+    if isinstance(node, ast.VacuumStmt):
+        if not has_option(node.options, "full"):
+            return []
+        return [table_of(r.relation) for r in node.rels or ()] or [None]
+    if isinstance(node, ast.ClusterStmt):
+        return [table_of(node.relation)]
+    if isinstance(node, ast.RefreshMatViewStmt):
+        return [] if node.concurrent else [table_of(node.relation)]
+    if isinstance(node, ast.ReindexStmt):
+        if has_option(node.params, "concurrently"):
+            return []
+        return [table_of(node.relation)] if node.relation is not None else [None]
+    if isinstance(node, ast.CreateTrigStmt):
+        return [table_of(node.relation)]
+    return []

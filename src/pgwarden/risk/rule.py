@@ -1,0 +1,147 @@
+"""What a rule receives and returns, and the shared judgement of "how big is this table".
+
+A rule module has ``ID``, ``CATEGORY``, ``NODES`` (the statement node types it looks at, or
+``None`` for all) and ``check(stmt, ctx) -> Iterable[Hit]``. A :class:`Hit` is the rule's
+verdict; the engine turns it into a :class:`~pgwarden.records.Finding` with the rule id,
+migration, file, line and statement filled in, so rules stay about SQL only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from pgwarden.records import Category, Severity
+from pgwarden.risk.context import FactsSource, TableFacts
+from pgwarden.risk.sqlast import TableName
+from pgwarden.risk.state import SetState
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+#: A table this large turns a lock or rewrite finding up one severity step.
+BIG_ROWS = 1_000_000
+BIG_BYTES = 1 * GIB
+#: A table this small turns it down one step (it is done in well under a second).
+SMALL_ROWS = 10_000
+SMALL_BYTES = 10 * MIB
+
+
+@dataclass
+class Statement:
+    """One parsed statement of one migration, as rules see it."""
+
+    node: Any
+    text: str
+    line: int
+    migration: str
+    file: str
+
+
+@dataclass
+class Hit:
+    """A rule's verdict on one statement."""
+
+    severity: Severity
+    message: str
+    suggestion: str
+    table: TableName | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    #: Overrides the rule's CATEGORY (e.g. "will fail" once live data proves it).
+    category: Category | None = None
+
+
+@dataclass
+class RuleContext:
+    state: SetState
+    facts: FactsSource
+
+    def is_new(self, table: TableName | None) -> bool:
+        """Created earlier in this migration set, or (with live context) not in the database yet."""
+        if table is None or self.state.is_new_table(table):
+            return True
+        facts = self.facts.table(table)
+        return facts is not None and not facts.exists
+
+    def table(self, table: TableName | None) -> TableFacts | None:
+        if table is None:
+            return None
+        facts = self.facts.table(table)
+        return facts if facts is not None and facts.exists else None
+
+    def once_per_migration(self, key: str) -> bool:
+        """True the first time ``key`` is seen in the current migration."""
+        reported = self.state.migration.reported
+        if key in reported:
+            return False
+        reported.add(key)
+        return True
+
+
+def duration_class(size_bytes: int) -> str:
+    """A coarse duration for work proportional to table size (index build, rewrite, scan).
+
+    Based on ~50-100 MB/s of sequential work on ordinary cloud disks: the point is the order
+    of magnitude a release manager plans a window around, not a prediction.
+    """
+    if size_bytes < 1 * MIB:
+        return "instant"
+    if size_bytes < 500 * MIB:
+        return "seconds"
+    if size_bytes < 50 * GIB:
+        return "minutes"
+    return "hours"
+
+
+_DURATION_PHRASE = {"instant": "a moment", "seconds": "seconds", "minutes": "minutes", "hours": "hours"}
+
+
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"
+
+
+def size_phrase(facts: TableFacts) -> str:
+    if facts.empty:
+        return f"{facts.table} is empty"
+    rows = f"about {facts.rows:,} rows" if facts.rows is not None else "rows (count unknown)"
+    return f"{facts.table} has {rows} ({human_bytes(facts.bytes)})"
+
+
+def sized(base: Severity, facts: TableFacts | None) -> Severity:
+    """Scale a lock/rewrite severity by the table's real size."""
+    if facts is None:
+        return base
+    if facts.empty:
+        return min(base, Severity.LOW)
+    if (facts.rows or 0) >= BIG_ROWS or facts.bytes >= BIG_BYTES:
+        return base.raised()
+    if facts.rows is not None and facts.rows < SMALL_ROWS and facts.bytes < SMALL_BYTES:
+        return base.lowered()
+    return base
+
+
+def size_hit(base: Severity, facts: TableFacts | None, table: TableName | None, message: str,
+             suggestion: str, *, work: str = "the lock is held") -> Hit:
+    """A lock/rewrite Hit whose severity, message and context follow the table's size."""
+    if facts is None:
+        return Hit(base, message, suggestion, table=table)
+    duration = duration_class(facts.bytes)
+    context = {**facts.context, "duration": duration}
+    if facts.empty:
+        text = f"{message} ({facts.table} is empty, so this is instant)"
+    else:
+        text = f"{message} ({size_phrase(facts)}: {work} for {_DURATION_PHRASE[duration]})"
+    return Hit(sized(base, facts), text, suggestion, table=table, context=context)
+
+
+def run_rule(rule: ModuleType, stmt: Statement, ctx: RuleContext) -> Iterable[Hit]:
+    result: Iterable[Hit] = rule.check(stmt, ctx)
+    return result

@@ -1,0 +1,79 @@
+"""The rule registry: one module per rule, listed explicitly so adding a rule is one line here.
+
+Each module has ``ID`` (its module name with dashes, also the name of docs/rules/<ID>.md),
+``CATEGORY``, ``NODES`` (statement node types it inspects, None for every statement) and
+``check(stmt, ctx) -> Iterable[Hit]``. ``tools/new_rule.py`` writes a new one with its test and doc.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from pgwarden.risk.rules import (
+    add_column_volatile_default,
+    change_column_type,
+    cluster,
+    concurrently_in_transaction,
+    delete_without_where,
+    drop_column,
+    drop_database,
+    drop_schema,
+    drop_table,
+    enum_value_used_in_transaction,
+    explicit_lock,
+    narrow_column_type,
+    not_null_column_without_default,
+    rename_column,
+    rename_table,
+    require_concurrent_index,
+    require_concurrent_index_drop,
+    require_concurrent_refresh,
+    require_concurrent_reindex,
+    require_lock_timeout,
+    require_not_valid_check,
+    require_not_valid_foreign_key,
+    require_unique_using_index,
+    set_logged_unlogged,
+    set_not_null,
+    truncate_table,
+    update_without_where,
+    vacuum_full,
+    validate_constraint_same_transaction,
+)
+
+RULES: list[ModuleType] = [
+    # data loss
+    drop_table,
+    drop_column,
+    drop_schema,
+    drop_database,
+    truncate_table,
+    delete_without_where,
+    update_without_where,
+    narrow_column_type,
+    # table rewrites
+    change_column_type,
+    add_column_volatile_default,
+    set_logged_unlogged,
+    vacuum_full,
+    cluster,
+    # blocking locks
+    require_concurrent_index,
+    require_concurrent_index_drop,
+    require_concurrent_reindex,
+    require_not_valid_foreign_key,
+    require_not_valid_check,
+    validate_constraint_same_transaction,
+    set_not_null,
+    require_unique_using_index,
+    require_concurrent_refresh,
+    explicit_lock,
+    require_lock_timeout,
+    # backward-incompatible
+    rename_table,
+    rename_column,
+    not_null_column_without_default,
+    # transaction safety
+    concurrently_in_transaction,
+    enum_value_used_in_transaction,
+]

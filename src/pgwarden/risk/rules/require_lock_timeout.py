@@ -1,0 +1,35 @@
+"""require-lock-timeout: strong locks on existing tables without SET lock_timeout.
+
+A DDL statement waiting for its lock behind a long query makes every later query on the
+table wait behind *it*: a short outage from a fast migration. ``SET lock_timeout`` makes it
+give up and retry instead. Reported once per migration, at low severity: advice, not a block
+(pgwarden deploy sets its own lock_timeout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pgwarden.records import Category, Severity
+from pgwarden.risk.locks import strong_lock_tables
+from pgwarden.risk.rule import Hit, RuleContext, Statement
+
+ID = "require-lock-timeout"
+CATEGORY = Category.BLOCKING_LOCK
+NODES = None
+SUGGESTION = (
+    "Start the migration with SET lock_timeout = '5s' (and retry on failure); pgwarden deploy "
+    "does this for you, other runners do not."
+)
+
+
+def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
+    if ctx.state.migration.lock_timeout_set:
+        return
+    existing = [t for t in strong_lock_tables(stmt.node) if t is None or not ctx.is_new(t)]
+    if not existing or not ctx.once_per_migration(ID):
+        return
+    table = existing[0]
+    what = table.display if table is not None else "a table"
+    yield Hit(Severity.LOW, f"Takes a strong lock on {what} without SET lock_timeout: while it waits for the "
+              "lock, every other query on the table waits behind it", SUGGESTION, table)

@@ -1,0 +1,174 @@
+"""What earlier statements of the migration set did, so rules know what is new and what is proven.
+
+The engine feeds every parsed statement to :meth:`SetState.observe` *after* the rules saw it.
+Objects created earlier in the set are new and empty: an index, a foreign key or NOT NULL on
+them locks nothing anyone waits for. Per-migration facts (explicit transaction, lock_timeout,
+enum labels added in the open transaction) reset at each migration boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pglast import ast, enums
+
+from pgwarden.risk.sqlast import (
+    TableName,
+    column_is_not_null,
+    nodes_of,
+    proves_not_null,
+    string_constants,
+    table_from_names,
+    table_of,
+    type_name,
+)
+
+_BEGIN = (enums.TransactionStmtKind.TRANS_STMT_BEGIN, enums.TransactionStmtKind.TRANS_STMT_START)
+_END = (
+    enums.TransactionStmtKind.TRANS_STMT_COMMIT,
+    enums.TransactionStmtKind.TRANS_STMT_ROLLBACK,
+    enums.TransactionStmtKind.TRANS_STMT_PREPARE,
+    enums.TransactionStmtKind.TRANS_STMT_COMMIT_PREPARED,
+)
+
+
+@dataclass
+class MigrationState:
+    """Facts that hold within one migration file."""
+
+    name: str
+    #: Inside an explicit BEGIN ... COMMIT written in the file.
+    in_transaction: bool = False
+    lock_timeout_set: bool = False
+    #: Enum labels added (ALTER TYPE ... ADD VALUE) in the still-open transaction.
+    new_enum_labels: dict[str, str] = field(default_factory=dict)
+    #: (table key, constraint name) added NOT VALID in this migration's open transaction.
+    not_valid_here: set[tuple[str, str]] = field(default_factory=set)
+    #: Keys a rule asked to report once per migration.
+    reported: set[str] = field(default_factory=set)
+
+
+@dataclass
+class SetState:
+    new_tables: set[str] = field(default_factory=set)
+    new_indexes: set[str] = field(default_factory=set)
+    #: (table key, column) -> (type name, mods) of columns added in this set.
+    new_columns: dict[tuple[str, str], tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+    #: (table key, column) proven NOT NULL by a validated CHECK constraint.
+    proven_not_null: set[tuple[str, str]] = field(default_factory=set)
+    #: (table key, constraint name) -> CHECK expression, for constraints added NOT VALID.
+    pending_checks: dict[tuple[str, str], Any] = field(default_factory=dict)
+    migration: MigrationState = field(default_factory=lambda: MigrationState(""))
+
+    def start_migration(self, name: str) -> None:
+        self.migration = MigrationState(name)
+
+    def is_new_table(self, table: TableName | None) -> bool:
+        return table is not None and table.key in self.new_tables
+
+    def observe(self, node: Any) -> None:
+        """Record what one statement did (called after the rules have looked at it)."""
+        m = self.migration
+        if isinstance(node, ast.TransactionStmt):
+            if node.kind in _BEGIN:
+                m.in_transaction = True
+            elif node.kind in _END:
+                m.in_transaction = False
+                m.new_enum_labels.clear()
+                m.not_valid_here.clear()
+        elif isinstance(node, ast.VariableSetStmt):
+            if node.name == "lock_timeout":
+                m.lock_timeout_set = node.kind != enums.VariableSetKind.VAR_RESET and not _is_zero(node.args)
+        elif isinstance(node, ast.SelectStmt):
+            if "lock_timeout" in string_constants(node):
+                m.lock_timeout_set = True  # select set_config('lock_timeout', '5s', ...)
+        elif isinstance(node, ast.CreateStmt):
+            self._observe_create(node)
+        elif isinstance(node, ast.CreateTableAsStmt):
+            table = table_of(node.into.rel) if node.into is not None else None
+            if table is not None:
+                self.new_tables.add(table.key)
+        elif isinstance(node, ast.IndexStmt):
+            if node.idxname:
+                self.new_indexes.add(node.idxname)
+        elif isinstance(node, ast.AlterTableStmt):
+            self._observe_alter(node)
+        elif isinstance(node, ast.AlterEnumStmt):
+            if node.newVal and not node.oldVal:
+                m.new_enum_labels[node.newVal] = ".".join(str(n.sval) for n in node.typeName or ())
+        elif isinstance(node, ast.RenameStmt):
+            old = table_of(node.relation)
+            if node.renameType == enums.ObjectType.OBJECT_TABLE and old is not None and node.newname:
+                if old.key in self.new_tables:
+                    self.new_tables.add(TableName(old.schema, node.newname).key)
+        elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
+            for names in node.objects or ():
+                self.new_tables.discard(table_from_names(names).key)
+
+    def _observe_create(self, node: Any) -> None:
+        table = table_of(node.relation)
+        if table is None:
+            return
+        self.new_tables.add(table.key)
+        for element in node.tableElts or ():
+            if isinstance(element, ast.ColumnDef) and element.colname:
+                name, mods, _ = type_name(element.typeName)
+                self.new_columns[(table.key, element.colname)] = (name, mods)
+
+    def _observe_alter(self, node: Any) -> None:
+        table = table_of(node.relation)
+        if table is None:
+            return
+        for cmd in node.cmds or ():
+            subtype = cmd.subtype
+            if subtype == enums.AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+                column: Any = cmd.def_
+                name, mods, _ = type_name(column.typeName)
+                self.new_columns[(table.key, column.colname)] = (name, mods)
+                if column_is_not_null(column):
+                    self.proven_not_null.add((table.key, column.colname))
+            elif subtype == enums.AlterTableType.AT_AlterColumnType and isinstance(cmd.def_, ast.ColumnDef):
+                if (table.key, cmd.name) in self.new_columns:
+                    name, mods, _ = type_name(cmd.def_.typeName)
+                    self.new_columns[(table.key, cmd.name)] = (name, mods)
+            elif subtype == enums.AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
+                self._observe_constraint(table, cmd.def_)
+            elif subtype == enums.AlterTableType.AT_ValidateConstraint and cmd.name:
+                expr = self.pending_checks.pop((table.key, cmd.name), None)
+                if expr is not None:
+                    self._prove(table, expr)
+            elif subtype == enums.AlterTableType.AT_SetNotNull and cmd.name:
+                self.proven_not_null.add((table.key, cmd.name))
+
+    def _observe_constraint(self, table: TableName, constraint: Any) -> None:
+        if constraint.conname and constraint.skip_validation:
+            self.migration.not_valid_here.add((table.key, constraint.conname))
+        if constraint.contype != enums.ConstrType.CONSTR_CHECK:
+            return
+        if constraint.skip_validation:
+            if constraint.conname:
+                self.pending_checks[(table.key, constraint.conname)] = constraint.raw_expr
+        else:
+            self._prove(table, constraint.raw_expr)
+
+    def _prove(self, table: TableName, expr: Any) -> None:
+        for column_ref in _column_refs(expr):
+            if proves_not_null(expr, column_ref):
+                self.proven_not_null.add((table.key, column_ref))
+
+
+def _column_refs(expr: Any) -> set[str]:
+    return {
+        str(n.fields[-1].sval) for n in nodes_of(expr, ast.ColumnRef) if hasattr(n.fields[-1], "sval")
+    }
+
+
+def _is_zero(args: Any) -> bool:
+    for arg in args or ():
+        value = getattr(arg, "val", None)
+        if isinstance(value, ast.Integer):
+            return bool(value.ival == 0)
+        if isinstance(value, ast.String):
+            return str(value.sval).strip() in ("0", "0s", "0ms")
+    return False
