@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 
 from pgwarden import __version__
-from pgwarden.cli import backup, backups, demo, deploy, drill, plan, restore, status, verify
+from pgwarden.cli import backup, backups, demo, deploy, drill, plan, report, restore, status, verify
 from pgwarden.cli.common import Command, add_config_options, load_context
 from pgwarden.errors import EXIT_FAILED, EXIT_USAGE, PgwardenError
 from pgwarden.redact import RedactingFilter, redact
@@ -25,6 +25,7 @@ COMMANDS: list[Command] = [
     status.COMMAND,
     drill.COMMAND,
     demo.COMMAND,
+    report.COMMAND,
 ]
 
 

@@ -1,0 +1,1 @@
+"""Reporters: markdown, JSON, SARIF and GitHub (PR comment, step summary, annotations)."""

@@ -1,0 +1,258 @@
+"""GitHub edges: the PR comment (through PyGithub), step summary, outputs, annotations, approvals.
+
+Everything here reads the GitHub Actions environment (``GITHUB_API_URL``, ``GITHUB_REPOSITORY``,
+``GITHUB_EVENT_PATH``...) so tests point it at a local fake API. PR-controlled text (titles,
+branch names) is read from the event file by Python and only ever becomes markdown text: it
+never reaches a shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pgwarden.redact import redact
+from pgwarden.report.comment import SUMMARY_LIMIT
+
+
+@dataclass(frozen=True)
+class IssueComment:
+    id: int
+    body: str
+    author: str = ""
+
+
+class CommentsApi(Protocol):
+    """The three calls the upsert needs (a PyGithub client here, a fake in tests if wanted)."""
+
+    def list_comments(self, number: int) -> list[IssueComment]: ...
+
+    def create_comment(self, number: int, body: str) -> IssueComment: ...
+
+    def edit_comment(self, comment_id: int, body: str) -> IssueComment: ...
+
+
+@dataclass
+class ActionsEnv:
+    """The parts of the GitHub Actions environment pgwarden uses."""
+
+    api_url: str = "https://api.github.com"
+    server_url: str = "https://github.com"
+    repository: str = ""
+    token: str = ""
+    event_name: str = ""
+    event: dict[str, Any] = field(default_factory=dict)
+    sha: str = ""
+    run_id: str = ""
+    step_summary: str | None = None
+    output: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> ActionsEnv:
+        env = dict(os.environ if environ is None else environ)
+        event: dict[str, Any] = {}
+        path = env.get("GITHUB_EVENT_PATH")
+        if path and Path(path).is_file():
+            try:
+                loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+                event = loaded if isinstance(loaded, dict) else {}
+            except (OSError, json.JSONDecodeError):
+                event = {}
+        return cls(
+            api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
+            server_url=env.get("GITHUB_SERVER_URL") or "https://github.com",
+            repository=env.get("GITHUB_REPOSITORY", ""),
+            token=env.get("GITHUB_TOKEN", ""),
+            event_name=env.get("GITHUB_EVENT_NAME", ""),
+            event=event,
+            sha=env.get("GITHUB_SHA", ""),
+            run_id=env.get("GITHUB_RUN_ID", ""),
+            step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
+            output=env.get("GITHUB_OUTPUT") or None,
+        )
+
+    @property
+    def run_url(self) -> str | None:
+        if not (self.repository and self.run_id):
+            return None
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+    def workflow_url(self, file: str) -> str | None:
+        return f"{self.server_url}/{self.repository}/actions/workflows/{file}" if self.repository else None
+
+    def event_pull_request(self) -> dict[str, Any] | None:
+        pr = self.event.get("pull_request")
+        if isinstance(pr, dict):
+            return pr
+        issue = self.event.get("issue")
+        if isinstance(issue, dict) and issue.get("pull_request"):
+            return issue
+        return None
+
+    def pull_request_label(self) -> str | None:
+        """'#7 · title (branch)' from the event, as plain text for the report."""
+        pr = self.event_pull_request()
+        if pr is None:
+            return None
+        head = pr.get("head") if isinstance(pr.get("head"), dict) else {}
+        branch = head.get("ref", "") if isinstance(head, dict) else ""
+        return f"#{pr.get('number', '?')} · {pr.get('title', '')}" + (f" ({branch})" if branch else "")
+
+
+# --- workflow commands -------------------------------------------------------------------------
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(level: str, message: str, *, file: str | None = None, line: int | None = None,
+               title: str | None = None) -> str:
+    """A ``::warning file=...::message`` workflow command, escaped so text cannot end it early."""
+    props = []
+    if file:
+        props.append(f"file={_escape_property(file)}")
+    if line:
+        props.append(f"line={int(line)}")
+    if title:
+        props.append(f"title={_escape_property(title)}")
+    head = f"::{level}" + (" " + ",".join(props) if props else "")
+    return f"{head}::{_escape_data(redact(message))}"
+
+
+def write_outputs(env: ActionsEnv, values: dict[str, str]) -> None:
+    """Append step outputs; values are single-line by construction (newlines become spaces)."""
+    if not env.output:
+        return
+    with open(env.output, "a", encoding="utf-8") as fh:
+        for key, value in values.items():
+            fh.write(f"{key}={' '.join(redact(str(value)).splitlines())}\n")
+
+
+def append_summary(env: ActionsEnv, markdown: str) -> None:
+    """Append to ``$GITHUB_STEP_SUMMARY``, keeping the step's summary under GitHub's 1 MiB."""
+    if not env.step_summary:
+        return
+    path = Path(env.step_summary)
+    used = path.stat().st_size if path.exists() else 0
+    text = redact(markdown).rstrip() + "\n\n"
+    room = SUMMARY_LIMIT - used - 200
+    if len(text.encode("utf-8")) > room:
+        text = text.encode("utf-8")[: max(0, room)].decode("utf-8", "ignore") + "\n\n_…summary truncated._\n"
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+# --- the PR comment ------------------------------------------------------------------------------
+
+
+def upsert_comment(api: CommentsApi, number: int, marker: str, body: str) -> tuple[str, IssueComment]:
+    """Create our comment, or edit it in place: found by ``marker``, other comments untouched."""
+    if marker not in body:
+        body = f"{marker}\n{body}"
+    body = redact(body)
+    for comment in api.list_comments(number):
+        if marker in comment.body:
+            return "updated", api.edit_comment(comment.id, body)
+    return "created", api.create_comment(number, body)
+
+
+class PyGithubApi:
+    """The comment calls through PyGithub, against ``GITHUB_API_URL``."""
+
+    def __init__(self, env: ActionsEnv) -> None:
+        from github import Auth, Github
+
+        self._gh = Github(auth=Auth.Token(env.token), base_url=env.api_url.rstrip("/"), retry=None)
+        self._repo = self._gh.get_repo(env.repository)
+        self._comments: dict[int, Any] = {}
+
+    def list_comments(self, number: int) -> list[IssueComment]:
+        found = []
+        for c in self._repo.get_issue(number).get_comments():
+            self._comments[c.id] = c
+            found.append(IssueComment(id=c.id, body=c.body or "", author=c.user.login if c.user else ""))
+        return found
+
+    def create_comment(self, number: int, body: str) -> IssueComment:
+        c = self._repo.get_issue(number).create_comment(body)
+        return IssueComment(id=c.id, body=c.body or "", author=c.user.login if c.user else "")
+
+    def edit_comment(self, comment_id: int, body: str) -> IssueComment:
+        c = self._comments[comment_id]  # list_comments() ran first: upsert only edits what it found
+        c.edit(body)
+        return IssueComment(id=comment_id, body=body, author=c.user.login if c.user else "")
+
+    def pull_request_for_commit(self, sha: str) -> int | None:
+        """For push events: the open PR that contains the commit (else the newest one)."""
+        pulls = list(self._repo.get_commit(sha).get_pulls())
+        open_pulls = [p for p in pulls if p.state == "open"]
+        chosen = (open_pulls or pulls)[:1]
+        return int(chosen[0].number) if chosen else None
+
+    def pull_request(self, number: int) -> Any:
+        return self._repo.get_pull(number)
+
+
+def pull_request_number(env: ActionsEnv, api: PyGithubApi | None) -> int | None:
+    pr = env.event_pull_request()
+    if pr is not None and pr.get("number"):
+        return int(pr["number"])
+    if env.event_name == "push" and env.sha and api is not None:
+        return api.pull_request_for_commit(env.sha)
+    return None
+
+
+# --- approval through a pull-request review ---------------------------------------------------
+
+
+@dataclass
+class ApprovalDecision:
+    approved: bool
+    message: str
+    approvers: list[str] = field(default_factory=list)
+
+
+def decide_approval(author: str, reviews: list[tuple[str, str]], approvers: list[str]) -> ApprovalDecision:
+    """Pure: is there an approving review, still standing, by a configured approver who is not the author?
+
+    ``reviews`` are (login, state) in submission order; a later review by the same person replaces
+    their earlier one (an approval followed by "changes requested" does not count).
+    """
+    allowed = {a.lower() for a in approvers if a.strip()}
+    if not allowed:
+        return ApprovalDecision(False, "no approvers configured: set the approvers input or deploy.approvers")
+    latest: dict[str, str] = {}
+    for login, state in reviews:
+        if state.upper() in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[login.lower()] = state.upper()
+    good = sorted(login for login, state in latest.items()
+                  if state == "APPROVED" and login in allowed and login != author.lower())
+    if good:
+        return ApprovalDecision(True, "approved by " + ", ".join(good), good)
+    self_only = latest.get(author.lower()) == "APPROVED"
+    why = " (the author's own approval does not count)" if self_only else ""
+    return ApprovalDecision(
+        False,
+        f"needs an approving review from one of {', '.join(sorted(allowed))}, who is not the author "
+        f"{author}{why}",
+    )
+
+
+def check_pull_request_approval(env: ActionsEnv, approvers: list[str]) -> ApprovalDecision:
+    api = PyGithubApi(env)
+    number = pull_request_number(env, api)
+    if number is None:
+        return ApprovalDecision(False, "no pull request found for this run: approval: pr-review needs one")
+    pull = api.pull_request(number)
+    reviews = [(r.user.login if r.user else "", r.state or "") for r in pull.get_reviews()]
+    decision = decide_approval(pull.user.login if pull.user else "", reviews, approvers)
+    decision.message = f"PR #{number}: {decision.message}"
+    return decision

@@ -1,0 +1,134 @@
+"""The PR comment: created once, then edited in place; other comments untouched; always fits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pgwarden.report import comment as rc
+from pgwarden.report import github as gh
+from tests.fix_github import FakeGitHub
+
+
+def _env(
+    fake: FakeGitHub, tmp_path: Path, event: dict | None = None, event_name: str = "pull_request"
+) -> gh.ActionsEnv:
+    event_path = tmp_path / "event.json"
+    event_path.write_text(json.dumps(event or {"pull_request": {"number": 7, "title": "t", "head": {"ref": "b"}}}))
+    return gh.ActionsEnv.from_environ({
+        "GITHUB_API_URL": fake.url, "GITHUB_REPOSITORY": fake.full_name, "GITHUB_TOKEN": "ghs_test",
+        "GITHUB_EVENT_PATH": str(event_path), "GITHUB_EVENT_NAME": event_name, "GITHUB_SHA": "abc123",
+        "GITHUB_RUN_ID": "42",
+    })
+
+
+def _plan(n_findings: int = 1, blocked: bool = False) -> dict:
+    sev = ["info", "low", "medium", "high", "critical"]
+    findings = [{"rule": f"rule-{i}", "category": "blocking-lock", "severity": sev[i % 5], "migration": "0002_x",
+                 "line": i, "message": "m" * 300, "suggestion": "s" * 300} for i in range(n_findings)]
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+    return {"version": 1, "migrations": [{"name": "0002_x", "path": "migrations/0002_x.sql", "status": "pending"}],
+            "findings": findings, "summary": {"max_severity": "high" if findings else None, "blocked": blocked,
+                                                "counts": counts}}
+
+
+def test_comment_created_then_updated_in_place(github_api: FakeGitHub, tmp_path: Path) -> None:
+    github_api.add_pull(7)
+    other = github_api.add_comment(7, "<!-- squawk:report -->\nsome other tool", author="squawk[bot]")
+    other_prod = github_api.add_comment(7, "<!-- pgwarden:migrate:staging -->\nstaging run", author="bot")
+    env = _env(github_api, tmp_path)
+    api = gh.PyGithubApi(env)
+    marker = rc.marker("migrate", "production")
+
+    action1, first = gh.upsert_comment(api, 7, marker, "first body")
+    action2, second = gh.upsert_comment(gh.PyGithubApi(env), 7, marker, "second body")
+
+    assert (action1, action2) == ("created", "updated")
+    assert first.id == second.id
+    bodies = {c["id"]: c["body"] for c in github_api.comments[7]}
+    assert len(bodies) == 3
+    assert bodies[first.id].startswith(marker) and "second body" in bodies[first.id]
+    assert bodies[other] == "<!-- squawk:report -->\nsome other tool"
+    assert bodies[other_prod] == "<!-- pgwarden:migrate:staging -->\nstaging run"
+    methods = [(r.method, r.path.split("?")[0]) for r in github_api.requests]
+    assert ("PATCH", f"/repos/acme/shop/issues/comments/{first.id}") in methods
+    assert sum(1 for m, _ in methods if m == "POST") == 1
+
+
+def test_push_event_finds_the_pull_request_of_the_commit(github_api: FakeGitHub, tmp_path: Path) -> None:
+    github_api.add_pull(12, sha="abc123")
+    env = _env(github_api, tmp_path, event={"ref": "refs/heads/main"}, event_name="push")
+    assert gh.pull_request_number(env, gh.PyGithubApi(env)) == 12
+
+
+def test_report_fits_in_a_comment_dropping_lowest_findings_first() -> None:
+    plan = _plan(400)
+    info = rc.RunInfo(workflow="migrate", environment="production", stage="plan", outcomes={"plan": "success"})
+    text = rc.render_report(info, rc.RunResults(plan=plan), full_link="https://example.test/run/1")
+    assert len(text) < rc.COMMENT_LIMIT
+    assert "lower-severity finding(s) not shown" in text
+    assert "https://example.test/run/1" in text
+    shown = [line for line in text.splitlines() if line.startswith("| ") and "`rule-" in line]
+    severities = {line.split("|")[2].strip() for line in shown}
+    assert "critical" in severities and "info" not in severities
+
+
+def test_report_sections_from_real_shaped_results(tmp_path: Path) -> None:
+    run = tmp_path / "pgwarden-migrate-production-default"
+    run.mkdir()
+    (tmp_path / "pgwarden-plan-production").mkdir()
+    (tmp_path / "pgwarden-plan-production" / "plan.json").write_text(json.dumps(_plan(2)))
+    (run / "backup.json").write_text(json.dumps({
+        "id": "20260101T000000Z-shop", "database": "shop", "verified": True, "store": "file://./backups",
+        "files": [{"name": "dump.pgdump", "size": 4096, "sha256": "ab" * 32}], "duration_s": 1.5}))
+    (run / "deploy.json").write_text(json.dumps({"step": "deploy", "ok": False, "summary": "0003 failed",
+                                                 "applied": ["0002_x"], "checks": []}))
+    (run / "outcomes.json").write_text(json.dumps({"target": "default", "outcomes": {
+        "backup": "success", "deploy": "failure", "verify": "skipped"}}))
+    results = rc.load_results(tmp_path)
+    info = rc.RunInfo(workflow="migrate", environment="production", stage="final",
+                      outcomes={"plan": "success", "migrate": "failure"},
+                      restore_workflow_url="https://github.com/acme/shop/actions/workflows/restore.yml")
+    text = rc.render_report(info, results)
+    assert text.startswith(rc.marker("migrate", "production"))
+    assert "## ❌" in text
+    assert "pgwarden restore --backup-id 20260101T000000Z-shop --confirm shop" in text
+    assert "restore workflow" in text
+    assert "```mermaid" in text and 'deploy["deploy ❌"]' in text and 'verify["verify ⏭️"]' in text
+    assert "- [x] バックアップの作成と確認" in text
+    assert "- [ ] マイグレーション実行" in text
+
+
+@pytest.mark.parametrize(
+    ("reviews", "approved"),
+    [
+        ([("alice", "APPROVED")], True),
+        ([("dev", "APPROVED")], False),  # the author
+        ([("mallory", "APPROVED")], False),  # not an approver
+        ([("alice", "APPROVED"), ("alice", "CHANGES_REQUESTED")], False),  # withdrawn
+        ([], False),
+    ],
+)
+def test_pr_review_approval(reviews: list[tuple[str, str]], approved: bool) -> None:
+    decision = gh.decide_approval("dev", reviews, ["alice", "dev"])
+    assert decision.approved is approved, decision.message
+
+
+def test_pr_review_approval_through_the_api(github_api: FakeGitHub, tmp_path: Path) -> None:
+    github_api.add_pull(7, author="dev")
+    github_api.add_review(7, "dev")
+    env = _env(github_api, tmp_path)
+    assert not gh.check_pull_request_approval(env, ["alice", "dev"]).approved
+    github_api.add_review(7, "alice")
+    decision = gh.check_pull_request_approval(env, ["alice"])
+    assert decision.approved and "alice" in decision.message
+
+
+def test_annotation_text_cannot_inject_workflow_commands() -> None:
+    line = gh.annotation("warning", "bad\n::set-output name=x::y", file="a,b:c.sql", line=3, title="t")
+    assert "\n" not in line
+    assert line.startswith("::warning file=a%2Cb%3Ac.sql,line=3,title=t::")
