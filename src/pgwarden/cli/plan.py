@@ -1,19 +1,112 @@
-"""`pgwarden plan` (being built; see the issue that owns it)."""
+"""``pgwarden plan``: review the pending migrations and report the risks (a thin wrapper over
+:func:`pgwarden.pipeline.plan.plan_migrations` and the reporters).
+
+Output: the report in ``--format`` goes to stdout (or ``--output``); with json, sarif or
+markdown a one-line verdict also goes to stderr. Under ``GITHUB_ACTIONS=true`` each finding
+is also a ``::error``/``::warning`` workflow command on stderr (the runner reads both streams,
+and stdout stays a clean document). Exit 3 when a finding reaches ``--fail-on``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 
 from pgwarden.cli.common import Command, Context
-from pgwarden.errors import OperationFailed
+from pgwarden.errors import EXIT_OK, EXIT_PLAN_BLOCKED, ConfigError
+from pgwarden.pipeline.plan import PlanReport, plan_migrations
+from pgwarden.records import SEVERITY_NAMES
+from pgwarden.report.findings import verdict
+
+FAIL_ON_CHOICES = (*SEVERITY_NAMES, "never")
+
+EXAMPLE = """\
+# review what `prisma migrate deploy` would run, with live table sizes, as a PR comment:
+DATABASE_URL=postgres://reader@db/app pgwarden plan --format markdown --output plan.md
+
+# review two SQL files statically; exit 3 if anything is medium or worse:
+pgwarden plan --fail-on medium migrations/0007_orders.sql migrations/0008_index.sql
+
+# the JSON contract, for scripts:
+pgwarden plan --format json > plan.json
+"""
+
+
+def _fail_on(value: str) -> str:
+    if value not in FAIL_ON_CHOICES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(FAIL_ON_CHOICES)}, got {value!r}")
+    return value
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="SQL files or migration folders to plan as pending, in order (default: the configured tool's "
+        "pending migrations)",
+    )
+    parser.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument(
+        "--fail-on",
+        type=_fail_on,
+        metavar="SEVERITY|never",
+        help="exit 3 when a finding is at or above this severity (info, low, medium, high, critical, never; "
+        "default: risk.fail_on in the config, else high)",
+    )
+
+
+def render(report: PlanReport, fmt: str, *, output: str | None = None) -> str:
+    """The report in one of plan's formats."""
+    if fmt == "json":
+        return json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str)
+    if fmt == "sarif":
+        from pgwarden.report.sarif import render_sarif
+
+        return json.dumps(render_sarif(report), indent=2, ensure_ascii=False, default=str)
+    if fmt == "markdown":
+        from pgwarden.report.markdown import render_markdown
+
+        return render_markdown(report, full_report=f"`{output}`" if output else None)
+    from pgwarden.report.text import render_text
+
+    return render_text(report)
 
 
 def _run(ctx: Context) -> int:
-    raise OperationFailed("pgwarden plan: this command is not wired yet")
+    args = ctx.args
+    fail_on = args.fail_on or ctx.settings.risk.fail_on
+    if fail_on not in FAIL_ON_CHOICES:
+        raise ConfigError(f"risk.fail_on: expected one of {', '.join(FAIL_ON_CHOICES)}, got {fail_on!r}")
+    target = ctx.target() if ctx.has_database_url() else None
+    if target is not None:
+        ctx.note(f"pgwarden plan: reading live context from {target.display()} (read-only)")
+    report = plan_migrations(ctx.settings, paths=list(args.paths or []), target=target, fail_on=fail_on)
+    document = render(report, ctx.format, output=args.output)
+    ctx.write_output(document, args.output)
+    if ctx.format != "text" or args.output:
+        ctx.note(
+            "pgwarden plan: "
+            + verdict(report.max_severity, report.blocked, report.fail_on, len(report.findings), len(report.pending))
+        )
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from pgwarden.report.annotations import annotation_lines
+
+        for line in annotation_lines(report):
+            ctx.note(line)
+    return EXIT_PLAN_BLOCKED if report.blocked else EXIT_OK
 
 
-COMMAND = Command(name="plan", help="plan", example="pgwarden plan", add_arguments=_add_arguments, run=_run)
+COMMAND = Command(
+    name="plan",
+    help="review pending migrations: risks, live table context, safe alternatives",
+    description=(
+        "Review the pending migrations (or the PATHs given) and report each risk with its safe "
+        "alternative. With a database URL, reads table sizes and column facts read-only."
+    ),
+    example=EXAMPLE,
+    add_arguments=_add_arguments,
+    run=_run,
+    formats=("text", "markdown", "json", "sarif"),
+)

@@ -1,0 +1,69 @@
+"""What every reporter needs to know about findings: order, icons, and where they point.
+
+A finding's ``line`` counts lines of the SQL that was reviewed. For plain SQL files (sql,
+Prisma, explicit PATHs) that is the file itself; for Alembic and Laravel the SQL was rendered
+by the tool from a Python/PHP file, so the line does not exist in that file: annotations and
+SARIF then point at the file as a whole, and the text says "line N of the rendered SQL".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pgwarden.records import Finding, Migration, Severity
+
+SEVERITY_ICON = {
+    Severity.CRITICAL: "🟥",
+    Severity.HIGH: "🟧",
+    Severity.MEDIUM: "🟨",
+    Severity.LOW: "🟦",
+    Severity.INFO: "⬜",
+}
+
+
+def by_severity(findings: Iterable[Finding]) -> list[Finding]:
+    """Highest severity first; apply order (as found) within a severity."""
+    indexed = list(enumerate(findings))
+    indexed.sort(key=lambda pair: (-pair[1].severity.rank, pair[0]))
+    return [f for _, f in indexed]
+
+
+def line_in_file(finding: Finding) -> int | None:
+    """The line to annotate in ``finding.file``, or None when the line is of rendered SQL."""
+    if finding.line is None or not finding.file or not finding.file.endswith(".sql"):
+        return None
+    return finding.line
+
+
+def where(finding: Finding) -> str:
+    """``file:line`` for humans, honest about rendered SQL."""
+    file = finding.file or finding.migration or "(configuration)"
+    if finding.line is None:
+        return file
+    if line_in_file(finding) is None:
+        return f"{file} (line {finding.line} of the rendered SQL)"
+    return f"{file}:{finding.line}"
+
+
+def group_by_migration(migrations: list[Migration], findings: list[Finding]) -> list[tuple[str, list[Finding]]]:
+    """Findings per migration in apply order; findings without a migration come last."""
+    order = [m.name for m in migrations]
+    groups: dict[str, list[Finding]] = {name: [] for name in order}
+    for finding in findings:
+        groups.setdefault(finding.migration or "", []).append(finding)
+    return [(name, items) for name, items in groups.items() if items]
+
+
+def verdict(max_severity: Severity | None, blocked: bool, fail_on: str, n_findings: int, n_pending: int) -> str:
+    """One sentence a release manager can act on."""
+    if n_pending == 0 and n_findings == 0:
+        return "No pending migrations: nothing to review."
+    if n_findings == 0:
+        return f"No risks found in {n_pending} pending migration{'s' if n_pending != 1 else ''}."
+    top = max_severity.value if max_severity is not None else "none"
+    found = f"{n_findings} finding{'s' if n_findings != 1 else ''}, highest {top}"
+    if blocked:
+        return f"Blocked: {found} (fail-on {fail_on}). Resolve or justify them before deploying."
+    if fail_on == "never":
+        return f"Not blocking: {found} (fail-on never). Read them before approving."
+    return f"Not blocking: {found}, below fail-on {fail_on}. Read them before approving."

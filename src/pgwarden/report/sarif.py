@@ -1,0 +1,138 @@
+"""``plan --format sarif``: SARIF 2.1.0 for GitHub code scanning.
+
+One run, one rule descriptor per rule that fired (its description and its safe alternative as
+help), one result per finding with a physical location. GitHub needs a location on every
+result, so a finding about the configuration points at the config file. Findings in SQL that
+a tool rendered from Python/PHP (Alembic, Laravel) point at the migration file without a line,
+since the SQL line is not a line of that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from types import ModuleType
+from typing import Any
+
+from pgwarden import __version__
+from pgwarden.pipeline.plan import EDITED_AFTER_APPLY, FAILED_MIGRATION, SQL_UNAVAILABLE, PlanReport
+from pgwarden.records import Finding, Severity
+from pgwarden.report.findings import line_in_file
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+#: GitHub sorts and filters code-scanning alerts by this (0.1-10).
+_SECURITY_SEVERITY = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.INFO: "1.0",
+}
+_STATE_RULE_TEXT = {
+    FAILED_MIGRATION: "A migration failed in an earlier deploy and is recorded as neither finished nor rolled back.",
+    EDITED_AFTER_APPLY: "A migration file changed after it was applied; its checksum no longer matches the history.",
+    SQL_UNAVAILABLE: "pgwarden could not see the SQL a migration runs, so it was not reviewed.",
+}
+
+
+def render_sarif(report: PlanReport, *, config_file: str = "pgwarden.yml") -> dict[str, Any]:
+    """The SARIF log as a JSON-ready dict."""
+    rule_ids: list[str] = []
+    for finding in report.findings:
+        if finding.rule not in rule_ids:
+            rule_ids.append(finding.rule)
+    modules = _rule_modules()
+    rules = [_rule_descriptor(rule_id, report.findings, modules.get(rule_id)) for rule_id in rule_ids]
+    results = [_result(f, rule_ids.index(f.rule), config_file) for f in report.findings]
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "pgwarden",
+                        "semanticVersion": __version__,
+                        "version": __version__,
+                        "rules": rules,
+                    }
+                },
+                "automationDetails": {"id": "pgwarden/plan/"},
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
+    }
+
+
+def _rule_modules() -> dict[str, ModuleType]:
+    from pgwarden.risk.rules import RULES
+
+    return {str(getattr(module, "ID", "")): module for module in RULES}
+
+
+def _rule_descriptor(rule_id: str, findings: list[Finding], module: ModuleType | None) -> dict[str, Any]:
+    example = next(f for f in findings if f.rule == rule_id)
+    summary = _module_summary(module) or _STATE_RULE_TEXT.get(rule_id) or example.message
+    help_text = str(getattr(module, "SUGGESTION", "") or example.suggestion)
+    doc = f"docs/rules/{rule_id}.md"
+    return {
+        "id": rule_id,
+        "name": "".join(part.capitalize() for part in rule_id.split("-")),
+        "shortDescription": {"text": summary},
+        "fullDescription": {"text": summary},
+        "help": {
+            "text": f"{help_text}\n\nSee {doc} in the pgwarden documentation.",
+            "markdown": f"**Safe alternative:** {help_text}\n\nSee `{doc}` in the pgwarden documentation.",
+        },
+        "defaultConfiguration": {"level": _LEVEL[example.severity]},
+        "properties": {
+            "tags": ["database", "migration", example.category.value],
+            "precision": "high",
+            "security-severity": _SECURITY_SEVERITY[max(f.severity for f in findings if f.rule == rule_id)],
+        },
+    }
+
+
+def _module_summary(module: ModuleType | None) -> str | None:
+    if module is None or not module.__doc__:
+        return None
+    first = module.__doc__.strip().splitlines()[0]
+    _, _, text = first.partition(": ")
+    return (text or first).strip() or None
+
+
+def _result(finding: Finding, index: int, config_file: str) -> dict[str, Any]:
+    file = finding.file or config_file
+    location: dict[str, Any] = {"artifactLocation": {"uri": file.replace("\\", "/"), "uriBaseId": "%SRCROOT%"}}
+    line = line_in_file(finding)
+    if line is not None:
+        location["region"] = {"startLine": max(1, line)}
+    message = finding.message
+    if finding.suggestion:
+        message += f"\n\nSafe alternative: {finding.suggestion}"
+    fingerprint = hashlib.sha256(
+        "\0".join([finding.rule, finding.migration or "", finding.statement or "", finding.table or ""]).encode()
+    ).hexdigest()
+    properties: dict[str, Any] = {"severity": finding.severity.value, "category": finding.category.value}
+    for key in ("migration", "table", "statement"):
+        value = getattr(finding, key)
+        if value:
+            properties[key] = value
+    if finding.context:
+        properties["context"] = {k: v for k, v in finding.context.items() if isinstance(v, (str, int, float, bool))}
+    return {
+        "ruleId": finding.rule,
+        "ruleIndex": index,
+        "level": _LEVEL[finding.severity],
+        "message": {"text": message},
+        "locations": [{"physicalLocation": location}],
+        "partialFingerprints": {"pgwardenFinding/v1": fingerprint},
+        "properties": properties,
+    }

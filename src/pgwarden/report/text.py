@@ -1,0 +1,71 @@
+"""``plan --format text``: the report for a terminal."""
+
+from __future__ import annotations
+
+import textwrap
+
+from pgwarden.durations import format_duration
+from pgwarden.pipeline.plan import PlanReport
+from pgwarden.records import Finding
+from pgwarden.report.findings import by_severity, verdict, where
+
+_WIDTH = 100
+
+
+def render_text(report: PlanReport) -> str:
+    lines: list[str] = []
+    pending = report.pending
+    source = f"live context from {report.database}" if report.database else "static (no database)"
+    lines.append(f"pgwarden plan: {len(pending)} pending migration(s), tool {report.tool}, {source}")
+    for migration in report.migrations:
+        lines.append(f"  {migration.status.value:<8} {migration.name}  ({migration.path})")
+    for note in report.notes:
+        lines.append("")
+        lines += textwrap.wrap(note, _WIDTH)
+    lines.append("")
+    for finding in by_severity(report.findings):
+        lines += _finding(finding)
+        lines.append("")
+    summary = ", ".join(f"{n} {sev}" for sev, n in report.counts().items()) or "no findings"
+    lines.append(f"summary: {summary}")
+    lines.append(verdict(report.max_severity, report.blocked, report.fail_on, len(report.findings), len(pending)))
+    return "\n".join(lines)
+
+
+def _finding(finding: Finding) -> list[str]:
+    head = f"{finding.severity.value.upper():<8} {finding.rule} [{finding.category.value}]  {where(finding)}"
+    lines = [head]
+    lines += textwrap.wrap(finding.message, _WIDTH, initial_indent="  ", subsequent_indent="  ")
+    if finding.statement:
+        statement = finding.statement if len(finding.statement) <= 300 else finding.statement[:297] + "..."
+        lines += ["  > " + line for line in statement.splitlines()]
+    facts = _facts(finding)
+    if facts:
+        lines.append("  context: " + facts)
+    lines += textwrap.wrap("fix: " + finding.suggestion, _WIDTH, initial_indent="  ", subsequent_indent="       ")
+    return lines
+
+
+def _facts(finding: Finding) -> str:
+    """Live facts in words: rows, size, estimated duration, and anything else the rule attached."""
+    parts = []
+    ctx = finding.context
+    for key, value in ctx.items():
+        if key == "rows" and isinstance(value, (int, float)):
+            parts.append(f"~{int(value):,} rows")
+        elif key == "bytes" and isinstance(value, (int, float)):
+            parts.append(_size(int(value)))
+        elif key.endswith("_s") and isinstance(value, (int, float)):
+            parts.append(f"{key[:-2].replace('_', ' ')} {format_duration(float(value))}")
+        elif isinstance(value, (str, int, float)) and key not in ("logs",):
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    return ", ".join(parts)
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
