@@ -80,10 +80,13 @@ def _simple_commands(command: str) -> list[list[str]]:
 
 
 def _contains_in_order(words: list[str], wanted: tuple[str, ...]) -> bool:
-    """``wanted`` appears contiguously in ``words`` (a path like ``./node_modules/.bin/prisma`` counts)."""
-    names = [w.rsplit("/", 1)[-1].lower() for w in words]
-    n = len(wanted)
-    return any(tuple(names[i : i + n]) == wanted for i in range(len(names) - n + 1))
+    """``wanted`` appears in order in ``words``, other words (option values) allowed between.
+
+    ``alembic -c prod.ini downgrade base`` matches ``alembic downgrade base``; a path such as
+    ``./node_modules/.bin/prisma`` counts as ``prisma``.
+    """
+    names = iter(w.rsplit("/", 1)[-1].lower() for w in words)
+    return all(any(name == word for name in names) for word in wanted)
 
 
 def forbidden_in(command: str) -> list[ForbiddenCommand]:

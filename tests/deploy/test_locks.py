@@ -1,0 +1,161 @@
+"""The lock behaviour that keeps the site up: lock_timeout + retries, the watchdog, pre-flight.
+
+Each test runs an 'application' thread querying the migrated table and measures how long its
+queries were stuck: the point is not only that the deploy fails cleanly, but that the other
+sessions were never blocked behind the migration for longer than the configured limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.locks import DeployLock, find_blocking_sessions, tables_touched
+from pgwarden.pipeline.deploy import run_deploy
+from tests.deploy.helpers import AppLoad, add_migration, audit_lines, open_transaction, write_project
+
+INIT = "create table users (id bigserial primary key, email text);\ninsert into users (email) values ('a'), ('b');\n"
+ADD_COLUMN = "alter table users add column nickname text;\n"
+
+
+def deploy_config(*, lock_timeout: str = "300ms", max_blocking: str = "1s", retries: int = 2,
+                  backoff: str = "100ms", preflight_wait: str = "0s") -> str:
+    return (f"deploy:\n  lock_timeout: {lock_timeout}\n  statement_timeout: 30s\n  retries: {retries}\n"
+            f"  retry_backoff: {backoff}\n  max_blocking: {max_blocking}\n  lock_wait: 500ms\n"
+            f"  preflight_wait: {preflight_wait}\n  audit_log: audit.jsonl\n")
+
+
+def project(db, tmp_path: Path, **config: object):
+    settings = write_project(tmp_path, {"0001_init": INIT}, deploy=deploy_config(**config))  # type: ignore[arg-type]
+    target = DatabaseTarget.from_url(db.url)
+    assert run_deploy(settings, target, no_backup_reason="setup").ok
+    return settings, target
+
+
+def test_lock_timeout_retries_then_fails_cleanly_without_stalling_others(db, tmp_path: Path) -> None:
+    settings, target = project(db, tmp_path, lock_timeout="300ms", max_blocking="1s", retries=2)
+    add_migration(settings, "0002_add_nickname", ADD_COLUMN)
+    with open_transaction(db.url, "select * from users") as blocker, \
+            AppLoad(db.url, "select count(*) from users") as app:
+        blocker_pid = blocker.info.backend_pid
+        time.sleep(0.2)
+        result = run_deploy(settings, target, no_backup_reason="test")
+    assert not result.ok
+    attempts = result.details["attempts"]
+    assert [a["outcome"] for a in attempts] == ["lock-timeout"] * 3
+    assert "gave up after 3 attempt(s)" in result.details["error"]
+    assert "lock timeout" in result.details["error"]
+    # Pre-flight saw the idle-in-transaction session holding a lock on the migrated table.
+    assert [b["pid"] for b in result.details["preflight_blockers"]] == [blocker_pid]
+    assert result.details["preflight_blockers"][0]["relations"] == ["public.users"]
+    # Nobody was stuck behind the migration longer than the limits (lock_timeout 300ms here).
+    assert app.latencies and not app.errors
+    assert app.worst < 0.8, f"an application query waited {app.worst:.2f}s"
+    assert result.details["max_wait_s"] < 0.8
+    assert any(a["watchdog"]["migration_blockers"] for a in attempts)
+    # Nothing was applied, so nothing is marked failed: the next deploy simply tries again.
+    assert db.scalar("select count(*) from pgwarden_migrations where name = '0002_add_nickname'") == 0
+    retry = run_deploy(settings, target, no_backup_reason="test")
+    assert retry.ok and retry.details["applied"] == ["0002_add_nickname"]
+
+
+def test_retry_starts_as_soon_as_the_blocking_transaction_ends(db, tmp_path: Path) -> None:
+    settings, target = project(db, tmp_path, lock_timeout="300ms", retries=3, backoff="3s")
+    add_migration(settings, "0002_add_nickname", ADD_COLUMN)
+    blocker = psycopg.connect(db.url, autocommit=False)
+    blocker.execute("select * from users")
+    timer = threading.Timer(0.8, blocker.close)
+    timer.start()
+    try:
+        started = time.monotonic()
+        result = run_deploy(settings, target, no_backup_reason="test")
+        elapsed = time.monotonic() - started
+    finally:
+        timer.cancel()
+        blocker.close()
+    assert result.ok, result.summary
+    assert [a["outcome"] for a in result.details["attempts"]] == ["lock-timeout", "succeeded"]
+    assert elapsed < 2.5, f"waited the whole 3s backoff ({elapsed:.1f}s)"
+
+
+def test_watchdog_cancels_a_migration_that_holds_others_up(db, tmp_path: Path) -> None:
+    # The migration gets its lock at once (lock_timeout cannot help) and then sits on it.
+    settings, target = project(db, tmp_path, max_blocking="500ms", retries=0)
+    add_migration(settings, "0002_slow", "lock table users in access exclusive mode;\nselect pg_sleep(10);\n")
+    events: list[str] = []
+    with AppLoad(db.url, "select count(*) from users") as app:
+        time.sleep(0.1)
+        started = time.monotonic()
+        result = run_deploy(settings, target, no_backup_reason="test", progress=events.append)
+        elapsed = time.monotonic() - started
+    assert not result.ok
+    assert result.details["attempts"][0]["outcome"] == "cancelled-by-watchdog"
+    assert "cancelled by the lock watchdog" in result.details["error"]
+    assert "over deploy.max_blocking 0.5s" in result.details["error"]
+    assert any("lock watchdog cancelled" in e for e in events)
+    assert elapsed < 5
+    assert 0.5 <= result.details["max_wait_s"] < 1.2
+    assert app.worst < 1.2, f"an application query waited {app.worst:.2f}s"
+    assert db.scalar("select count(*) from pgwarden_migrations where name = '0002_slow'") == 0
+    assert any(line["action"] == "migrate" and line["outcome"] == "cancelled-by-watchdog"
+               for line in audit_lines(settings))
+
+
+def test_watchdog_cancels_a_queued_migration_before_lock_timeout(db, tmp_path: Path) -> None:
+    # A long lock_timeout alone would let the application queue behind the DDL for 10s.
+    settings, target = project(db, tmp_path, lock_timeout="10s", max_blocking="500ms", retries=1)
+    add_migration(settings, "0002_add_nickname", ADD_COLUMN)
+    with open_transaction(db.url, "select * from users"), AppLoad(db.url, "select count(*) from users") as app:
+        time.sleep(0.1)
+        started = time.monotonic()
+        result = run_deploy(settings, target, no_backup_reason="test")
+        elapsed = time.monotonic() - started
+    assert not result.ok
+    assert [a["outcome"] for a in result.details["attempts"]] == ["cancelled-by-watchdog"] * 2
+    assert elapsed < 4
+    assert app.worst < 1.2, f"an application query waited {app.worst:.2f}s"
+
+
+def test_preflight_waits_for_blockers_then_deploys(db, tmp_path: Path) -> None:
+    settings, target = project(db, tmp_path, preflight_wait="5s")
+    add_migration(settings, "0002_add_nickname", ADD_COLUMN)
+    blocker = psycopg.connect(db.url, autocommit=False)
+    blocker.execute("update users set email = email")
+    timer = threading.Timer(0.7, blocker.close)
+    timer.start()
+    try:
+        result = run_deploy(settings, target, no_backup_reason="test")
+    finally:
+        timer.cancel()
+        blocker.close()
+    assert result.ok
+    assert [a["outcome"] for a in result.details["attempts"]] == ["succeeded"]
+    assert result.details["preflight_blockers"] == []
+
+
+def test_preflight_only_reports_sessions_on_the_migrated_tables(db) -> None:
+    db.execute("create table a (id int); create table b (id int)")
+    with open_transaction(db.url, "select * from b"), db.connect() as conn:
+        assert find_blocking_sessions(conn, {"a"}) == []
+        found = find_blocking_sessions(conn, {"b"})
+        assert [s.relations for s in found] == [("public.b",)]
+        assert "idle in transaction" in found[0].describe()
+        assert find_blocking_sessions(conn, None)
+
+
+def test_tables_touched() -> None:
+    sql = "alter table public.orders add column x int; drop table old_things; create index i on users (a);"
+    assert tables_touched(sql) == {"public.orders", "old_things", "users"}
+    assert tables_touched("this is not sql") is None
+
+
+def test_deploy_lock_is_per_database(db, tmp_path: Path) -> None:
+    target = DatabaseTarget.from_url(db.url)
+    with DeployLock(target, wait_s=0):
+        other = DeployLock(target.with_dbname("postgres"), wait_s=0)
+        other.acquire()
+        other.release()
