@@ -54,6 +54,12 @@ class BackupFile:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "size": self.size, "sha256": self.sha256}
 
+    def __getitem__(self, key: str) -> Any:
+        """``file["sha256"]`` works too: the manifest contract describes files as mappings."""
+        if key not in ("name", "size", "sha256"):
+            raise KeyError(key)
+        return getattr(self, key)
+
 
 @dataclass
 class BackupManifest:

@@ -66,3 +66,28 @@ def file_settings(tmp_path: Path, **backup: Any) -> Settings:
     for key, value in backup.items():
         setattr(settings.backup, key, value)
     return settings
+
+
+def make_shims(folder: Path, log: Path, overrides: dict[str, str] | None = None) -> Path:
+    """PGWARDEN_PG_BIN folder of wrappers around the embedded PG 18 client programs.
+
+    Each wrapper logs its argv (and whether PGPASSWORD is set) to ``log``, then runs the
+    real program, unless ``overrides`` gives it another bash body (``$REAL`` is the real one).
+    """
+    from pgwarden.pg.embedded import bin_dir
+
+    real_dir = bin_dir()
+    assert real_dir is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("pg_dump", "pg_restore", "psql"):
+        body = (overrides or {}).get(name, 'exec "$REAL" "$@"')
+        script = folder / name
+        script.write_text(
+            "#!/bin/bash\n"
+            f'REAL="{real_dir / name}"\n'
+            f'echo "{name} argv: $* | PGPASSWORD=${{PGPASSWORD:+set}}" >> "{log}"\n'
+            'case " $* " in *" --version "*) exec "$REAL" --version;; esac\n'
+            f"{body}\n"
+        )
+        script.chmod(0o755)
+    return folder

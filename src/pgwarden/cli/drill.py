@@ -1,19 +1,41 @@
-"""`pgwarden drill` (being built; see the issue that owns it)."""
+"""``pgwarden drill``: a thin wrapper over :func:`pgwarden.pipeline.drill.run_drill`."""
 
 from __future__ import annotations
 
 import argparse
 
 from pgwarden.cli.common import Command, Context
-from pgwarden.errors import OperationFailed
+from pgwarden.cli.restore import print_result
+from pgwarden.durations import DURATION_HELP, parse_duration
+from pgwarden.errors import EXIT_FAILED, EXIT_OK, ConfigError
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--store", metavar="URI", help="file://DIR or s3://bucket/prefix (default: backup.store)")
+    parser.add_argument("--max-age", metavar="DURATION",
+                        help="fail when the newest verified backup is older (default: drill.max_age, 26h)")
 
 
 def _run(ctx: Context) -> int:
-    raise OperationFailed("pgwarden drill: this command is not wired yet")
+    from pgwarden.pipeline.drill import run_drill
+
+    max_age = None
+    if ctx.args.max_age is not None:
+        try:
+            max_age = parse_duration(ctx.args.max_age)
+        except ValueError:
+            raise ConfigError(f"--max-age: expected {DURATION_HELP}, got {ctx.args.max_age!r}") from None
+    result = run_drill(ctx.settings, ctx.target(), store_uri=ctx.args.store, max_age=max_age, progress=ctx.note)
+    print_result(ctx, result)
+    return EXIT_OK if result.ok else EXIT_FAILED
 
 
-COMMAND = Command(name="drill", help="drill", example="pgwarden drill", add_arguments=_add_arguments, run=_run)
+COMMAND = Command(
+    name="drill",
+    help="restore the newest verified backup into a scratch database, check it, drop it, report",
+    description="A restore drill: proves the newest verified backup restores, runs verify.checks on the copy, "
+    "reports backup age, restore duration and row-count match; exit 1 when the backup is older than --max-age.",
+    example="pgwarden drill --max-age 26h --format json",
+    add_arguments=_add_arguments,
+    run=_run,
+)

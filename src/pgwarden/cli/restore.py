@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pgwarden.cli.common import Command, Context
-from pgwarden.errors import EXIT_FAILED, EXIT_OK
+from pgwarden.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from pgwarden.records import StepResult
 
 
@@ -17,6 +17,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--confirm", metavar="DBNAME",
                       help="restore in place over the database of the URL; must equal its name")
     mode.add_argument("--into", metavar="NEWDB", help="restore into a new database on the same server")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="restore the backup's RDS/Aurora snapshot into a new instance/cluster named by --into")
 
 
 def print_result(ctx: Context, result: StepResult) -> None:
@@ -32,8 +34,15 @@ def print_result(ctx: Context, result: StepResult) -> None:
 
 
 def _run(ctx: Context) -> int:
-    from pgwarden.pipeline.restore import restore_backup
+    from pgwarden.pipeline.restore import restore_backup, restore_snapshot_backup
 
+    if ctx.args.snapshot:
+        if not ctx.args.into:
+            raise ConfigError("--snapshot restores into a new instance or cluster: pass --into NEW-IDENTIFIER")
+        result = restore_snapshot_backup(ctx.settings, ctx.args.backup_id, into=ctx.args.into,
+                                         store_uri=ctx.args.store, progress=ctx.note)
+        print_result(ctx, result)
+        return EXIT_OK if result.ok else EXIT_FAILED
     result = restore_backup(
         ctx.settings,
         ctx.target(),
@@ -53,7 +62,8 @@ COMMAND = Command(
     description="Check every stored byte of the backup before touching the database, restore it with "
     "pg_restore, then compare row counts with the backup and the duration with restore.rto.",
     example="pgwarden restore --backup-id latest --confirm shop\n"
-    "pgwarden restore --backup-id 20261122T101500Z-ab12cd --into shop_restored",
+    "pgwarden restore --backup-id 20261122T101500Z-ab12cd --into shop_restored\n"
+    "pgwarden restore --backup-id latest --snapshot --into prod-db-restored",
     add_arguments=_add_arguments,
     run=_run,
 )

@@ -92,7 +92,7 @@ class DumpProgress:
 
     emit: Callable[[str], None] | None
     total_tables: int
-    interval_s: float = PROGRESS_INTERVAL_S
+    interval_s: float = field(default_factory=lambda: PROGRESS_INTERVAL_S)
     tables_done: int = 0
     bytes_out: int = 0
     started: float = field(default_factory=time.monotonic)

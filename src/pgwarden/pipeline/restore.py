@@ -301,3 +301,40 @@ def restore_backup(
     if into is not None:
         details["switch_over"] = switch_over_commands(target, into, manifest.id)
     return StepResult("restore", ok=ok, summary=redact(summary), duration_s=duration, checks=checks, details=details)
+
+
+def restore_snapshot_backup(
+    settings: Settings,
+    backup_id: str,
+    *,
+    into: str,
+    store_uri: str | None = None,
+    progress: Progress | None = None,
+) -> StepResult:
+    """Restore the managed snapshot recorded with a backup into a *new* instance/cluster ``into``."""
+    from pgwarden.snapshots import restore_snapshot
+
+    say = progress or _quiet
+    started = time.monotonic()
+    store = open_store(store_uri or settings.backup.store, settings)
+    manifest = resolve_backup(store, backup_id)
+    snapshot = manifest.snapshot or {}
+    if not snapshot.get("id"):
+        raise OperationFailed(
+            f"backup {manifest.id} has no managed snapshot"
+            + (f" (it failed: {snapshot['error']})" if snapshot.get("error") else ""),
+            hint="restore the logical backup instead: drop --snapshot",
+        )
+    described = restore_snapshot(settings, snapshot, into, say)
+    duration = time.monotonic() - started
+    endpoint = described.get("endpoint") or {}
+    return StepResult(
+        "restore", ok=True,
+        summary=f"restored snapshot {snapshot['id']} into new {snapshot.get('kind', 'instance')} {into} "
+        f"({endpoint.get('address')}:{endpoint.get('port')}) in {format_duration(duration)}",
+        duration_s=duration,
+        checks=[Check("within the recovery time objective", ok=duration <= settings.restore.rto, warning=True,
+                      detail=f"{format_duration(duration)} against restore.rto "
+                      f"{format_duration(settings.restore.rto)}")],
+        details={"backup_id": manifest.id, "mode": "snapshot", "snapshot": described},
+    )

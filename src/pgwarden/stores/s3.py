@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 PART_SIZE = 16 * 1024 * 1024
 MAX_IN_FLIGHT = 3
-ATTEMPTS = 5
-BACKOFF_S = 0.5
+#: Our retries around each call (on top of botocore's own, BOTO_ATTEMPTS per call).
+ATTEMPTS = 4
+BACKOFF_S = 1.0
+BOTO_ATTEMPTS = 3
 T = TypeVar("T")
 
 
@@ -149,7 +151,7 @@ class S3Objects:
             "s3",
             endpoint_url=config.endpoint_url,
             region_name=config.region,
-            config=Config(retries={"max_attempts": ATTEMPTS, "mode": "standard"}, connect_timeout=10,
+            config=Config(retries={"max_attempts": BOTO_ATTEMPTS, "mode": "standard"}, connect_timeout=10,
                           read_timeout=120),
         )
 
