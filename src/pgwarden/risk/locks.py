@@ -19,14 +19,25 @@ LOCK_MODE_NAMES = {
     6: "SHARE ROW EXCLUSIVE", 7: "EXCLUSIVE", 8: "ACCESS EXCLUSIVE",
 }
 
+#: ALTER TABLE subcommands that take only SHARE UPDATE EXCLUSIVE: reads and writes go on.
+_WEAK_ALTERS = frozenset({
+    enums.AlterTableType.AT_ValidateConstraint,
+    enums.AlterTableType.AT_SetStatistics,
+    enums.AlterTableType.AT_ClusterOn,
+    enums.AlterTableType.AT_DropCluster,
+    enums.AlterTableType.AT_AttachPartition,
+})
+
 
 def strong_lock_tables(node: Any) -> list[TableName | None]:
     """Tables this statement locks against writes (None: a table pgwarden cannot name, e.g. DROP INDEX)."""
     if isinstance(node, ast.AlterTableStmt):
         # ALTER INDEX / ALTER SEQUENCE / ALTER VIEW are catalog-only in practice.
-        if node.objtype in (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_MATVIEW):
-            return [table_of(node.relation)]
-        return []
+        if node.objtype not in (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_MATVIEW):
+            return []
+        if all(getattr(cmd, "subtype", None) in _WEAK_ALTERS for cmd in node.cmds or ()):
+            return []
+        return [table_of(node.relation)]
     if isinstance(node, ast.IndexStmt):
         return [] if node.concurrent else [table_of(node.relation)]
     if isinstance(node, ast.DropStmt):
