@@ -96,7 +96,10 @@ def test_apply_lock_timeout_is_detected(db) -> None:
 
 
 def test_parse_history_with_merge() -> None:
-    text = "Rev: c (head) (mergepoint)\nMerges: a, b\nPath: /x/c_merge.py\n\nRev: b\nParent: <base>\n\nRev: a\nParent: <base>\n"
+    text = (
+        "Rev: c (head) (mergepoint)\nMerges: a, b\nPath: /x/c_merge.py\n\n"
+        "Rev: b\nParent: <base>\n\nRev: a\nParent: <base>\n"
+    )
     revisions = parse_history(text)
     assert [r.revision for r in revisions] == ["a", "b", "c"]
     assert revisions[2].parents == ["a", "b"] and revisions[2].name == "c_merge"
@@ -118,5 +121,5 @@ def test_split_offline_sql_with_autocommit_block() -> None:
 def test_missing_ini_is_a_config_error(tmp_path: Path) -> None:
     from tests.tools.helpers import settings_for
 
-    with pytest.raises(ConfigError, match="alembic.ini"):
+    with pytest.raises(ConfigError, match=r"alembic\.ini"):
         AlembicTool(settings_for("alembic", tmp_path, path="alembic.ini")).pending(None)

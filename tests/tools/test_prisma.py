@@ -59,7 +59,7 @@ def test_statuses_from_history(db, project: Path) -> None:
         statuses = {m.name: m.status for m in tool.migrations(conn)}
         assert statuses[INIT] is MigrationStatus.APPLIED
         assert statuses[SLUG] is MigrationStatus.PENDING
-        assert [m.name for m in tool.pending(conn)][0] == SLUG
+        assert next(m.name for m in tool.pending(conn)) == SLUG
         assert tool.head(conn) == INIT
         assert tool.failed(conn) == []
         assert tool.history_state(conn)[0]["migration_name"] in (INIT, SLUG)
@@ -141,7 +141,7 @@ def test_apply_failure_names_the_migration_and_detects_lock_timeout(db, project:
 def test_missing_folder_is_a_config_error(tmp_path: Path) -> None:
     from pgwarden.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="migrations.path"):
+    with pytest.raises(ConfigError, match=r"migrations\.path"):
         PrismaTool(settings_for("prisma", tmp_path)).pending(None)
 
 

@@ -57,7 +57,7 @@ def _facts(finding: Finding) -> str:
             parts.append(_size(int(value)))
         elif key.endswith("_s") and isinstance(value, (int, float)):
             parts.append(f"{key[:-2].replace('_', ' ')} {format_duration(float(value))}")
-        elif isinstance(value, (str, int, float)) and key not in ("logs",):
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool) and key != "logs":
             parts.append(f"{key.replace('_', ' ')}: {value}")
     return ", ".join(parts)
 

@@ -5,17 +5,16 @@ Revises: 1f2e3d4c5b6a
 Create Date: 2024-04-18 16:03:11.502118
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '2a3b4c5d6e7f'
-down_revision: Union[str, None] = '1f2e3d4c5b6a'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | None = '1f2e3d4c5b6a'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

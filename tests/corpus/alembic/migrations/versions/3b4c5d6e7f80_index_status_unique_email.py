@@ -5,17 +5,16 @@ Revises: 2a3b4c5d6e7f
 Create Date: 2024-06-02 09:41:27.930114
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '3b4c5d6e7f80'
-down_revision: Union[str, None] = '2a3b4c5d6e7f'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | None = '2a3b4c5d6e7f'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

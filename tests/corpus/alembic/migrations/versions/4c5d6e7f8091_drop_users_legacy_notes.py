@@ -5,17 +5,16 @@ Revises: 3b4c5d6e7f80
 Create Date: 2024-07-15 14:22:03.417765
 
 """
-from typing import Sequence, Union
+from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '4c5d6e7f8091'
-down_revision: Union[str, None] = '3b4c5d6e7f80'
-branch_labels: Union[str, Sequence[str], None] = None
-depends_on: Union[str, Sequence[str], None] = None
+down_revision: str | None = '3b4c5d6e7f80'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
