@@ -99,8 +99,8 @@ def test_report_sections_from_real_shaped_results(tmp_path: Path) -> None:
     assert "pgwarden restore --backup-id 20260101T000000Z-shop --confirm shop" in text
     assert "restore workflow" in text
     assert "```mermaid" in text and 'deploy["deploy ❌"]' in text and 'verify["verify ⏭️"]' in text
-    assert "- [x] バックアップの作成と確認" in text
-    assert "- [ ] マイグレーション実行" in text
+    assert "- [x] Backup created and verified" in text
+    assert "- [ ] Migration run\n" in text
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pgwarden.records import SEVERITY_NAMES
+from pgwarden.report.checklist import render_checklists
 
 COMMENT_LIMIT = 65_536
 SUMMARY_LIMIT = 1024 * 1024
@@ -373,45 +374,34 @@ def _restore_section(info: RunInfo, results: RunResults) -> list[str]:
     return lines
 
 
+def checklist_evidence(info: RunInfo, results: RunResults) -> dict[str, str]:
+    """Which runbook checklist items this run really did, with the evidence (ids of report.checklist)."""
+    o = _step_outcomes(info, results)
+    done: dict[str, str] = {}
+    if results.plan is not None and not plan_blocked(results.plan):
+        done["review"] = "risk review passed"
+    backups = [t.backup for t in results.targets if t.backup and t.backup.get("verified")]
+    if backups:
+        done["backup-created"] = "verified: pg_restore --list and checksums"
+        done["backup-confirmed"] = "before the deploy started"
+    if any(restore_command(t, None) for t in results.targets):
+        done["rollback-plan"] = "restore command below"
+    if o.get("deploy") == "success":
+        done["locks-checked"] = "lock_timeout / statement_timeout and a deploy lock"
+        done["migrate"] = "applied"
+        done["error-log"] = "no errors from the migration tool"
+    if o.get("verify") == "success":
+        done["integrity"] = "verification checks passed"
+        done["status"] = "migration history matches"
+    if info.stage == "final" and results.targets:
+        done["logs"] = "audit log in the run's artifacts"
+        done["notify-done"] = "this comment"
+    return done
+
+
 def checklists(info: RunInfo, results: RunResults) -> list[str]:
     """The runbooks' before/during/after checklists, ticked from what this run actually did."""
-    o = _step_outcomes(info, results)
-    ok = {k: v == "success" for k, v in o.items()}
-    verified_backup = any(t.backup and t.backup.get("verified") for t in results.targets)
-    has_restore = any(restore_command(t, None) for t in results.targets)
-    final = info.stage == "final"
-    manual = None
-
-    def item(done: bool | None, text: str) -> str:
-        if done is None:
-            return f"- [ ] {text} _(manual)_"
-        return f"- [{'x' if done else ' '}] {text}"
-
-    before = [
-        item(manual, "メンテナンス時間の確保 — maintenance window planned"),
-        item(bool(results.plan) and not plan_blocked(results.plan),
-             "マイグレーション内容のレビュー — risk review passed"),
-        item(verified_backup, "バックアップの作成と確認 — verified backup (pg_dump -Fc, checksums, pg_restore --list)"),
-        item(has_restore, "ロールバック計画の準備 — restore command for this backup"),
-        item(manual, "ステージング検証 — migrations tried on staging"),
-    ]
-    during = [
-        item(ok.get("backup", False), "バックアップの作成完了確認 — backup finished before deploy"),
-        item(ok.get("deploy", False), "マイグレーション実行 — migrations applied with lock/statement timeouts"),
-        item(ok.get("deploy", False), "エラーログの確認 — no errors from the migration tool"),
-        item(ok.get("verify", False), "データベースの整合性チェック — verification checks"),
-    ]
-    after = [
-        item(ok.get("verify", False), "マイグレーション状態の確認 — migration history matches"),
-        item(final and bool(results.targets), "ログの確認 — audit log collected in the run's artifacts"),
-        item(manual, "パフォーマンスの確認 — application performance checked"),
-        item(final, "関係者への完了通知 — this comment updated with the outcome"),
-    ]
-    out = ["<details><summary>Checklists (from the runbooks)</summary>", ""]
-    for title, items in (("Before", before), ("During", during), ("After", after)):
-        out += [f"**{title}**", "", *items, ""]
-    out.append("</details>")
-    return out
+    return render_checklists(checklist_evidence(info, results)).splitlines()
 
 
 def render_report(

