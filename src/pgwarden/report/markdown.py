@@ -187,3 +187,7 @@ def _clip(text: str, limit: int) -> str:
 
 def _longest_backtick_run(text: str) -> int:
     return max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
+
+
+#: The name the demo and other steps use for the plan's markdown report.
+render_plan_markdown = render_markdown

@@ -11,21 +11,17 @@ def get_tool(settings: Settings) -> MigrationTool:
     if name == "sql":
         from pgwarden.tools.sqldir import SqlDirTool
 
-        tool: MigrationTool = SqlDirTool(settings)
-        return tool
+        return SqlDirTool(settings)
     if name == "prisma":
         from pgwarden.tools.prisma import PrismaTool
 
-        tool: MigrationTool = PrismaTool(settings)
-        return tool
+        return PrismaTool(settings)
     if name == "laravel":
         from pgwarden.tools.laravel import LaravelTool
 
-        tool: MigrationTool = LaravelTool(settings)
-        return tool
+        return LaravelTool(settings)
     if name == "alembic":
         from pgwarden.tools.alembic import AlembicTool
 
-        tool: MigrationTool = AlembicTool(settings)
-        return tool
+        return AlembicTool(settings)
     raise AssertionError(f"unknown tool {name!r} passed config validation")
