@@ -149,7 +149,7 @@ def test_refuses_without_a_verified_backup_of_this_database(db, tmp_path: Path) 
     with pytest.raises(SafetyRefusal, match="not found"):
         run_deploy(settings, target, backup_id="20200101T000000Z-000000")
     stale = verified_backup(settings, target, age_s=7 * 3600)
-    with pytest.raises(SafetyRefusal, match="older than backup.max_age"):
+    with pytest.raises(SafetyRefusal, match=r"older than backup\.max_age"):
         run_deploy(settings, target, backup_id=stale.id)
     with pytest.raises(ConfigError, match="--reason"):
         run_deploy(settings, target, no_backup_reason="  ")
