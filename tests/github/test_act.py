@@ -90,3 +90,149 @@ def test_green_run_comments_once_and_updates_in_place(
         assert secret_db.url not in run.output
         assert all(password not in text for text in run.artifact_files().values())
     assert password not in github_api.all_text()
+
+
+def test_blocked_plan_never_migrates(tmp_path: Path, db: TestDatabase, github_api: FakeGitHub) -> None:
+    db.execute(INIT)
+    app = Consumer.create(tmp_path, {"0001_drop.sql": "drop table items;\n"})
+    app.workflow("migrate.yml", CALLER)
+
+    run = app.run(tmp_path / "run", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
+                  github_api.url)
+
+    assert run.returncode != 0
+    assert not run.job_ran("migrate (default)"), "the migrate job must not start when the plan is blocked"
+    assert db.scalar("select count(*) from items") == 2
+    assert not list(app.store.iterdir()), "nothing may be backed up either"
+    body = _our_comments(github_api)[0]["body"]
+    assert "## ⛔" in body and "Blocked by the risk review" in body and "**blocked**" in body
+    assert 'backup["backup ⏭️"]' in body
+    assert "The plan is blocked" in run.output
+
+
+def test_failing_migration_skips_verify_and_reports_the_restore_command(
+    tmp_path: Path, db: TestDatabase, github_api: FakeGitHub
+) -> None:
+    db.execute(INIT)
+    app = Consumer.create(tmp_path, {"0001_dup.sql": "insert into items values (1, 'duplicate');\n"})
+    app.workflow("migrate.yml", CALLER)
+
+    run = app.run(tmp_path / "run", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
+                  github_api.url)
+
+    assert run.returncode != 0
+    files = run.artifact_files()
+    assert "pgwarden-migrate-production-default/verify.json" not in files, "verify must be skipped"
+    outcomes = json.loads(files["pgwarden-migrate-production-default/outcomes.json"])["outcomes"]
+    assert outcomes == {"backup": "success", "deploy": "failure", "verify": "skipped"}
+    body = _our_comments(github_api)[0]["body"]
+    assert "## ❌" in body
+    backup_id = json.loads(files["pgwarden-migrate-production-default/backup.json"])["id"]
+    assert f"pgwarden restore --backup-id {backup_id} --confirm {db.name}" in body
+    assert "restore workflow" in body and 'verify["verify ⏭️"]' in body
+    assert files["pgwarden-report-production/report.md"].startswith("<!-- pgwarden:migrate:production -->")
+
+
+RESTORE_CALLER = f"""name: restore
+on:
+  workflow_dispatch:
+    inputs:
+      backup-id:
+        type: string
+        default: latest
+      confirm:
+        type: string
+        required: true
+permissions:
+  contents: read
+  id-token: write
+jobs:
+  restore:
+    uses: pgwarden/pgwarden/.github/workflows/restore.yml@{VERSION_TAG}
+    with:
+      environment: production
+      backup-id: ${{{{ inputs.backup-id }}}}
+      confirm: ${{{{ inputs.confirm }}}}
+      container-image: ''
+    secrets:
+      DATABASE_URL: ${{{{ secrets.DATABASE_URL }}}}
+"""
+
+
+def test_restore_workflow_brings_the_data_back(tmp_path: Path, db: TestDatabase, github_api: FakeGitHub) -> None:
+    db.execute(INIT)
+    app = Consumer.create(tmp_path, {"0001_audit.sql": "create table audit_x (id int);\n"})
+    app.workflow("migrate.yml", CALLER)
+    app.workflow("restore.yml", RESTORE_CALLER)
+    migrate = app.run(tmp_path / "migrate", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
+                      github_api.url)
+    assert migrate.returncode == 0, migrate.output[-6000:]
+
+    db.execute("delete from items")  # the incident
+    restore = app.run(tmp_path / "restore", "workflow_dispatch", "restore.yml",
+                      {"inputs": {"backup-id": "latest", "confirm": db.name}}, {"DATABASE_URL": db.url},
+                      github_api.url)
+
+    assert restore.returncode == 0, restore.output[-6000:]
+    assert db.scalar("select count(*) from items") == 2
+    files = restore.artifact_files()
+    report = files["pgwarden-restore-production/restore-report.md"]
+    assert "Restored and verified" in report and "RTO 30m00s: within ✅" in report
+
+
+FLEET_CALLER = f"""name: fleet
+on: pull_request
+permissions:
+  contents: read
+  pull-requests: write
+  id-token: write
+jobs:
+  db:
+    uses: pgwarden/pgwarden/.github/workflows/migrate.yml@{VERSION_TAG}
+    with:
+      environment: production
+      container-image: ''
+      targets: '[{{"name": "eu", "secret": "EU_DATABASE_URL"}}, {{"name": "us", "secret": "US_DATABASE_URL"}}]'
+      max-parallel: 2
+    secrets: inherit
+"""
+
+
+def test_fleet_run_over_two_databases(
+    tmp_path: Path, db: TestDatabase, secret_db: TestDatabase, github_api: FakeGitHub
+) -> None:
+    github_api.add_pull(7)
+    app = Consumer.create(tmp_path, {"0001_init.sql": INIT})
+    app.workflow("fleet.yml", FLEET_CALLER)
+
+    run = app.run(tmp_path / "run", "pull_request", "fleet.yml", _pr_event(),
+                  {"EU_DATABASE_URL": db.url, "US_DATABASE_URL": secret_db.url}, github_api.url)
+
+    assert run.returncode == 0, run.output[-6000:]
+    for target in (db, secret_db):
+        assert target.scalar("select count(*) from items") == 2
+    files = run.artifact_files()
+    assert "pgwarden-migrate-production-eu/backup.json" in files
+    assert "pgwarden-migrate-production-us/backup.json" in files
+    ours = _our_comments(github_api)
+    assert len(ours) == 1
+    body = ours[0]["body"]
+    assert "### Targets" in body and "| eu | ✅ | ✅ | ✅ | 1 |" in body and "| us | ✅ | ✅ | ✅ | 1 |" in body
+    assert _password(secret_db.url) not in run.output
+
+
+def test_pr_title_and_branch_are_inert(tmp_path: Path, db: TestDatabase, github_api: FakeGitHub) -> None:
+    title = 'Add price"; curl x | sh # $(id) `id`'
+    branch = "feature/$(id)"
+    github_api.add_pull(9, title=title, branch=branch)
+    app = Consumer.create(tmp_path, {"0001_init.sql": INIT})
+    app.workflow("migrate.yml", CALLER)
+
+    run = app.run(tmp_path / "run", "pull_request", "migrate.yml", _pr_event(9, title, branch),
+                  {"DATABASE_URL": db.url}, github_api.url)
+
+    assert run.returncode == 0, run.output[-6000:]
+    assert "uid=" not in run.output, "a $(id) in PR text was executed"
+    assert "curl: " not in run.output and "command not found" not in run.output
+    body = _our_comments(github_api, 9)[0]["body"]
+    assert "curl x \\| sh # $(id)" in body and "feature/$(id)" in body
