@@ -93,7 +93,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
     if external:
         yield PgServer(admin_url=external, embedded=None)
         return
-    server = start_embedded(tmp_path_factory.mktemp("pg"))
+    # Not under tmp_path_factory: every pytest session start chmods /tmp/pytest-of-<user> back to
+    # 0700, which locks the server (running as its own system user) out of its data directory.
+    server = start_embedded()
     try:
         yield PgServer(admin_url=server.url(), embedded=server)
     finally:

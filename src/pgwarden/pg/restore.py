@@ -92,6 +92,15 @@ def parse_listing(text: str) -> ArchiveListing:
     return ArchiveListing(entries=len(entries), table_data=sum(" TABLE DATA " in e for e in entries))
 
 
+def _close_quietly(stream: IO[bytes] | None) -> None:
+    if stream is None:
+        return
+    try:
+        stream.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
 def _drain(stream: IO[bytes] | None, into: list[bytes]) -> None:
     if stream is None:
         return
@@ -222,10 +231,12 @@ def restore_filtered(
         for proc in (producer, consumer):
             proc.kill()
             proc.wait()
+        _close_quietly(consumer.stdin)
         raise
     finally:
         producer.stdout.close()
     if psql_stopped:
+        _close_quietly(consumer.stdin)
         producer.kill()
         producer.wait()
         consumer_rc = consumer.wait()
@@ -239,12 +250,10 @@ def restore_filtered(
     if producer_rc != 0:
         consumer.kill()
         consumer.wait()
+        _close_quietly(consumer.stdin)
         raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}); nothing was "
                               f"committed:\n{producer_tail.text()}")
-    try:
-        consumer.stdin.close()
-    except BrokenPipeError:
-        pass
+    _close_quietly(consumer.stdin)
     consumer_rc = consumer.wait()
     if consumer_rc != 0:
         raise OperationFailed(

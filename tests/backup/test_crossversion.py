@@ -1,0 +1,44 @@
+"""Back up PostgreSQL 15 with pg_dump 18 and restore into 15 (skips without a 15 server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pgwarden.errors import OperationFailed
+from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pipeline.backup import take_backup
+from pgwarden.pipeline.restore import restore_backup
+from tests.backup.helpers import create_rich, file_settings, fingerprint
+
+
+def test_pg18_dump_of_pg15_restores_into_pg15(pg15, tmp_path: Path) -> None:
+    with pg15.connect() as conn:
+        create_rich(conn)
+    before = fingerprint(pg15.url)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(pg15.url)
+    manifest = take_backup(settings, target)
+    assert manifest.pg_dump_version.startswith("18.") and manifest.server_version.startswith("15.")
+    with pg15.connect() as conn:
+        conn.execute("drop table billing.invoices")
+    result = restore_backup(settings, target, manifest.id, confirm=pg15.name)
+    assert result.ok, result.to_json()
+    assert "transaction_timeout" in result.details["skipped_settings"]
+    assert fingerprint(pg15.url) == before
+
+
+def test_other_errors_fail_and_roll_back_on_older_server(db, pg15, tmp_path: Path) -> None:
+    """A PG 18 dump using an 18-only feature cannot go into 15: the restore fails and changes nothing."""
+    with db.connect() as conn:
+        create_rich(conn)
+        conn.execute("create table virt (a int, b int generated always as (a * 2) virtual)")
+    settings = file_settings(tmp_path)
+    manifest = take_backup(settings, DatabaseTarget.from_url(db.url))
+    with pg15.connect() as conn:
+        conn.execute("create table keep_me (x int); insert into keep_me values (1)")
+    with pytest.raises(OperationFailed, match="rolled back"):
+        restore_backup(settings, DatabaseTarget.from_url(pg15.url), manifest.id, confirm=pg15.name)
+    assert pg15.scalar("select count(*) from keep_me") == 1
+    assert pg15.scalar("select to_regclass('public.customers')") is None
