@@ -1,4 +1,4 @@
--- A few thousand rows of believable shop data (deterministic: setseed).
+-- about 40,000 rows of believable shop data (deterministic: setseed).
 select setseed(0.42);
 
 insert into customers (email, name, created_at)
@@ -14,7 +14,7 @@ insert into orders (customer_id, status, total_cents, created_at)
 select 1 + (random() * 1999)::int,
        (array['pending', 'paid', 'shipped', 'cancelled'])[1 + (random() * 3)::int]::order_status,
        0, now() - (random() * interval '365 days')
-from generate_series(1, 5000) g;
+from generate_series(1, 12000) g;
 
 insert into order_items (order_id, product_id, quantity, price_cents)
 select o.id, 1 + (random() * 299)::int, 1 + (random() * 3)::int, 0
