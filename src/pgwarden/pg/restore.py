@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import zstandard
+
 from pgwarden.errors import OperationFailed
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget
@@ -90,6 +92,30 @@ def list_archive(pg_restore: ClientProgram, archive: Path | None, data: IO[bytes
 def parse_listing(text: str) -> ArchiveListing:
     entries = [line for line in text.splitlines() if line and not line.startswith(";")]
     return ArchiveListing(entries=len(entries), table_data=sum(" TABLE DATA " in e for e in entries))
+
+
+class _Feeder:
+    """Streams a zstd-compressed archive, decompressed, into a child's stdin (in a thread)."""
+
+    def __init__(self, compressed: Path, stdin: IO[bytes] | None) -> None:
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, args=(compressed, stdin), daemon=True)
+        self.thread.start()
+
+    def _run(self, compressed: Path, stdin: IO[bytes] | None) -> None:
+        assert stdin is not None
+        try:
+            with open(compressed, "rb") as source:
+                zstandard.ZstdDecompressor().copy_stream(source, stdin, write_size=1024 * 1024)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the reader stopped: its exit status says why
+        except (OSError, zstandard.ZstdError) as exc:
+            self.error = str(exc)
+        finally:
+            _close_quietly(stdin)
+
+    def join(self) -> None:
+        self.thread.join()
 
 
 def _close_quietly(stream: IO[bytes] | None) -> None:
@@ -162,26 +188,37 @@ class RestoreRun:
 
 
 def restore_direct(
-    pg_restore: ClientProgram, target: DatabaseTarget, archive: Path, *, jobs: int, clean: bool
+    pg_restore: ClientProgram, target: DatabaseTarget, archive: Path, *, jobs: int, clean: bool,
+    compressed: bool = False,
 ) -> RestoreRun:
-    """pg_restore into the database; any error stops it (``--exit-on-error``)."""
+    """pg_restore into the database; any error stops it (``--exit-on-error``).
+
+    A zstd-compressed custom archive is decompressed on the fly into pg_restore's stdin (no
+    scratch copy) and restored as one transaction; a directory archive is restored in parallel.
+    """
     args = [str(pg_restore.path), f"--dbname={target.child_dbname_arg()}", "--exit-on-error", "--no-password"]
     if clean:
         args += ["--clean", "--if-exists"]
-    if jobs > 1:
+    if jobs > 1 and archive.is_dir():
         args.append(f"--jobs={jobs}")
         method = f"pg_restore --jobs={jobs}"
     else:
         args.append("--single-transaction")
-        method = "pg_restore --single-transaction"
-    args.append(str(archive))
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=_env(target))
+        method = "pg_restore --single-transaction" + (" (zstd streamed into stdin)" if compressed else "")
+    if not compressed:
+        args.append(str(archive))
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(target))
+    feeder = _Feeder(archive, proc.stdin) if compressed else None
     tail = _Tail(proc.stderr)
     returncode = proc.wait()
+    if feeder is not None:
+        feeder.join()
     stderr = tail.text()
     if returncode != 0:
         raise OperationFailed(f"pg_restore failed (exit {returncode}):\n{stderr or '(no error output)'}")
+    if feeder is not None and feeder.error:
+        raise OperationFailed(f"decompressing the archive failed: {feeder.error}")
     return RestoreRun(method)
 
 
@@ -193,15 +230,19 @@ def restore_filtered(
     *,
     known_settings: set[str],
     clean: bool,
+    compressed: bool = False,
 ) -> RestoreRun:
     """Archive -> SQL -> drop SETs of settings the server lacks -> psql, in one transaction."""
     render = [str(pg_restore.path), "--file=-"]
     if clean:
         render += ["--clean", "--if-exists"]
-    render.append(str(archive))
+    if not compressed:
+        render.append(str(archive))
     apply = [str(psql), f"--dbname={target.child_dbname_arg()}", "--no-psqlrc", "--quiet", "--no-password",
              "--set=ON_ERROR_STOP=1", "--single-transaction", "--output=/dev/null"]
-    producer = subprocess.Popen(render, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    feeder = _Feeder(archive, producer.stdin) if compressed else None
     consumer = subprocess.Popen(apply, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 env=_env(target))
     producer_tail = _Tail(producer.stderr)
@@ -247,6 +288,10 @@ def restore_filtered(
     # A failed render must never reach psql as end-of-input: that would COMMIT half a restore.
     # Killing psql instead drops its connection, and the server rolls the transaction back.
     producer_rc = producer.wait()
+    if feeder is not None:
+        feeder.join()
+        if feeder.error:
+            producer_rc = producer_rc or 1
     if producer_rc != 0:
         consumer.kill()
         consumer.wait()

@@ -68,6 +68,8 @@ class FetchedArchive:
     workdir: Path | None
     stored_bytes: int
     seconds: float
+    #: a zstd-compressed custom archive, decompressed while it streams into pg_restore
+    compressed: bool = False
 
     def cleanup(self) -> None:
         if self.workdir is not None:
@@ -78,13 +80,15 @@ def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -
     """Read every file of the backup, check it, and leave a restorable archive on local disk."""
     started = time.monotonic()
     outside = manifest.compression.startswith("zstd")
-    if manifest.format == "custom" and not outside:
+    if manifest.format == "custom":
         local = store.local_path(manifest.id, manifest.files[0].name)
         if local is not None:
-            # A plain file in a file:// store: check it where it is, no copy needed.
+            # A file in a file:// store: check it where it is, no copy needed.
             read_checked(store, manifest.id, manifest.files[0], None, decompress=False)
-            return FetchedArchive(local, None, manifest.files[0].size, time.monotonic() - started)
-    need = max(manifest.uncompressed_bytes, manifest.size_bytes)
+            return FetchedArchive(local, None, manifest.files[0].size, time.monotonic() - started, outside)
+    # Custom archives are fetched as stored (compressed); directory archives are unpacked.
+    need = manifest.size_bytes if manifest.format == "custom" else max(manifest.uncompressed_bytes,
+                                                                        manifest.size_bytes)
     workdir = Path(tempfile.mkdtemp(prefix="pgwarden-restore-", dir=os.environ.get("PGWARDEN_TMPDIR")))
     free = shutil.disk_usage(workdir).free
     if free < need * 1.05:
@@ -96,18 +100,21 @@ def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -
         )
     try:
         stored = 0
+        unpack = outside and manifest.format == "directory"
         for file in manifest.files:
-            plain_name = file.name[: -len(".zst")] if outside and file.name.endswith(".zst") else file.name
+            plain_name = file.name[: -len(".zst")] if unpack and file.name.endswith(".zst") else file.name
             destination = workdir / plain_name
             destination.parent.mkdir(parents=True, exist_ok=True)
             with open(destination, "wb") as out:
-                stored += read_checked(store, manifest.id, file, out.write, decompress=outside).stored_bytes
-        path = workdir / (manifest.files[0].name.split("/", 1)[0] if manifest.format == "directory"
-                          else (manifest.files[0].name[: -len(".zst")] if outside else manifest.files[0].name))
+                stored += read_checked(store, manifest.id, file, out.write, decompress=unpack).stored_bytes
+        if manifest.format == "directory":
+            return FetchedArchive(workdir / manifest.files[0].name.split("/", 1)[0], workdir, stored,
+                                  time.monotonic() - started)
+        path = workdir / manifest.files[0].name
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
-    return FetchedArchive(path, workdir, stored, time.monotonic() - started)
+    return FetchedArchive(path, workdir, stored, time.monotonic() - started, outside)
 
 
 def _count(conn: psycopg.Connection[Any], name: str) -> int | None:
@@ -224,11 +231,11 @@ def restore_manifest(
         try:
             if major >= manifest.pg_dump_major:
                 run = restore_direct(pg_restore, destination, archive.path, jobs=max(1, settings.restore.jobs),
-                                     clean=into is None)
+                                     clean=into is None, compressed=archive.compressed)
             else:
                 psql = pg_restore.sibling("psql")
                 run = restore_filtered(pg_restore, psql, destination, archive.path, known_settings=known,
-                                       clean=into is None)
+                                       clean=into is None, compressed=archive.compressed)
         except BaseException:
             if into is not None:
                 with connect(target) as conn:
