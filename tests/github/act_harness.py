@@ -27,7 +27,9 @@ VERSION_TAG = f"v{pgwarden.__version__}"
 PINNED = {
     "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": STANDINS / "upload-artifact",
     "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": STANDINS / "download-artifact",
-    "aws-actions/configure-aws-credentials@ececac1a45f3b08a01d2dd070d28d111c5fe6722": STANDINS / "configure-aws-credentials",
+    "aws-actions/configure-aws-credentials@ececac1a45f3b08a01d2dd070d28d111c5fe6722": (
+        STANDINS / "configure-aws-credentials"
+    ),
 }
 
 
