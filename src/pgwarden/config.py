@@ -225,7 +225,7 @@ class DeployConfig:
     statement_timeout: float = opt(read_duration, 15 * 60.0)
     retries: int = opt(read_int, 3)
     retry_backoff: float = opt(read_duration, 2.0)
-    max_blocking: float = opt(read_duration, 3.0)
+    max_blocking: float = opt(read_duration, 1.0, doc="cancel the migration when others waited on it this long")
     lock_wait: float = opt(read_duration, 60.0, doc="how long a second deploy waits for the deploy lock")
     preflight_wait: float = opt(read_duration, 0.0, doc="wait this long for blocking sessions to finish")
     protected_environments: list[str] = opt(list_of(read_str), ["production", "prod"])
