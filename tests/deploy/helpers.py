@@ -17,7 +17,8 @@ from pgwarden.manifest import BackupManifest, new_backup_id, utc_now_iso
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.stores import open_store
 
-#: Short limits keep the lock tests fast; the ratios match the defaults (lock_timeout < max_blocking).
+#: Short limits keep the lock tests fast. lock_timeout < max_blocking here so the lock_timeout path
+#: is what fires in these tests; the watchdog tests set their own max_blocking.
 FAST_DEPLOY = """\
 deploy:
   lock_timeout: 300ms
