@@ -88,7 +88,7 @@ def _run(ctx: Context) -> int:
     if ctx.format != "text" or args.output:
         ctx.note(
             "pgwarden plan: "
-            + verdict(report.max_severity, report.blocked, report.fail_on, len(report.findings), len(report.pending))
+            + verdict(report)
         )
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from pgwarden.report.annotations import annotation_lines

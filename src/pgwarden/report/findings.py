@@ -9,6 +9,7 @@ SARIF then point at the file as a whole, and the text says "line N of the render
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pgwarden.records import Finding, Migration, Severity
 
@@ -19,6 +20,9 @@ SEVERITY_ICON = {
     Severity.LOW: "🟦",
     Severity.INFO: "⬜",
 }
+
+if TYPE_CHECKING:
+    from pgwarden.pipeline.plan import PlanReport
 
 
 def by_severity(findings: Iterable[Finding]) -> list[Finding]:
@@ -54,16 +58,21 @@ def group_by_migration(migrations: list[Migration], findings: list[Finding]) -> 
     return [(name, items) for name, items in groups.items() if items]
 
 
-def verdict(max_severity: Severity | None, blocked: bool, fail_on: str, n_findings: int, n_pending: int) -> str:
+def verdict(report: PlanReport) -> str:
     """One sentence a release manager can act on."""
+    n_findings, n_pending = len(report.findings), len(report.pending)
+    fail_on = report.fail_on
     if n_pending == 0 and n_findings == 0:
         return "No pending migrations: nothing to review."
     if n_findings == 0:
         return f"No risks found in {n_pending} pending migration{'s' if n_pending != 1 else ''}."
-    top = max_severity.value if max_severity is not None else "none"
+    top = report.max_severity.value if report.max_severity is not None else "none"
     found = f"{n_findings} finding{'s' if n_findings != 1 else ''}, highest {top}"
-    if blocked:
-        return f"Blocked: {found} (fail-on {fail_on}). Resolve or justify them before deploying."
+    if report.blocked:
+        n_blocking = len(report.blocking_findings())
+        blocking = f"{n_blocking} finding{'s' if n_blocking != 1 else ''} at or above {fail_on}"
+        rest = f" ({n_findings} in all)" if n_findings != n_blocking else ""
+        return f"Blocked: {blocking}{rest}, highest {top}. Resolve or justify them before deploying."
     if fail_on == "never":
         return f"Not blocking: {found} (fail-on never). Read them before approving."
     return f"Not blocking: {found}, below fail-on {fail_on}. Read them before approving."

@@ -80,7 +80,7 @@ def _render(
     icon = "⛔" if report.blocked else ("⚠️" if report.findings else "✅")
     lines = [
         f"## {icon} {title}: "
-        + verdict(report.max_severity, report.blocked, report.fail_on, len(report.findings), len(report.pending)),
+        + verdict(report),
         "",
     ]
     counts = " · ".join(f"{SEVERITY_ICON[f_sev]} {n} {f_sev.value}" for f_sev, n in _counts(report))

@@ -28,7 +28,7 @@ def render_text(report: PlanReport) -> str:
         lines.append("")
     summary = ", ".join(f"{n} {sev}" for sev, n in report.counts().items()) or "no findings"
     lines.append(f"summary: {summary}")
-    lines.append(verdict(report.max_severity, report.blocked, report.fail_on, len(report.findings), len(pending)))
+    lines.append(verdict(report))
     return "\n".join(lines)
 
 
