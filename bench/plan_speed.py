@@ -7,6 +7,9 @@ times (1) ``review`` statically on all of them, (2) ``review`` with live context
 ``--live-files`` against a database seeded with the tables they touch (an embedded PostgreSQL
 when no URL is given), (3) ``pgwarden plan`` end to end when the CLI is wired, and (4) ``squawk``
 on the same files. Goal: static under 2 s for 1,000 files and within 2x of squawk.
+
+It also checks that pglast's trees are the same with and without its per-attribute check
+(``pgwarden.risk.trusted``, which the review relies on for speed), down to every field's type.
 """
 
 from __future__ import annotations
@@ -84,6 +87,48 @@ def time_review(paths: list[Path], conn: Any = None) -> tuple[float, int]:
     return time.perf_counter() - started, len(findings)
 
 
+def _same_tree(a: Any, b: Any, where: str = "") -> str | None:
+    """Where two parse results differ (value or type), or None when they are identical."""
+    from pglast import ast
+
+    if type(a) is not type(b):
+        return f"{where}: {type(a).__name__} vs {type(b).__name__}"
+    if isinstance(a, ast.Node):
+        for name in a.__slots__:  # type: ignore[attr-defined]
+            diff = _same_tree(getattr(a, name), getattr(b, name), f"{where}.{name}")
+            if diff:
+                return diff
+        return None
+    if isinstance(a, tuple):
+        if len(a) != len(b):
+            return f"{where}: {len(a)} vs {len(b)} items"
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            diff = _same_tree(x, y, f"{where}[{index}]")
+            if diff:
+                return diff
+        return None
+    return None if a == b else f"{where}: {a!r} vs {b!r}"
+
+
+def check_trusted_parse(paths: list[Path]) -> str:
+    """Compare pglast's checked and trusted (unchecked) node building on every file."""
+    from pglast import parser
+
+    from pgwarden.risk.trusted import ENABLED, trusted_nodes
+
+    if not ENABLED:
+        return "off for this pglast version (checked path, slower)"
+    for path in paths:
+        sql = path.read_text(encoding="utf-8")
+        checked = parser.parse_sql(sql)
+        with trusted_nodes():
+            trusted = parser.parse_sql(sql)
+        diff = _same_tree(checked, trusted)
+        if diff:
+            raise SystemExit(f"trusted parse differs on {path}: {diff}")
+    return f"on, identical trees on all {len(paths)} files"
+
+
 _REVIEW_IN_FRESH_PROCESS = """
 import sys
 from pathlib import Path
@@ -143,6 +188,7 @@ def main() -> int:
         live_paths = paths[: args.live_files]
         statements = sum(p.read_text().count(";") for p in paths)
         print(f"{len(paths)} files, ~{statements} statements")
+        print(f"trusted parse: {check_trusted_parse(paths)}")
 
         process_s = time_review_process(paths)
         time_review(paths[:5])  # warm-up: first-use costs of pglast and the rule modules

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from pgwarden.config import IgnoreEntry, RiskConfig
 from pgwarden.records import Category, Finding, Migration, Severity
@@ -21,6 +19,10 @@ from pgwarden.risk.parse import Directive, ParsedStatement, display_statement, p
 from pgwarden.risk.rule import RuleContext, Statement
 from pgwarden.risk.rules import RULES
 from pgwarden.risk.state import SetState
+from pgwarden.risk.trusted import trusted_nodes
+
+if TYPE_CHECKING:
+    import psycopg  # only for the annotation: a static review never loads it
 
 SYNTAX_ERROR = "syntax-error"
 IGNORE_WITHOUT_REASON = "ignore-without-reason"
@@ -59,12 +61,14 @@ def review(
     facts: FactsSource = LiveFacts(conn, risk.statement_timeout) if conn is not None else NoFacts()
     state = SetState()
     ctx = RuleContext(state=state, facts=facts)
+    # Parse everything up front, in one trusted_nodes() block: switching pglast's node check off
+    # and on per file would give back half of what skipping it saves, and rule code stays out.
+    with trusted_nodes():
+        parsed_set = [(m, parse_sql(m.sql)) for m in migrations if m.sql is not None]
     findings: list[Finding] = []
-    for migration in migrations:
-        if migration.sql is None:
-            continue
+    for migration, statements in parsed_set:
         state.start_migration(migration.name)
-        for parsed in parse_sql(migration.sql):
+        for parsed in statements:
             findings.extend(_review_statement(parsed, migration, ctx, risk.ignore))
     findings.extend(_config_ignore_findings(risk.ignore))
     return findings

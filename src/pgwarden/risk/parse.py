@@ -5,6 +5,9 @@ Each statement keeps its text, the 1-based line where it starts, and the
 directly above it. A file that does not parse is split by the SQL scanner (which still knows
 quoting and dollar-quoting) and each piece is parsed alone, so one bad statement becomes one
 ``syntax-error`` and the rest of the file is still reviewed.
+
+Parsing is most of a static review's time; :mod:`pgwarden.risk.trusted` keeps pglast from
+re-checking, in Python, every attribute its own C parser has just built.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import pglast
 from pglast import parser
+
+from pgwarden.risk.trusted import trusted_nodes
 
 _DIRECTIVE = re.compile(r"pgwarden:ignore(?:[ \t]+([A-Za-z0-9_-]+))?[ \t]*(.*)")
 #: Statement text in findings is trimmed to this many characters.
@@ -60,10 +64,11 @@ def display_statement(text: str) -> str:
 def parse_sql(sql: str) -> list[ParsedStatement]:
     """Every statement of a migration file, in order; unparseable ones carry ``error``."""
     lines = _Lines(sql)
-    try:
-        statements = _statements(sql, 0, lines)
-    except parser.ParseError:
-        statements = _statements_one_by_one(sql, lines)
+    with trusted_nodes():
+        try:
+            statements = _statements(sql, 0, lines)
+        except parser.ParseError:
+            statements = _statements_one_by_one(sql, lines)
     if "pgwarden:ignore" in sql:
         _attach_directives(statements, lines)
     return statements
@@ -71,7 +76,7 @@ def parse_sql(sql: str) -> list[ParsedStatement]:
 
 def _statements(sql: str, base: int, lines: _Lines) -> list[ParsedStatement]:
     result = []
-    for raw in pglast.parse_sql(sql):
+    for raw in parser.parse_sql(sql):
         start = raw.stmt_location or 0
         end = start + raw.stmt_len if raw.stmt_len else len(sql)
         result.append(ParsedStatement(sql[start:end].strip(), lines.line_of(base + start), raw.stmt))

@@ -1,0 +1,72 @@
+"""Let pglast's C parser build its AST without pglast re-checking every attribute in Python.
+
+``pglast.ast.Node.__setattr__`` type-checks and coerces each attribute assigned to a node. It
+is written in Python and runs for every attribute of every node the parser builds: 445,000
+calls, 80% of a static review, for 1,000 generated migrations. ``pglast.parser.parse_sql``
+(Cython, generated from PostgreSQL's struct definitions) already converts every field to the
+exact type the check wants (enums, ``bool``, ``chr``, tuples, nodes), so while it runs the
+check can be the plain ``object.__setattr__``: the same trees, 5x faster.
+
+Audited for pglast 8 (``ast.pyx``, 1,259 generated fields): the one value it hands over
+unconverted is ``A_Const``'s boolean, ``Boolean(<C int>)``, which the check turns into a
+``bool``; ``Boolean`` therefore keeps its check. Other pglast versions, or a node class with
+its own ``__setattr__``, get the ordinary checked path: slower, never different.
+``bench/plan_speed.py`` compares both paths on its generated files.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pglast
+from pglast import ast
+
+#: pglast major versions whose Cython node builder was audited (see the module docstring).
+AUDITED_MAJOR_VERSIONS = ("8",)
+#: Node classes pglast builds from values the check still has to convert.
+_KEEP_CHECKED = (ast.Boolean,)
+
+_CHECKED_SETATTR = ast.Node.__dict__.get("__setattr__")
+ENABLED = (
+    str(pglast.__version__).lstrip("v").split(".")[0] in AUDITED_MAJOR_VERSIONS
+    and _CHECKED_SETATTR is not None
+    and not any(
+        isinstance(cls, type) and issubclass(cls, ast.Node) and cls is not ast.Node and "__setattr__" in vars(cls)
+        for cls in vars(ast).values()
+    )
+)
+
+_lock = threading.RLock()
+_depth = 0
+
+
+@contextmanager
+def trusted_nodes() -> Iterator[None]:
+    """Inside this block pglast builds nodes without re-checking them (reentrant; one thread at a time).
+
+    Swapping the method costs about 70 us (CPython drops the type caches of all ~300 node
+    classes), so a caller parsing many files opens one block around all of them, and keeps
+    its own code out of it. The lock stops a second parsing thread from restoring the check
+    under the first; node classes are global, so another thread assigning node attributes by
+    hand meanwhile skips the check too (pgwarden does not do that).
+    """
+    global _depth
+    if not ENABLED:
+        yield
+        return
+    with _lock:
+        if _depth == 0:
+            type.__setattr__(ast.Node, "__setattr__", object.__setattr__)
+            for cls in _KEEP_CHECKED:
+                type.__setattr__(cls, "__setattr__", _CHECKED_SETATTR)
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+            if _depth == 0:
+                for cls in _KEEP_CHECKED:
+                    type.__delattr__(cls, "__setattr__")
+                type.__setattr__(ast.Node, "__setattr__", _CHECKED_SETATTR)
