@@ -34,7 +34,9 @@ def test_markdown_truncates_under_the_comment_limit_keeping_the_worst() -> None:
     report = big_report()
     text = render_markdown(report, full_report="the `pgwarden-plan` artifact")
     assert len(text) <= COMMENT_LIMIT
-    assert text.startswith("## ⛔ pgwarden plan: Blocked: 1001 findings at or above high (3001 in all), highest critical")
+    assert text.startswith(
+        "## ⛔ pgwarden plan: Blocked: 1001 findings at or above high (3001 in all), highest critical"
+    )
     assert "the `pgwarden-plan` artifact" in text and "highest of 3001 findings" in text
     assert "t9999" in text  # the critical one survives
     assert "🟦 low | `drop-column`" not in text  # the lowest go first
