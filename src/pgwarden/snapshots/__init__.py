@@ -7,6 +7,7 @@ snapshot always creates a new instance or cluster; the original is never modifie
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -56,4 +57,19 @@ def take_snapshot(settings: Settings, backup_id: str, run_id: str | None, say: P
 
 
 def restore_snapshot(settings: Settings, snapshot: dict[str, Any], new_name: str, say: Progress) -> dict[str, Any]:
-    return get_snapshotter(settings).restore(snapshot, new_name, say)
+    """Restore with the provider and region recorded in the manifest.
+
+    A responder restoring at 3 a.m. may run with a config whose ``backup.snapshot`` section is
+    absent or names another instance: the source identifier is not needed to restore, and the
+    config only contributes the endpoint, timeout and (when set) the region.
+    """
+    config = settings.backup.snapshot
+    provider = str(snapshot.get("provider") or config.provider or "")
+    if provider not in ("rds", "aurora"):
+        where = settings.source or "pgwarden.yml"
+        raise ConfigError(f"{where}: the backup's snapshot was taken with provider {provider!r}; "
+                          "this pgwarden version restores rds and aurora snapshots only")
+    from pgwarden.snapshots.rds import RdsSnapshotter
+
+    recorded = dataclasses.replace(config, provider=provider, region=config.region or snapshot.get("region"))
+    return RdsSnapshotter(recorded).restore(snapshot, new_name, say)
