@@ -87,34 +87,11 @@ def time_review(paths: list[Path], conn: Any = None) -> tuple[float, int]:
     return time.perf_counter() - started, len(findings)
 
 
-def _same_tree(a: Any, b: Any, where: str = "") -> str | None:
-    """Where two parse results differ (value or type), or None when they are identical."""
-    from pglast import ast
-
-    if type(a) is not type(b):
-        return f"{where}: {type(a).__name__} vs {type(b).__name__}"
-    if isinstance(a, ast.Node):
-        for name in a.__slots__:  # type: ignore[attr-defined]
-            diff = _same_tree(getattr(a, name), getattr(b, name), f"{where}.{name}")
-            if diff:
-                return diff
-        return None
-    if isinstance(a, tuple):
-        if len(a) != len(b):
-            return f"{where}: {len(a)} vs {len(b)} items"
-        for index, (x, y) in enumerate(zip(a, b, strict=True)):
-            diff = _same_tree(x, y, f"{where}[{index}]")
-            if diff:
-                return diff
-        return None
-    return None if a == b else f"{where}: {a!r} vs {b!r}"
-
-
 def check_trusted_parse(paths: list[Path]) -> str:
     """Compare pglast's checked and trusted (unchecked) node building on every file."""
     from pglast import parser
 
-    from pgwarden.risk.trusted import ENABLED, trusted_nodes
+    from pgwarden.risk.trusted import ENABLED, tree_difference, trusted_nodes
 
     if not ENABLED:
         return "off for this pglast version (checked path, slower)"
@@ -123,7 +100,7 @@ def check_trusted_parse(paths: list[Path]) -> str:
         checked = parser.parse_sql(sql)
         with trusted_nodes():
             trusted = parser.parse_sql(sql)
-        diff = _same_tree(checked, trusted)
+        diff = tree_difference(checked, trusted)
         if diff:
             raise SystemExit(f"trusted parse differs on {path}: {diff}")
     return f"on, identical trees on all {len(paths)} files"
