@@ -1,13 +1,14 @@
 """Run pg_restore: archive listing (verification) and the two ways of restoring.
 
-- Same or newer server than the pg_dump that wrote the archive: ``pg_restore`` straight
-  into the database with ``--exit-on-error`` (any error fails the restore), in parallel
-  (``--jobs``) or, with one job, as one transaction (``--single-transaction``).
-- Older server (an 18-made dump into 15): pg_dump 17+ writes ``SET transaction_timeout = 0;``
-  which PostgreSQL 15 rejects. We render the archive as SQL (``pg_restore -f -``), drop only
-  ``SET`` lines for settings the target server does not have (the list comes from its own
-  ``pg_settings``), and feed the rest to ``psql -v ON_ERROR_STOP=1 --single-transaction``:
-  any other error fails the restore and rolls it back.
+- Through psql (every in-place restore, and any restore into an older server than the pg_dump
+  that wrote the archive): the archive is rendered as SQL (``pg_restore -f - --single-transaction``),
+  ``SET`` lines for settings the target server does not have are dropped (pg_dump 17+ writes
+  ``SET transaction_timeout = 0;`` which PostgreSQL 15 rejects; the list comes from the target's
+  own ``pg_settings``), an optional prelude is put first (the in-place restore empties the backup's
+  schemas with it), and all of it runs in ``psql -v ON_ERROR_STOP=1 --single-transaction``: any
+  error rolls everything back, and the COMMIT happens only once pg_restore has exited cleanly.
+- ``pg_restore`` straight into a new database (``--into``): ``--exit-on-error``, in parallel
+  (``--jobs``) for a directory archive, else as one transaction.
 
 Restoring sessions get ``PGOPTIONS`` that make bulk loading cheaper (no synchronous commit
 wait, big maintenance_work_mem for index builds). The password travels in ``PGPASSWORD``.
@@ -34,6 +35,8 @@ RESTORE_SESSION_OPTIONS = (
     "-c synchronous_commit=off -c maintenance_work_mem=512MB -c work_mem=64MB "
     "-c max_parallel_maintenance_workers=2"
 )
+#: How every failure of a single-transaction restore ends, said plainly for the responder.
+ROLLED_BACK = "nothing was changed: the restore ran in one transaction and was rolled back"
 _SET_LINE = re.compile(rb"^SET ([a-z_][a-z0-9_.]*) = .*;\n?$")
 _SET_CONFIG_LINE = re.compile(rb"^SELECT pg_catalog\.set_config\('([a-z_][a-z0-9_.]*)',.*;\n?$")
 _COPY_START = re.compile(rb"^COPY .* FROM stdin;\n$")
@@ -87,6 +90,29 @@ def list_archive(pg_restore: ClientProgram, archive: Path | None, data: IO[bytes
         message = redact(result.stderr.decode("utf-8", "replace").strip())
         raise OperationFailed(f"pg_restore --list cannot read the archive: {message}")
     return parse_listing(result.stdout.decode("utf-8", "replace"))
+
+
+def read_toc(pg_restore: ClientProgram, archive: Path, *, compressed: bool = False) -> str:
+    """The ``pg_restore --list`` text of an archive (a zstd-compressed one is streamed in)."""
+    args = [str(pg_restore.path), "--list"] + ([] if compressed else [str(archive)])
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    feeder = _Feeder(archive, proc.stdin) if compressed else None
+    out: list[bytes] = []
+    err: list[bytes] = []
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+               threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
+    for reader in readers:
+        reader.start()
+    returncode = proc.wait()
+    if feeder is not None:
+        feeder.join()  # pg_restore --list stops reading after the TOC: the feeder sees a closed pipe
+    for reader in readers:
+        reader.join()
+    if returncode != 0:
+        message = redact(b"".join(err).decode("utf-8", "replace").strip())
+        raise OperationFailed(f"pg_restore --list cannot read the archive: {message}; the database was not touched")
+    return b"".join(out).decode("utf-8", "replace")
 
 
 def parse_listing(text: str) -> ArchiveListing:
@@ -231,9 +257,17 @@ def restore_filtered(
     known_settings: set[str],
     clean: bool,
     compressed: bool = False,
+    prelude: bytes = b"",
 ) -> RestoreRun:
-    """Archive -> SQL -> drop SETs of settings the server lacks -> psql, in one transaction."""
-    render = [str(pg_restore.path), "--file=-"]
+    """Archive -> SQL -> drop SETs of settings the server lacks -> psql, in one transaction.
+
+    ``prelude`` is SQL sent first, in the same transaction (the in-place restore empties the
+    backup's schemas with it), so a failure anywhere later rolls it back too.
+    """
+    # --single-transaction makes pg_restore write one BEGIN ... COMMIT around everything; without
+    # it, the script has its own BEGIN/COMMIT around large objects, and that COMMIT would end
+    # psql's transaction half-way, leaving the rest to autocommit.
+    render = [str(pg_restore.path), "--file=-", "--single-transaction"]
     if clean:
         render += ["--clean", "--if-exists"]
     if not compressed:
@@ -251,8 +285,20 @@ def restore_filtered(
     assert producer.stdout is not None and consumer.stdin is not None
     in_copy = False
     psql_stopped = False
+    # pg_restore's final COMMIT is held back until its exit status is known: a COMMIT inside a
+    # routine body is followed by more SQL and goes through; the real one is dropped at the end
+    # and psql --single-transaction commits only once we let it reach end of input.
+    held_commit = False
     try:
+        if prelude:
+            consumer.stdin.write(prelude)
         for line in producer.stdout:
+            if held_commit and not (line == b"\n" or line.startswith((b"--", b"\\unrestrict "))):
+                consumer.stdin.write(b"COMMIT;\n")
+                held_commit = False
+            if line == b"COMMIT;\n" and not in_copy:
+                held_commit = True
+                continue
             if in_copy:
                 if line == b"\\.\n":
                     in_copy = False
@@ -282,7 +328,7 @@ def restore_filtered(
         producer.wait()
         consumer_rc = consumer.wait()
         raise OperationFailed(
-            f"psql stopped on an error; the restore was rolled back (exit {consumer_rc}):\n"
+            f"the restore failed; {ROLLED_BACK} (psql exit {consumer_rc}):\n"
             f"{consumer_tail.text() or '(no error output)'}"
         )
     # A failed render must never reach psql as end-of-input: that would COMMIT half a restore.
@@ -296,13 +342,13 @@ def restore_filtered(
         consumer.kill()
         consumer.wait()
         _close_quietly(consumer.stdin)
-        raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}); nothing was "
-                              f"committed:\n{producer_tail.text()}")
+        raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}); {ROLLED_BACK}:"
+                              f"\n{producer_tail.text()}")
     _close_quietly(consumer.stdin)
     consumer_rc = consumer.wait()
     if consumer_rc != 0:
         raise OperationFailed(
-            f"psql stopped on an error; the restore was rolled back (exit {consumer_rc}):\n"
+            f"the restore failed; {ROLLED_BACK} (psql exit {consumer_rc}):\n"
             f"{consumer_tail.text() or '(no error output)'}"
         )
     return RestoreRun("pg_restore | psql --single-transaction (settings unknown to this server dropped)",

@@ -24,9 +24,10 @@ from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
 from pgwarden.manifest import BackupManifest
-from pgwarden.pg.binaries import find_client
+from pgwarden.pg.binaries import ClientProgram, find_client
 from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
-from pgwarden.pg.restore import RestoreRun, restore_direct, restore_filtered
+from pgwarden.pg.inplace import ReplacePlan, parse_toc, plan_replace
+from pgwarden.pg.restore import RestoreRun, read_toc, restore_direct, restore_filtered
 from pgwarden.records import Check, StepResult
 from pgwarden.redact import redact
 from pgwarden.stores import BackupStore, open_store
@@ -194,6 +195,10 @@ class RestoreOutcome:
     rows: dict[str, Any] = field(default_factory=dict)
     fetch_s: float = 0.0
     restore_s: float = 0.0
+    #: in place: objects of the backup's schemas that were not in the backup, dropped
+    dropped: list[str] = field(default_factory=list)
+    #: in place: objects in other schemas that depended on the backup's objects, dropped by CASCADE
+    dropped_outside: list[str] = field(default_factory=list)
 
 
 def restore_manifest(
@@ -221,21 +226,27 @@ def restore_manifest(
     say(f"reading backup {manifest.id} ({manifest.size_bytes / 1e6:.1f} MB) from {store.uri} and checking it")
     archive = fetch_archive(store, manifest, say)
     say(f"checksums match ({archive.seconds:.1f}s); restoring with pg_restore {pg_restore.version}")
+    replace: ReplacePlan | None = None
     try:
         destination = target
-        if into is not None:
+        if into is None:
+            replace = _plan_in_place(pg_restore, target, archive, say)
+        else:
             with connect(target) as conn:
                 conn.execute(f"create database {quote_ident(into)}")
             destination = target.with_dbname(into)
         started = time.monotonic()
         try:
-            if major >= manifest.pg_dump_major:
-                run = restore_direct(pg_restore, destination, archive.path, jobs=max(1, settings.restore.jobs),
-                                     clean=into is None, compressed=archive.compressed)
-            else:
+            if replace is not None or major < manifest.pg_dump_major:
+                # In place always goes through psql: the prelude that empties the backup's schemas and
+                # the archive then run in one transaction, so any failure leaves the database as it was.
                 psql = pg_restore.sibling("psql")
                 run = restore_filtered(pg_restore, psql, destination, archive.path, known_settings=known,
-                                       clean=into is None, compressed=archive.compressed)
+                                       clean=into is None, compressed=archive.compressed,
+                                       prelude=replace.prelude() if replace is not None else b"")
+            else:
+                run = restore_direct(pg_restore, destination, archive.path, jobs=max(1, settings.restore.jobs),
+                                     clean=False, compressed=archive.compressed)
         except BaseException:
             if into is not None:
                 with connect(target) as conn:
@@ -248,7 +259,49 @@ def restore_manifest(
     if run.dropped_settings:
         say(f"skipped settings PostgreSQL {major} does not know: {', '.join(run.dropped_settings)}")
     checks, rows = compare_rows(destination, manifest, settings.verify.row_count_tolerance)
-    return RestoreOutcome(manifest, run, checks, rows, archive.seconds, restore_s)
+    outcome = RestoreOutcome(manifest, run, checks, rows, archive.seconds, restore_s)
+    if replace is not None:
+        outcome.dropped = replace.not_in_backup
+        outcome.dropped_outside = replace.outside_dependents
+        if replace.not_in_backup:
+            say(f"dropped objects not in the backup: {_names(replace.not_in_backup)}")
+            checks.append(Check("objects not in the backup", ok=False, warning=True,
+                                detail="dropped: " + _names(replace.not_in_backup)))
+        if replace.outside_dependents:
+            checks.append(Check("objects outside the backup's schemas that depended on it", ok=False,
+                                warning=True, detail="dropped: " + _names(replace.outside_dependents)))
+    return outcome
+
+
+def _names(items: list[str], limit: int = 30) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _plan_in_place(pg_restore: ClientProgram, target: DatabaseTarget, archive: FetchedArchive,
+                   say: Progress) -> ReplacePlan:
+    """Read the archive's TOC and the live catalog; refuse, before touching anything, what would fail."""
+    contents = parse_toc(read_toc(pg_restore, archive.path, compressed=archive.compressed))
+    with connect(target) as conn:
+        plan = plan_replace(conn, contents)
+        row = conn.execute("select current_user").fetchone()
+        user = str(row[0]) if row else "the restoring role"
+    if plan.not_owned:
+        raise OperationFailed(
+            f"role {user} cannot drop objects of the backup's schemas that it does not own: "
+            f"{_names(plan.not_owned)}; nothing was changed",
+            hint="restore as their owner (or a superuser), or change their owner, then run the restore again; "
+            "--into NEWDB restores without touching them",
+        )
+    say(f"in place: schemas {', '.join(plan.schemas)} will hold exactly the backup (one transaction)")
+    if plan.not_in_backup:
+        say(f"objects not in the backup will be dropped: {_names(plan.not_in_backup)}")
+    if plan.kept:
+        say(f"kept (pgwarden's audit trail, not in the backup): {_names(plan.kept)}")
+    if plan.outside_dependents:
+        say(f"objects outside those schemas that depend on them will be dropped too: "
+            f"{_names(plan.outside_dependents)}")
+    return plan
 
 
 def restore_backup(
@@ -305,6 +358,9 @@ def restore_backup(
         "migration_head": manifest.migration_head,
         "rows": outcome.rows,
     }
+    if into is None:
+        details["dropped_not_in_backup"] = outcome.dropped
+        details["dropped_outside_backup_schemas"] = outcome.dropped_outside
     if into is not None:
         details["switch_over"] = switch_over_commands(target, into, manifest.id)
     return StepResult("restore", ok=ok, summary=redact(summary), duration_s=duration, checks=checks, details=details)

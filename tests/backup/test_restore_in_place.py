@@ -1,0 +1,200 @@
+"""In-place restore after a deploy: the backup's schemas hold exactly the backup, atomically.
+
+The responder's scenario: a backup, then a deploy that adds objects depending on backed-up ones
+(a table with a foreign key to ``customers``, a view, an enum, a function, an index), then the
+damage. Restoring the backup in place must bring back exactly the backup's objects and rows,
+drop and name what the deploy added, leave other schemas alone, and fail as a whole (nothing
+changed) when anything goes wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from pgwarden.errors import OperationFailed
+from pgwarden.pg import binaries
+from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.inplace import parse_toc
+from pgwarden.pipeline.backup import take_backup
+from pgwarden.pipeline.restore import restore_backup
+from tests.backup.helpers import create_rich, file_settings, fingerprint, make_shims
+
+ROLLED_BACK = "nothing was changed: the restore ran in one transaction and was rolled back"
+
+# What a deploy after the backup adds, all of it depending on backed-up objects.
+DEPLOY = """
+create table loyalty_points (customer_id bigint primary key references customers(id), points int not null);
+insert into loyalty_points select id, id * 10 from customers where id <= 100;
+create view billing.big_invoices as select * from billing.invoices where amount > 100;
+create type tier as enum ('bronze', 'gold');
+alter table customers add column tier tier;
+create function billing.invoice_total(c bigint) returns numeric language sql
+    as 'select sum(amount) from billing.invoices where customer_id = c';
+create index customers_created_idx on customers (created_at);
+create schema reporting;
+create table reporting.kept (x int);
+insert into reporting.kept values (1), (2);
+create view reporting.customer_emails as select email from customers;
+"""
+
+DAMAGE = "delete from billing.invoices where id > 10; update customers set mood = 'sad'"
+
+
+def catalog(url: str) -> dict[str, Any]:
+    """Every relation, type, routine and column outside the system schemas and ``reporting``."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        q = conn.execute
+        return {
+            "relations": q("select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n "
+                           "on n.oid = c.relnamespace where n.nspname not in ('pg_catalog', 'information_schema', "
+                           "'pg_toast', 'reporting') order by 1, 2").fetchall(),
+            "types": q("select n.nspname, t.typname from pg_type t join pg_namespace n on n.oid = t.typnamespace "
+                       "where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast', "
+                       "'reporting') order by 1, 2").fetchall(),
+            "routines": q("select p.oid::regprocedure::text from pg_proc p join pg_namespace n "
+                          "on n.oid = p.pronamespace where n.nspname not in ('pg_catalog', 'information_schema') "
+                          "order by 1").fetchall(),
+            "columns": q("select table_schema, table_name, column_name, data_type from information_schema.columns "
+                         "where table_schema not in ('pg_catalog', 'information_schema', 'reporting') "
+                         "order by 1, 2, 3").fetchall(),
+            "kept": q("select to_regclass('reporting.kept') is not null").fetchone(),
+        }
+
+
+def everything(url: str) -> dict[str, Any]:
+    state = catalog(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        state["customers"] = conn.execute(
+            "select md5(string_agg(c::text, ',' order by id)) from customers c").fetchone()
+        state["invoices"] = conn.execute(
+            "select md5(string_agg(i::text, ',' order by id)) from billing.invoices i").fetchone()
+        if state["kept"][0]:
+            state["kept_rows"] = conn.execute("select count(*) from reporting.kept").fetchone()
+        state["los"] = conn.execute("select count(*) from pg_largeobject_metadata").fetchone()
+    return state
+
+
+@pytest.fixture(autouse=True)
+def _fresh_binary_cache() -> None:
+    binaries._probe.cache_clear()
+
+
+def _deploy_and_restore(database, tmp_path: Path, dump_format: str) -> None:
+    with database.connect() as conn:
+        create_rich(conn)
+    before = fingerprint(database.url)
+    objects_before = catalog(database.url)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(database.url)
+    manifest = take_backup(settings, target, dump_format=dump_format)
+    with database.connect() as conn:
+        conn.execute(DEPLOY)
+        conn.execute(DAMAGE)
+    lines: list[str] = []
+    result = restore_backup(settings, target, manifest.id, confirm=database.name, progress=lines.append)
+    assert result.ok, result.to_json()
+    assert fingerprint(database.url) == before
+    after = catalog(database.url)
+    # The backup's schemas hold exactly the backup's objects; reporting (not in the backup) keeps its
+    # table, and loses the view that depended on a backed-up table (CASCADE, named in the result).
+    assert {k: v for k, v in after.items() if k != "kept"} == {k: v for k, v in objects_before.items() if k != "kept"}
+    assert database.scalar("select count(*) from reporting.kept") == 2
+    assert database.scalar("select to_regclass('reporting.customer_emails')") is None
+    dropped = result.details["dropped_not_in_backup"]
+    assert set(dropped) == {
+        "table public.loyalty_points", "view billing.big_invoices", "type public.tier",
+        "routine billing.invoice_total(bigint)", "index public.customers_created_idx",
+    }
+    assert result.details["dropped_outside_backup_schemas"] == ["view reporting.customer_emails"]
+    text = "\n".join(lines)
+    assert "objects not in the backup will be dropped: " in text
+    assert "dropped objects not in the backup: " in text and "table public.loyalty_points" in text
+    assert any(c.name == "objects not in the backup" and "public.loyalty_points" in c.detail for c in result.checks)
+
+
+@pytest.mark.parametrize("dump_format", ["custom", "directory"])
+def test_in_place_restore_after_deploy_is_exactly_the_backup(db, tmp_path: Path, dump_format: str) -> None:
+    _deploy_and_restore(db, tmp_path, dump_format)
+
+
+def test_in_place_restore_after_deploy_on_older_server(pg15, tmp_path: Path) -> None:
+    """pg_dump 18 backup of PostgreSQL 15, restored in place into 15 after a deploy."""
+    _deploy_and_restore(pg15, tmp_path, "custom")
+
+
+@pytest.mark.parametrize("dump_format", ["custom", "directory"])
+def test_failure_at_the_very_end_changes_nothing(db, tmp_path: Path, monkeypatch, dump_format: str) -> None:
+    """The archive's SQL fails after everything was dropped and reloaded: all of it is rolled back."""
+    with db.connect() as conn:
+        create_rich(conn)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target, dump_format=dump_format)
+    with db.connect() as conn:
+        conn.execute(DEPLOY)
+        conn.execute(DAMAGE)
+    damaged = everything(db.url)
+    # A pg_restore whose SQL fails late: after the drops, the tables and all their rows, at an index.
+    shims = make_shims(tmp_path / "bin", tmp_path / "argv.log", {
+        "pg_restore": 'case " $* " in *" --file=- "*) set -o pipefail; "$REAL" "$@" | '
+                      "sed 's/^CREATE INDEX customers_meta_idx/SELECT 1\\/0; &/'; exit $?;; esac\n"
+                      'exec "$REAL" "$@"',
+    })
+    monkeypatch.setenv("PGWARDEN_PG_BIN", str(shims))
+    with pytest.raises(OperationFailed) as failure:
+        restore_backup(settings, target, manifest.id, confirm=db.name)
+    assert ROLLED_BACK in str(failure.value)
+    assert "division by zero" in str(failure.value)
+    assert everything(db.url) == damaged
+    assert db.scalar("select count(*) from loyalty_points") == 100
+
+
+def test_object_owned_by_another_role_refuses_before_touching_anything(secret_db, tmp_path: Path) -> None:
+    with secret_db.connect() as conn:
+        create_rich(conn)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(secret_db.url)
+    manifest = take_backup(settings, target)
+    with secret_db.connect() as conn:
+        conn.execute(DAMAGE)
+    # A superuser adds a table to the app's schema: the app role cannot drop it.
+    app_role = secret_db.scalar("select current_user")
+    with psycopg.connect(secret_db.server.url_for(secret_db.name), autocommit=True) as admin:
+        admin.execute("create table public.audit_by_dba (x int); insert into public.audit_by_dba values (7)")
+        admin.execute(f'grant select on public.audit_by_dba to "{app_role}"')
+        owner = admin.execute("select current_user").fetchone()[0]
+    damaged = everything(secret_db.url)
+    with pytest.raises(OperationFailed, match="does not own") as failure:
+        restore_backup(settings, target, manifest.id, confirm=secret_db.name)
+    assert f"table public.audit_by_dba (owner {owner})" in str(failure.value)
+    assert "nothing was changed" in str(failure.value)
+    assert everything(secret_db.url) == damaged
+    assert secret_db.scalar("select x from public.audit_by_dba") == 7
+
+
+def test_parse_toc_names_objects_like_the_catalog() -> None:
+    listing = """;
+; Archive created at 2026-11-22 00:59:25 UTC
+;
+863; 1247 16398 TYPE public order_status shop_app
+5; 2615 2200 SCHEMA - billing shop_app
+221; 1259 16408 TABLE public customers shop_app
+2615; 0 16408 TABLE DATA public customers shop_app
+2632; 0 0 SEQUENCE SET public customers_id_seq shop_app
+2628; 0 0 SEQUENCE OWNED BY public customers_id_seq shop_app
+220; 1259 16407 SEQUENCE public customers_id_seq shop_app
+230; 1255 16500 FUNCTION billing total(bigint, public.mood) shop_app
+231; 1259 16501 MATERIALIZED VIEW billing monthly shop_app
+2454; 2606 16420 CONSTRAINT public customers customers_pkey shop_app
+3000; 0 0 COMMENT - EXTENSION pgcrypto
+"""
+    contents = parse_toc(listing)
+    assert contents.schemas == {"public", "billing"}
+    assert contents.objects == {
+        ("type", "public.order_status"), ("table", "public.customers"), ("sequence", "public.customers_id_seq"),
+        ("routine", "billing.total(bigint, public.mood)"), ("materialized view", "billing.monthly"),
+    }
