@@ -244,10 +244,11 @@ def test_no_region_is_a_clear_error_and_the_dump_is_kept(
     _fill(db)
     _write_config(tmp_path, {"provider": "rds", "instance": "prod-db", "endpoint_url": moto_endpoint})
     result = cli("backup", cwd=tmp_path, env={"DATABASE_URL": db.url})
-    assert result.code == 1, result.output
+    assert result.code == 2, result.output
     assert "cannot open the RDS API (You must specify a region.): set backup.snapshot.region" in result.stderr
-    (backup_id,) = [p.name for p in (tmp_path / "backups").iterdir()]
-    assert _stored_manifest(tmp_path, backup_id).verified
+    # Checked before dumping: no half-configured backup is left behind.
+    backups = tmp_path / "backups"
+    assert not backups.exists() or not any(backups.iterdir())
 
 
 def test_neon_and_missing_identifiers_are_config_errors(db, tmp_path: Path, cli) -> None:
@@ -265,15 +266,14 @@ def test_neon_and_missing_identifiers_are_config_errors(db, tmp_path: Path, cli)
     with pytest.raises(ConfigError, match=r"backup\.snapshot\.cluster: expected the Aurora cluster identifier"):
         get_snapshotter(settings)
 
-    # Through the CLI the snapshot step runs after the dump is verified: the dump is kept, the
-    # run fails with the configuration message (exit 1, as for any snapshot failure).
+    # Through the CLI the configuration is checked before the dump: exit 2, nothing written.
     _fill(db)
     _write_config(tmp_path, {"provider": "neon", "project_id": "p-1"})
     result = cli("backup", cwd=tmp_path, env={"DATABASE_URL": db.url})
-    assert result.code == 1, result.output
-    assert "the neon snapshot failed" in result.stderr and "neon branches are not supported" in result.stderr
-    (backup_id,) = [p.name for p in (tmp_path / "backups").iterdir()]
-    assert _stored_manifest(tmp_path, backup_id).verified
+    assert result.code == 2, result.output
+    assert "neon branches are not supported" in result.stderr
+    backups = tmp_path / "backups"
+    assert not backups.exists() or not any(backups.iterdir())
 
 
 class FakeClock:

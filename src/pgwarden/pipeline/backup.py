@@ -212,6 +212,12 @@ def take_backup(
     job_count = max(1, jobs if jobs is not None else config.jobs)
     compression = parse_compression(compress if compress is not None else config.compress)
     store = open_store(uri, settings)
+    if settings.backup.snapshot.provider:
+        # A snapshot misconfiguration (unsupported provider, no instance, no region) is a usage
+        # error: say so (exit 2) before spending a full dump, not after it.
+        from pgwarden.snapshots import get_snapshotter
+
+        get_snapshotter(settings)
     started = time.monotonic()
     now = dt.datetime.now(dt.timezone.utc)
     backup_id = new_backup_id(now)

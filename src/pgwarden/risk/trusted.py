@@ -82,7 +82,7 @@ def tree_difference(a: Any, b: Any, where: str = "") -> str | None:
     if type(a) is not type(b):
         return f"{where}: {type(a).__name__} vs {type(b).__name__}"
     if isinstance(a, ast.Node):
-        for name in a.__slots__:
+        for name in a.__slots__:  # type: ignore[attr-defined]
             diff = tree_difference(getattr(a, name), getattr(b, name), f"{where}.{name}")
             if diff:
                 return diff
