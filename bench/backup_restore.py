@@ -11,7 +11,8 @@ not pgbench's filler, which compresses 50:1), then times, in one run:
 
 - backup:  ``pg_dump -Fc -f FILE``  vs  ``pgwarden backup`` (custom format, zstd outside, verified)
 - restore: ``pg_restore -d NEWDB FILE``  vs  ``pgwarden restore --into NEWDB`` (checksums verified
-  before, row counts compared after: everything pgwarden does is inside the timing)
+  before, row counts compared after: everything pgwarden does is inside the timing), then
+  ``pgwarden restore --confirm`` in place over that database (one transaction through psql)
 """
 
 from __future__ import annotations
@@ -125,6 +126,13 @@ def main() -> int:
             "r", restore_backup(settings, source, manifest.id, into="bench_pgw")))
         result = result_holder["r"]
         assert result.ok, result.to_json()
+        # In place over the database just restored: the atomic path (prelude + archive in one psql
+        # transaction), what a responder runs. Nothing to compare it with in plain pg_restore, whose
+        # --clean is not atomic unless --single-transaction, and fails on objects added after the backup.
+        in_place = source.with_dbname("bench_pgw")
+        pgw_in_place = timed("pgwarden restore in place", lambda: result_holder.setdefault(
+            "p", restore_backup(settings, in_place, manifest.id, confirm="bench_pgw")))
+        assert result_holder["p"].ok, result_holder["p"].to_json()
 
         plain_size = plain_file.stat().st_size
         print()
@@ -135,6 +143,7 @@ def main() -> int:
               f"{manifest.size_bytes / plain_size:.2f} of plain |")
         print(f"| restore time (s) | {plain_restore:.2f} | {pgw_restore:.2f} | "
               f"{plain_restore / pgw_restore:.2f}x faster |")
+        print(f"| restore in place, atomic (s) | | {pgw_in_place:.2f} | |")
         print(f"\npgwarden restore: {result.details['method']}; fetch+verify {result.details['fetch_s']}s, "
               f"pg_restore {result.details['restore_s']}s; backup verification is inside the backup time")
         print(f"cores: {os.cpu_count()}")

@@ -198,3 +198,27 @@ def test_parse_toc_names_objects_like_the_catalog() -> None:
         ("type", "public.order_status"), ("table", "public.customers"), ("sequence", "public.customers_id_seq"),
         ("routine", "billing.total(bigint, public.mood)"), ("materialized view", "billing.monthly"),
     }
+
+
+def test_restoring_sessions_get_the_bulk_load_settings(db, tmp_path: Path, monkeypatch) -> None:
+    """PGOPTIONS reaches the programs that open the restoring session: psql in place, pg_restore --into."""
+    with db.connect() as conn:
+        create_rich(conn)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    log = tmp_path / "env.log"
+    logging = f'echo "$(basename "$0") PGOPTIONS=$PGOPTIONS" >> "{log}"\nexec "$REAL" "$@"'
+    shims = make_shims(tmp_path / "bin", tmp_path / "argv.log", {"psql": logging, "pg_restore": logging})
+    monkeypatch.setenv("PGWARDEN_PG_BIN", str(shims))
+    assert restore_backup(settings, target, manifest.id, confirm=db.name).ok
+    new_db = db.name + "_r"
+    try:
+        assert restore_backup(settings, target, manifest.id, into=new_db).ok
+    finally:
+        with db.server.admin() as conn:
+            conn.execute(f'drop database if exists "{new_db}" with (force)')
+    lines = log.read_text().splitlines()
+    for program in ("psql", "pg_restore"):
+        assert any(line.startswith(f"{program} ") and "maintenance_work_mem=512MB" in line
+                   and "synchronous_commit=off" in line for line in lines), lines
