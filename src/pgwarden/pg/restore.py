@@ -16,10 +16,13 @@ wait, big maintenance_work_mem for index builds). The password travels in ``PGPA
 
 from __future__ import annotations
 
+import fcntl
+import queue
 import re
 import subprocess
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -40,6 +43,12 @@ ROLLED_BACK = "nothing was changed: the restore ran in one transaction and was r
 _SET_LINE = re.compile(rb"^SET ([a-z_][a-z0-9_.]*) = .*;\n?$")
 _SET_CONFIG_LINE = re.compile(rb"^SELECT pg_catalog\.set_config\('([a-z_][a-z0-9_.]*)',.*;\n?$")
 _COPY_START = re.compile(rb"^COPY .* FROM stdin;\n$")
+_COPY_TAG = re.compile(rb"^COPY (\d+)\n?$")
+#: bytes read from pg_restore's script at a time; blocks of COPY rows are at most this big
+SCRIPT_READ = 1024 * 1024
+PIPE_BYTES = 1024 * 1024
+#: blocks queued per loading session (bounds memory: sessions x blocks x SCRIPT_READ)
+LOADER_QUEUE = 8
 
 
 def _env(target: DatabaseTarget) -> dict[str, str]:
@@ -211,18 +220,170 @@ class ListingFeed:
 class RestoreRun:
     method: str
     dropped_settings: list[str] = field(default_factory=list)
+    #: rows each table received, from the server's own ``COPY n`` command tags (exact, summed over
+    #: sessions); None when they could not be matched to tables (then the caller counts)
+    loaded_rows: dict[str, int] | None = None
+
+
+def _widen_pipe(stream: IO[bytes] | None) -> None:
+    """Ask for a 1 MiB pipe (Linux): fewer wake-ups per MB moved between the programs."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if stream is None or set_size is None:
+        return
+    try:
+        fcntl.fcntl(stream.fileno(), set_size, PIPE_BYTES)
+    except OSError:
+        pass  # capped by /proc/sys/fs/pipe-max-size for unprivileged users: the default works too
+
+
+def script_events(stream: IO[bytes]) -> Iterator[tuple[str, bytes]]:
+    """Split the SQL script pg_restore writes into ``sql`` lines, ``copy`` headers, ``rows``, ``end``.
+
+    Outside a ``COPY ... FROM stdin;`` block the script goes line by line (the settings filter and
+    the held-back COMMIT need whole lines; there are few). Inside, rows are passed on as blocks of
+    whole lines (at most a read's worth): a data line can never be ``\\.`` itself (COPY text format
+    escapes backslashes), so the block ends at the first ``\\.`` line, found with one ``find``
+    instead of a Python step per row.
+    """
+    buf = b""
+    in_copy = False
+    while True:
+        data = stream.read1(SCRIPT_READ)  # type: ignore[attr-defined]
+        buf = buf + data if buf else data
+        pos = 0
+        while pos < len(buf):
+            if not in_copy:
+                newline = buf.find(b"\n", pos)
+                if newline < 0:
+                    break
+                line = buf[pos:newline + 1]
+                pos = newline + 1
+                if line.startswith(b"COPY ") and _COPY_START.match(line):
+                    in_copy = True
+                    yield "copy", line
+                else:
+                    yield "sql", line
+                continue
+            if buf.startswith(b"\\.\n", pos):
+                in_copy = False
+                pos += 3
+                yield "end", b"\\.\n"
+                continue
+            stop = buf.find(b"\n\\.\n", pos)
+            if stop < 0:
+                stop = buf.rfind(b"\n", pos)
+                if stop < 0:
+                    break
+            yield "rows", buf[pos:stop + 1]
+            pos = stop + 1
+        buf = buf[pos:]
+        if not data:
+            if buf:
+                yield ("rows" if in_copy else "sql"), buf
+            return
+
+
+_IDENT = re.compile(r'"((?:[^"]|"")*)"|([^".\s(]+)')
+
+
+def copy_table(header: bytes) -> str:
+    """``schema.table`` (unquoted, as the manifest names it) from ``COPY "s"."t" (...) FROM stdin;``."""
+    text = header.decode("utf-8", "replace")[len("COPY "):]
+    parts: list[str] = []
+    pos = 0
+    while (match := _IDENT.match(text, pos)) is not None:
+        parts.append(match.group(1).replace('""', '"') if match.group(1) is not None else match.group(2))
+        pos = match.end()
+        if not text.startswith(".", pos):
+            break
+        pos += 1
+    return ".".join(parts)
+
+
+class _CopyTags:
+    """Reads psql's standard output in a thread and keeps the ``COPY n`` command tags, in order.
+
+    psql (not ``--quiet``) prints one tag per statement; result rows of the few SELECTs in a
+    script (``setval``, ``set_config``) are printed aligned, i.e. behind a space, so a line that
+    is exactly ``COPY n`` is a tag.
+    """
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
+        self.counts: list[int] = []
+        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _run(self, stream: IO[bytes] | None) -> None:
+        if stream is None:
+            return
+        try:
+            for line in stream:
+                match = _COPY_TAG.match(line)
+                if match:
+                    self.counts.append(int(match.group(1)))
+        finally:
+            stream.close()
+
+    def result(self) -> list[int]:
+        self.thread.join(timeout=10)
+        return self.counts
+
+
+class _Session:
+    """One ``psql -v ON_ERROR_STOP=1`` session fed through its stdin, with the bulk-load settings.
+
+    ``copies`` lists the table of every COPY sent to it, in order, so its command tags can be
+    matched to tables afterwards.
+    """
+
+    def __init__(self, psql: Path, target: DatabaseTarget, *, single_transaction: bool) -> None:
+        args = [str(psql), f"--dbname={target.child_dbname_arg()}", "--no-psqlrc", "--no-password",
+                "--set=ON_ERROR_STOP=1"] + (["--single-transaction"] if single_transaction else [])
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=_env(target))
+        assert self.proc.stdin is not None
+        self.stdin: IO[bytes] = self.proc.stdin
+        _widen_pipe(self.stdin)
+        self.tail = _Tail(self.proc.stderr)
+        self.tags = _CopyTags(self.proc.stdout)
+        self.copies: list[str] = []
+        self.in_copy: str | None = None
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        _close_quietly(self.stdin)
+
+    def finish(self) -> int:
+        _close_quietly(self.stdin)
+        return self.proc.wait()
+
+
+def _loaded_rows(sessions: list[_Session]) -> dict[str, int] | None:
+    """Rows per table from the sessions' COPY tags; None unless every COPY has its tag."""
+    loaded: dict[str, int] = {}
+    for session in sessions:
+        counts = session.tags.result()
+        if len(counts) != len(session.copies):
+            return None
+        for table, count in zip(session.copies, counts, strict=True):
+            loaded[table] = loaded.get(table, 0) + count
+    return loaded
 
 
 def restore_direct(
     pg_restore: ClientProgram, target: DatabaseTarget, archive: Path, *, jobs: int, clean: bool,
-    compressed: bool = False,
+    compressed: bool = False, section: str | None = None,
 ) -> RestoreRun:
     """pg_restore into the database; any error stops it (``--exit-on-error``).
 
     A zstd-compressed custom archive is decompressed on the fly into pg_restore's stdin (no
     scratch copy) and restored as one transaction; a directory archive is restored in parallel.
+    ``section`` restores only that part (``pre-data``, ``data``, ``post-data``).
     """
     args = [str(pg_restore.path), f"--dbname={target.child_dbname_arg()}", "--exit-on-error", "--no-password"]
+    if section:
+        args.append(f"--section={section}")
     if clean:
         args += ["--clean", "--if-exists"]
     if jobs > 1 and archive.is_dir():
@@ -272,18 +433,16 @@ def restore_filtered(
         render += ["--clean", "--if-exists"]
     if not compressed:
         render.append(str(archive))
-    apply = [str(psql), f"--dbname={target.child_dbname_arg()}", "--no-psqlrc", "--quiet", "--no-password",
-             "--set=ON_ERROR_STOP=1", "--single-transaction", "--output=/dev/null"]
     producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _widen_pipe(producer.stdout)
     feeder = _Feeder(archive, producer.stdin) if compressed else None
-    consumer = subprocess.Popen(apply, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                env=_env(target))
+    session = _Session(psql, target, single_transaction=True)
+    consumer = session.proc
     producer_tail = _Tail(producer.stderr)
-    consumer_tail = _Tail(consumer.stderr)
     dropped: list[str] = []
-    assert producer.stdout is not None and consumer.stdin is not None
-    in_copy = False
+    assert producer.stdout is not None
+    write = session.stdin.write
     psql_stopped = False
     # pg_restore's final COMMIT is held back until its exit status is known: a COMMIT inside a
     # routine body is followed by more SQL and goes through; the real one is dropped at the end
@@ -291,45 +450,44 @@ def restore_filtered(
     held_commit = False
     try:
         if prelude:
-            consumer.stdin.write(prelude)
-        for line in producer.stdout:
-            if held_commit and not (line == b"\n" or line.startswith((b"--", b"\\unrestrict "))):
-                consumer.stdin.write(b"COMMIT;\n")
+            write(prelude)
+        for kind, data in script_events(producer.stdout):
+            if kind == "rows" or kind == "end":
+                write(data)
+                continue
+            if held_commit and not (data == b"\n" or data.startswith((b"--", b"\\unrestrict "))):
+                write(b"COMMIT;\n")
                 held_commit = False
-            if line == b"COMMIT;\n" and not in_copy:
+            if kind == "copy":
+                session.copies.append(copy_table(data))
+            elif data == b"COMMIT;\n":
                 held_commit = True
                 continue
-            if in_copy:
-                if line == b"\\.\n":
-                    in_copy = False
-            elif line.startswith(b"COPY ") and _COPY_START.match(line):
-                in_copy = True
-            elif line.startswith((b"SET ", b"SELECT pg_catalog.set_config(")):
-                match = _SET_LINE.match(line) or _SET_CONFIG_LINE.match(line)
+            elif data.startswith((b"SET ", b"SELECT pg_catalog.set_config(")):
+                match = _SET_LINE.match(data) or _SET_CONFIG_LINE.match(data)
                 if match and match.group(1).decode() not in known_settings:
                     name = match.group(1).decode()
                     if name not in dropped:
                         dropped.append(name)
                     continue
-            consumer.stdin.write(line)
+            write(data)
     except BrokenPipeError:
         psql_stopped = True  # psql stopped on an error: reported below
     except BaseException:
-        for proc in (producer, consumer):
-            proc.kill()
-            proc.wait()
-        _close_quietly(consumer.stdin)
+        producer.kill()
+        producer.wait()
+        session.kill()
         raise
     finally:
         producer.stdout.close()
     if psql_stopped:
-        _close_quietly(consumer.stdin)
+        _close_quietly(session.stdin)
         producer.kill()
         producer.wait()
         consumer_rc = consumer.wait()
         raise OperationFailed(
             f"the restore failed; {ROLLED_BACK} (psql exit {consumer_rc}):\n"
-            f"{consumer_tail.text() or '(no error output)'}"
+            f"{session.tail.text() or '(no error output)'}"
         )
     # A failed render must never reach psql as end-of-input: that would COMMIT half a restore.
     # Killing psql instead drops its connection, and the server rolls the transaction back.
@@ -339,17 +497,143 @@ def restore_filtered(
         if feeder.error:
             producer_rc = producer_rc or 1
     if producer_rc != 0:
-        consumer.kill()
-        consumer.wait()
-        _close_quietly(consumer.stdin)
+        session.kill()
         raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}); {ROLLED_BACK}:"
                               f"\n{producer_tail.text()}")
-    _close_quietly(consumer.stdin)
-    consumer_rc = consumer.wait()
+    consumer_rc = session.finish()
     if consumer_rc != 0:
         raise OperationFailed(
             f"the restore failed; {ROLLED_BACK} (psql exit {consumer_rc}):\n"
-            f"{consumer_tail.text() or '(no error output)'}"
+            f"{session.tail.text() or '(no error output)'}"
         )
     return RestoreRun("pg_restore | psql --single-transaction (settings unknown to this server dropped)",
-                      dropped)
+                      dropped, _loaded_rows([session]))
+
+
+class _Loader:
+    """A data-loading session with its own writer thread, so a busy session never stalls the others."""
+
+    def __init__(self, session: _Session) -> None:
+        self.session = session
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=LOADER_QUEUE)
+        self.failed = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (data := self.queue.get()) is not None:
+            if self.failed:
+                continue  # keep taking: the router must never block on a dead session
+            try:
+                self.session.stdin.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                self.failed = True  # psql stopped on an error: its exit status and stderr say why
+
+    def send(self, data: bytes) -> None:
+        self.queue.put(data)
+
+
+def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, archive: Path, *,
+               compressed: bool, sessions: int) -> dict[str, int] | None:
+    """The archive's data section over several sessions; rows of one table are split between them."""
+    render = [str(pg_restore.path), "--file=-", "--section=data"] + ([] if compressed else [str(archive)])
+    producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _widen_pipe(producer.stdout)
+    feeder = _Feeder(archive, producer.stdin) if compressed else None
+    producer_tail = _Tail(producer.stderr)
+    loaders = [_Loader(_Session(psql, target, single_transaction=False)) for _ in range(max(1, sessions))]
+    assert producer.stdout is not None
+    header = b""
+    table = ""
+    opened: list[_Loader] = []
+    turn = 0
+    try:
+        for kind, data in script_events(producer.stdout):
+            if any(loader.failed for loader in loaders):
+                break
+            if kind == "rows":
+                # The least busy session takes the next block (ties in turn): one slow session
+                # does not hold the others back, and every session gets its share of a big table.
+                turn += 1
+                loader = min(loaders, key=lambda lo: (lo.queue.qsize(), (loaders.index(lo) - turn) % len(loaders)))
+                if loader not in opened:
+                    opened.append(loader)
+                    loader.session.copies.append(table)
+                    loader.send(header)
+                loader.send(data)
+            elif kind == "copy":
+                header, table, opened = data, copy_table(data), []
+            elif kind == "end":
+                if not opened:  # an empty table: its COPY still runs, and reports 0 rows
+                    opened.append(loaders[0])
+                    loaders[0].session.copies.append(table)
+                    loaders[0].send(header)
+                for loader in opened:
+                    loader.send(data)
+                opened = []
+            elif data.startswith((b"SET ", b"SELECT pg_catalog.set_config(", b"\\", b"--")) or data == b"\n":
+                # Session settings (and psql's \restrict pair) apply to every session.
+                for loader in loaders:
+                    loader.send(data)
+            else:
+                loaders[0].send(data)  # sequence values, large objects: in order, in one session
+    except BaseException:
+        producer.kill()
+        producer.wait()
+        for loader in loaders:
+            loader.failed = True
+            loader.session.kill()
+            loader.queue.put(None)
+        raise
+    finally:
+        producer.stdout.close()
+    failed = any(loader.failed for loader in loaders)
+    if failed:
+        producer.kill()
+    producer_rc = producer.wait()
+    if feeder is not None:
+        feeder.join()
+        if feeder.error and not failed:
+            producer_rc = producer_rc or 1
+    if producer_rc != 0 and not failed:
+        # Never let a session reach end of input after half a render: psql would end the COPY there.
+        for loader in loaders:
+            loader.failed = True
+            loader.session.kill()
+            loader.queue.put(None)
+        raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}):\n"
+                              f"{producer_tail.text()}")
+    for loader in loaders:
+        loader.queue.put(None)
+    for loader in loaders:
+        loader.thread.join()
+    codes = [loader.session.finish() for loader in loaders]
+    for loader, code in zip(loaders, codes, strict=True):
+        if code != 0:
+            raise OperationFailed(f"loading the data failed (psql exit {code}):\n"
+                                  f"{loader.session.tail.text() or '(no error output)'}")
+    return _loaded_rows([loader.session for loader in loaders])
+
+
+def restore_parallel(
+    pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, archive: Path, *, jobs: int,
+    compressed: bool = False,
+) -> RestoreRun:
+    """Restore into a new, empty database with ``jobs`` sessions loading the data at once.
+
+    Not atomic (several sessions cannot share a transaction): only for ``--into`` and the drill,
+    whose caller drops the new database when anything fails. Schema before data (tables without
+    indexes or constraints), then the data section, whose rows, even those of one big table,
+    are dealt out in blocks to ``jobs`` psql sessions running COPY at once, then indexes and
+    constraints (``--jobs`` for a directory archive; PostgreSQL also builds each index with
+    parallel workers). Each step starts only after the previous one succeeded.
+    """
+    sessions = max(1, jobs)
+    restore_direct(pg_restore, target, archive, jobs=1, clean=False, compressed=compressed, section="pre-data")
+    loaded = _load_data(pg_restore, psql, target, archive, compressed=compressed, sessions=sessions)
+    restore_direct(pg_restore, target, archive, jobs=jobs, clean=False, compressed=compressed,
+                   section="post-data")
+    return RestoreRun(f"schema, then data over {sessions} psql COPY sessions (rows of each table split "
+                      f"between them), then indexes and constraints"
+                      + (" (zstd streamed into pg_restore)" if compressed else ""), loaded_rows=loaded)

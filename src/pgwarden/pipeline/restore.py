@@ -27,7 +27,7 @@ from pgwarden.manifest import BackupManifest
 from pgwarden.pg.binaries import ClientProgram, find_client
 from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
 from pgwarden.pg.inplace import ReplacePlan, parse_toc, plan_replace
-from pgwarden.pg.restore import RestoreRun, read_toc, restore_direct, restore_filtered
+from pgwarden.pg.restore import RestoreRun, read_toc, restore_filtered, restore_parallel
 from pgwarden.records import Check, StepResult
 from pgwarden.redact import redact
 from pgwarden.stores import BackupStore, open_store
@@ -128,9 +128,15 @@ def _count(conn: psycopg.Connection[Any], name: str) -> int | None:
 
 
 def compare_rows(
-    target: DatabaseTarget, manifest: BackupManifest, tolerance: float
+    target: DatabaseTarget, manifest: BackupManifest, tolerance: float, *, loaded: dict[str, int] | None = None
 ) -> tuple[list[Check], dict[str, Any]]:
-    """Row counts after restore vs the manifest: exact tables must match exactly."""
+    """Row counts after restore vs the manifest: exact tables must match exactly.
+
+    ``loaded`` holds the rows the server reported for each table's COPY during the restore (its
+    ``COPY n`` command tags): exact, and free, where ``count(*)`` would read every big table again
+    (about 1.6 s for 2M rows). The tables restored empty of rows start empty, so those tags are the
+    rows they hold. A table without a tag is counted with ``count(*)``.
+    """
     checks: list[Check] = []
     rows: dict[str, Any] = {}
     exact = set(manifest.exact_tables)
@@ -138,7 +144,7 @@ def compare_rows(
     drifted: list[str] = []
     with connect(target) as conn:
         for name, expected in sorted(manifest.tables.items()):
-            actual = _count(conn, name)
+            actual = loaded[name] if loaded is not None and name in loaded else _count(conn, name)
             is_exact = name in exact
             rows[name] = {"expected": expected, "actual": actual, "exact": is_exact}
             if actual is None:
@@ -155,10 +161,12 @@ def compare_rows(
         }
     extra = sorted(existing - set(manifest.tables))
     counted = len(manifest.tables)
+    tagged = len(set(manifest.tables) & set(loaded or {}))
     checks.append(Check(
         "row counts match the backup",
         ok=not mismatched,
-        detail="; ".join(mismatched) if mismatched else f"{counted} tables ({len(exact)} exact counts) match",
+        detail="; ".join(mismatched) if mismatched else f"{counted} tables ({len(exact)} exact counts) match"
+        + (f"; {tagged} counted by the server while loading them (COPY results)" if tagged else ""),
     ))
     if drifted:
         checks.append(Check("estimated row counts", ok=False, warning=True, detail="; ".join(drifted)))
@@ -245,8 +253,10 @@ def restore_manifest(
                                        clean=into is None, compressed=archive.compressed,
                                        prelude=replace.prelude() if replace is not None else b"")
             else:
-                run = restore_direct(pg_restore, destination, archive.path, jobs=max(1, settings.restore.jobs),
-                                     clean=False, compressed=archive.compressed)
+                # A new database: nothing to keep atomic (a failure drops it), so the data is loaded
+                # over restore.jobs sessions at once, the rows of the biggest table included.
+                run = restore_parallel(pg_restore, pg_restore.sibling("psql"), destination, archive.path,
+                                       jobs=max(1, settings.restore.jobs), compressed=archive.compressed)
         except BaseException:
             if into is not None:
                 with connect(target) as conn:
@@ -258,7 +268,8 @@ def restore_manifest(
         archive.cleanup()
     if run.dropped_settings:
         say(f"skipped settings PostgreSQL {major} does not know: {', '.join(run.dropped_settings)}")
-    checks, rows = compare_rows(destination, manifest, settings.verify.row_count_tolerance)
+    checks, rows = compare_rows(destination, manifest, settings.verify.row_count_tolerance,
+                                loaded=run.loaded_rows)
     outcome = RestoreOutcome(manifest, run, checks, rows, archive.seconds, restore_s)
     if replace is not None:
         outcome.dropped = replace.not_in_backup

@@ -1,0 +1,130 @@
+"""The faster restore paths keep their guarantees: rows split over sessions arrive exactly once,
+row counts come from the server's COPY results and are still compared, a failed load drops the
+new database."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgwarden.errors import OperationFailed
+from pgwarden.pg import restore as pg_restore_mod
+from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.restore import copy_table, script_events
+from pgwarden.pipeline.backup import take_backup
+from pgwarden.pipeline.restore import restore_backup
+from tests.backup.helpers import create_rich, file_settings, fingerprint, make_shims
+
+SCRIPT = (
+    b"SET client_encoding = 'UTF8';\n"
+    b"COPY \"We.ird\".\"ta\"\"ble\" (id, t) FROM stdin;\n"
+    b"1\tends with a backslash dot \\\\.\n"
+    b"2\t\\.\\\\\n"
+    b"\\.\n"
+    b"SELECT pg_catalog.setval('public.s', 5, true);\n"
+    b"COPY public.empty (id) FROM stdin;\n"
+    b"\\.\n"
+    b"\\unrestrict abc\n"
+)
+
+
+class _Trickle(io.BytesIO):
+    """Hands out a few bytes per read, so every boundary case of the block reader is hit."""
+
+    def read1(self, size: int = -1) -> bytes:  # type: ignore[override]
+        return super().read1(5)
+
+
+def test_script_events_pass_every_byte_and_end_copy_only_at_the_marker() -> None:
+    events = list(script_events(_Trickle(SCRIPT)))  # type: ignore[arg-type]
+    assert b"".join(data for _, data in events) == SCRIPT
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("copy") == 2 and kinds.count("end") == 2
+    rows = b"".join(data for kind, data in events if kind == "rows")
+    assert rows.count(b"\n") == 2  # the escaped "\\." in a row never ends the COPY
+    assert all(data.endswith(b"\n") for kind, data in events if kind == "rows")
+    whole = list(script_events(io.BytesIO(SCRIPT)))
+    assert [k for k, _ in whole if k != "rows"] == [k for k, _ in events if k != "rows"]
+
+
+def test_copy_table_reads_quoted_names() -> None:
+    assert copy_table(b'COPY "We.ird"."ta""ble" (id, t) FROM stdin;\n') == 'We.ird.ta"ble'
+    assert copy_table(b"COPY public.events (id, user_id) FROM stdin;\n") == "public.events"
+
+
+def _captured_sessions(monkeypatch) -> list[list[str]]:
+    seen: list[list[str]] = []
+    real = pg_restore_mod._loaded_rows
+
+    def spy(sessions):  # type: ignore[no-untyped-def]
+        seen.extend(list(s.copies) for s in sessions)
+        return real(sessions)
+
+    monkeypatch.setattr(pg_restore_mod, "_loaded_rows", spy)
+    return seen
+
+
+def test_into_deals_one_table_over_sessions_and_counts_rows_exactly(db, tmp_path: Path, monkeypatch) -> None:
+    with db.connect() as conn:
+        create_rich(conn)
+    settings = file_settings(tmp_path)
+    settings.restore.jobs = 3
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    monkeypatch.setattr(pg_restore_mod, "SCRIPT_READ", 4096)  # many blocks per table
+    seen = _captured_sessions(monkeypatch)
+    new_db = db.name + "_p"
+    try:
+        result = restore_backup(settings, target, manifest.id, into=new_db)
+        assert result.ok, result.to_json()
+        assert fingerprint(db.server.url_for(new_db)) == fingerprint(db.url)
+        with psycopg.connect(db.server.url_for(new_db)) as conn:
+            actual = conn.execute("select count(*) from billing.invoices").fetchone()
+        assert actual == (5000,)
+    finally:
+        with db.server.admin() as conn:
+            conn.execute(f'drop database if exists "{new_db}" with (force)')
+    assert result.details["rows"]["billing.invoices"] == {"expected": 5000, "actual": 5000, "exact": True}
+    assert sum("billing.invoices" in copies for copies in seen) >= 2, seen  # really split
+    assert "counted by the server while loading them" in result.checks[0].detail
+
+
+def test_copy_counts_are_compared_not_trusted(db, tmp_path: Path, monkeypatch) -> None:
+    """A COPY result that differs from the manifest fails the restore's row-count check."""
+    with db.connect() as conn:
+        create_rich(conn)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    real = pg_restore_mod._loaded_rows
+
+    def short_by_one(sessions):  # type: ignore[no-untyped-def]
+        loaded = real(sessions)
+        assert loaded is not None
+        loaded["public.customers"] -= 1
+        return loaded
+
+    monkeypatch.setattr(pg_restore_mod, "_loaded_rows", short_by_one)
+    result = restore_backup(settings, target, manifest.id, confirm=db.name)
+    assert not result.ok
+    assert "public.customers: 2999 rows, backup had 3000" in result.checks[0].detail
+
+
+def test_failed_parallel_load_drops_the_new_database(db, tmp_path: Path, monkeypatch) -> None:
+    with db.connect() as conn:
+        create_rich(conn)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    # psql dies after a few KB of the data section: the restore must fail, not load part of it.
+    shims = make_shims(tmp_path / "bin", tmp_path / "argv.log",
+                       {"psql": 'head -c 3000 | "$REAL" "$@" >/dev/null; exit 3'})
+    monkeypatch.setenv("PGWARDEN_PG_BIN", str(shims))
+    new_db = db.name + "_f"
+    with pytest.raises(OperationFailed):
+        restore_backup(settings, target, manifest.id, into=new_db)
+    with db.server.admin() as conn:
+        assert conn.execute("select 1 from pg_database where datname = %s", (new_db,)).fetchone() is None
