@@ -30,7 +30,9 @@ from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.redact import redact
 
 CHUNK = 1024 * 1024
-ZSTD_DEFAULT_LEVEL = 3
+#: Level 1, not 3: on the benchmark data (2 cores) level 1 stored 151.5 MB where level 3 stored 145.8 MB,
+#: and the backup took 0.7-0.9 s less; both are well under pg_dump -Fc's 171 MB.
+ZSTD_DEFAULT_LEVEL = 1
 PROGRESS_INTERVAL_S = float(os.environ.get("PGWARDEN_PROGRESS_INTERVAL", "10"))
 COMPRESS_HELP = "zstd[:LEVEL], lz4[:LEVEL], gzip[:LEVEL] or none"
 _TABLE_LINE = re.compile(r'dumping contents of table "([^"]+)"')
