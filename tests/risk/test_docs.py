@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from pgwarden.pipeline.plan import EDITED_AFTER_APPLY, FAILED_MIGRATION, SQL_UNAVAILABLE
 from pgwarden.records import Category
 from pgwarden.risk.engine import IGNORE_WITHOUT_REASON, SYNTAX_ERROR
 from pgwarden.risk.rules import RULES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules"
-ENGINE_RULES = {SYNTAX_ERROR, IGNORE_WITHOUT_REASON}
+# Findings raised by the engine and by the plan pipeline (tool history), not by a rule module.
+ENGINE_RULES = {SYNTAX_ERROR, IGNORE_WITHOUT_REASON, FAILED_MIGRATION, EDITED_AFTER_APPLY, SQL_UNAVAILABLE}
 RULE_IDS = [rule.ID for rule in RULES]
 
 
