@@ -11,13 +11,16 @@ from pgwarden.errors import EXIT_FAILED, EXIT_OK
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backup-id", metavar="ID",
                         help="compare row counts with this backup (default: the backup of the last deploy)")
+    parser.add_argument("--restored-from", metavar="ID",
+                        help="verify a restore from this backup: its migration head, every table's row count")
     parser.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
 
 
 def _run(ctx: Context) -> int:
     from pgwarden.pipeline.verify import run_verify, to_markdown
 
-    result = run_verify(ctx.settings, ctx.target(), backup_id=ctx.args.backup_id, progress=ctx.note)
+    result = run_verify(ctx.settings, ctx.target(), backup_id=ctx.args.backup_id,
+                        restored_from=ctx.args.restored_from, progress=ctx.note)
     if ctx.json:
         if ctx.args.output:
             import json

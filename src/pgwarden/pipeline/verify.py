@@ -52,7 +52,11 @@ def ordered(checks: list[Check]) -> list[Check]:
 # --- migration history ------------------------------------------------------------------------
 
 
-def check_history(settings: Settings, conn: psycopg.Connection[Any]) -> tuple[list[Check], list[Any]]:
+def check_history(
+    settings: Settings, conn: psycopg.Connection[Any], *, restored_head: str | None = None, after_restore: bool = False
+) -> tuple[list[Check], list[Any]]:
+    """Migration history checks. After a restore the expected state is the backup's head:
+    migrations after it are pending again, which is reported (with the way back) but not a failure."""
     tool = get_tool(settings)
     try:
         migrations = tool.migrations(conn)
@@ -65,10 +69,24 @@ def check_history(settings: Settings, conn: psycopg.Connection[Any]) -> tuple[li
     failed_of = getattr(tool, "failed", None)
     if callable(failed_of):
         failed |= {m.name for m in failed_of(conn)}
+    pending = by_status[MigrationStatus.PENDING]
+    head = tool.head(conn)
+    if after_restore:
+        detail = f"head {head or 'none'}"
+        if head != restored_head:
+            detail += f", the backup was at {restored_head or 'none'}"
+        history = [Check("migration head matches the backup", head == restored_head, detail)]
+        if pending:
+            history.append(Check(
+                "migrations after the backup are pending again", False,
+                f"{', '.join(pending)}: re-apply them with pgwarden deploy once the cause is fixed", warning=True,
+            ))
+    else:
+        history = [Check("every migration applied", not pending,
+                         ("not applied: " + ", ".join(pending)) if pending
+                         else f"{len(by_status[MigrationStatus.APPLIED])} applied, head {head or 'none'}")]
     checks = [
-        Check("every migration applied", not by_status[MigrationStatus.PENDING],
-              ("not applied: " + ", ".join(by_status[MigrationStatus.PENDING])) if by_status[MigrationStatus.PENDING]
-              else f"{len(by_status[MigrationStatus.APPLIED])} applied, head {tool.head(conn) or 'none'}"),
+        *history,
         Check("no failed migration", not failed, ", ".join(sorted(failed))),
         Check("no migration edited after it was applied", not by_status[MigrationStatus.EDITED],
               ", ".join(by_status[MigrationStatus.EDITED])),
@@ -286,17 +304,31 @@ def run_verify(
     target: DatabaseTarget,
     *,
     backup_id: str | None = None,
+    restored_from: str | None = None,
     progress: Progress | None = None,
     health_backoff_s: float = 1.0,
 ) -> StepResult:
-    """Run every check; ``ok`` is False when any non-warning check failed."""
+    """Run every check; ``ok`` is False when any non-warning check failed.
+
+    ``restored_from`` verifies a restore instead of a deploy: the database must be at that
+    backup's migration head with every table's rows as the backup recorded them.
+    """
     say = progress or _noop
     started = time.monotonic()
     checks: list[Check] = []
     details: dict[str, Any] = {"database": target.dbname}
     with connection(target) as conn:
         say(f"verifying {target.display()}")
-        history_checks, migrations = check_history(settings, conn)
+        restored_manifest = None
+        if restored_from:
+            restored_manifest, problem = _load_manifest(settings, target, restored_from)
+            if problem is not None:
+                checks.append(problem)
+            details["restored_from"] = restored_from
+        history_checks, migrations = check_history(
+            settings, conn, after_restore=restored_from is not None,
+            restored_head=restored_manifest.migration_head if restored_manifest is not None else None,
+        )
         checks += history_checks
         last = latest_deploy(conn)
         details["last_deploy"] = None if last is None else {
@@ -304,9 +336,16 @@ def run_verify(
         deploy_details = (last or {}).get("details") or {}
         checks += check_schema(conn, deploy_details.get("tables_with_pk") if last else None)
 
-        backup_id = backup_id or (last or {}).get("backup_id")
+        backup_id = restored_from or backup_id or (last or {}).get("backup_id")
         details["backup_id"] = backup_id
-        if backup_id:
+        if restored_from:
+            if restored_manifest is not None:  # (an unreadable manifest was reported above)
+                # Nothing ran since the restore: every table must hold what the backup recorded.
+                row_checks, counts = check_row_counts(conn, restored_manifest, set(),
+                                                      settings.verify.row_count_tolerance)
+                checks += row_checks
+                details["row_counts"] = [c.to_json() for c in counts]
+        elif backup_id:
             manifest, problem = _load_manifest(settings, target, backup_id)
             if problem is not None:
                 checks.append(problem)
