@@ -175,14 +175,14 @@ def run_demo(say: Callable[[str], None], workdir: Path | None = None) -> DemoOut
             back = "back" if restored[t] == before[t] else "DIFFERENT"
             say(f"    {t:12} {damaged[t]:>6} -> {restored[t]:>6}  ({back}: {before[t]} at backup time)")
         say(f"    {restore.summary}")
-        check = run_verify(settings, target, restored_from=manifest.id)
-        _write_result(report_dir / "verify-restore.json", check.to_json())
+        after_restore = run_verify(settings, target, restored_from=manifest.id)
+        _write_result(report_dir / "verify-restore.json", after_restore.to_json())
         say(f"    pgwarden verify --restored-from {manifest.id}:")
-        for c in check.checks:
+        for c in after_restore.checks:
             mark = "ok  " if c.ok else ("note" if c.warning else "FAIL")
             say(f"      {mark} {c.name}" + (f": {c.detail}" if c.detail else ""))
         data_back = all(restored[t] == before[t] for t in COUNTED_TABLES)
-        outcome.steps.append(("restore", restore.ok and check.ok and data_back, restore.summary))
+        outcome.steps.append(("restore", restore.ok and after_restore.ok and data_back, restore.summary))
     finally:
         server.stop()
 

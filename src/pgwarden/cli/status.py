@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+from typing import Any
 
 from pgwarden.cli.common import Command, Context
 from pgwarden.errors import EXIT_FAILED, EXIT_OK
@@ -31,11 +33,25 @@ def _run(ctx: Context) -> int:
     backup = d.get("latest_backup")
     ctx.say(f"backup     {backup['id'] + ' (' + str(backup['created_at']) + ')' if backup else 'no verified backup'}")
     for deploy in d.get("last_deploys", []):
-        ctx.say(f"deploy     {deploy}")
+        ctx.say(f"deploy     {_deploy_line(deploy)}")
     for check in result.checks:
         if not check.ok:
             ctx.say(f"{'warning' if check.warning else 'FAILED '}    {check.name}: {check.detail}")
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _deploy_line(deploy: dict[str, Any]) -> str:
+    """One line per recorded deploy: when, outcome, who, where, what, and which backup."""
+    started = deploy.get("started_at")
+    when = started.strftime("%Y-%m-%d %H:%M UTC") if isinstance(started, dt.datetime) else str(started)
+    applied = deploy.get("migrations_applied") or []
+    backup = deploy.get("backup_id") or f"none ({deploy.get('no_backup_reason') or 'no reason given'})"
+    line = (f"{when} {deploy.get('outcome')} by {deploy.get('actor') or '?'}"
+            f" in {deploy.get('environment') or 'no environment'}: {len(applied)} migration(s)"
+            f"{', last ' + applied[-1] if applied else ''}; backup {backup}; run {deploy.get('run_id')}")
+    if deploy.get("failed_migration"):
+        line += f"; FAILED at {deploy['failed_migration']}"
+    return line
 
 
 COMMAND = Command(
