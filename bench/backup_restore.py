@@ -141,9 +141,10 @@ def main() -> int:
         print(f"| backup time (s) | {plain_backup:.2f} | {pgw_backup:.2f} | {plain_backup / pgw_backup:.2f}x faster |")
         print(f"| archive size (MB) | {plain_size / 1e6:.1f} | {manifest.size_bytes / 1e6:.1f} | "
               f"{manifest.size_bytes / plain_size:.2f} of plain |")
-        print(f"| restore time (s) | {plain_restore:.2f} | {pgw_restore:.2f} | "
+        print(f"| restore time, `--into` (s) | {plain_restore:.2f} | {pgw_restore:.2f} | "
               f"{plain_restore / pgw_restore:.2f}x faster |")
-        print(f"| restore in place, atomic (s) | | {pgw_in_place:.2f} | |")
+        print(f"| restore in place, atomic (s) | {plain_restore:.2f} | {pgw_in_place:.2f} | "
+              f"{plain_restore / pgw_in_place:.2f}x faster |")
         print(f"\npgwarden restore: {result.details['method']}; fetch+verify {result.details['fetch_s']}s, "
               f"pg_restore {result.details['restore_s']}s; backup verification is inside the backup time")
         print(f"cores: {os.cpu_count()}")

@@ -7,8 +7,14 @@
   own ``pg_settings``), an optional prelude is put first (the in-place restore empties the backup's
   schemas with it), and all of it runs in ``psql -v ON_ERROR_STOP=1 --single-transaction``: any
   error rolls everything back, and the COMMIT happens only once pg_restore has exited cleanly.
-- ``pg_restore`` straight into a new database (``--into``): ``--exit-on-error``, in parallel
-  (``--jobs``) for a directory archive, else as one transaction.
+- Into a new database (``--into``, the drill), where nothing needs to stay atomic because a failure
+  drops the database: ``pg_restore --section=pre-data`` (tables, no indexes), then the data section
+  rendered as SQL and dealt out, in blocks of rows, to ``restore.jobs`` psql sessions running COPY at
+  once (so the rows of one big table load in parallel too), then ``--section=post-data`` (indexes,
+  constraints; ``--jobs`` for a directory archive).
+
+Both report the rows each table received from psql's ``COPY n`` command tags (the server's own
+count, exact), which the caller compares with the manifest instead of running ``count(*)`` again.
 
 Restoring sessions get ``PGOPTIONS`` that make bulk loading cheaper (no synchronous commit
 wait, big maintenance_work_mem for index builds). The password travels in ``PGPASSWORD``.
