@@ -9,6 +9,7 @@ import pytest
 
 from pgwarden.report import comment as rc
 from pgwarden.report import github as gh
+from pgwarden.report.annotations import annotation
 from tests.fix_github import FakeGitHub
 
 
@@ -129,6 +130,6 @@ def test_pr_review_approval_through_the_api(github_api: FakeGitHub, tmp_path: Pa
 
 
 def test_annotation_text_cannot_inject_workflow_commands() -> None:
-    line = gh.annotation("warning", "bad\n::set-output name=x::y", file="a,b:c.sql", line=3, title="t")
+    line = annotation("warning", "bad\n::set-output name=x::y", file="a,b:c.sql", line=3, title="t")
     assert "\n" not in line
     assert line.startswith("::warning file=a%2Cb%3Ac.sql,line=3,title=t::")

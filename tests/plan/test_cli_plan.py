@@ -81,12 +81,23 @@ def test_sarif_is_structurally_valid(cli, sql_files: Path) -> None:
         assert loc["artifactLocation"]["uri"] == "0002_drop.sql" and loc["region"]["startLine"] == 2
 
 
-def test_github_annotations_go_to_stderr(cli, sql_files: Path) -> None:
-    result = cli("plan", "--format", "json", "0002_drop.sql", cwd=sql_files, env={"GITHUB_ACTIONS": "true"})
-    json.loads(result.stdout)  # still one clean document
-    line = next(x for x in result.stderr.splitlines() if x.startswith("::error "))
+def test_github_annotations_go_to_stdout_with_the_text_report(cli, sql_files: Path) -> None:
+    result = cli("plan", "0002_drop.sql", cwd=sql_files, env={"GITHUB_ACTIONS": "true"})
+    line = next(x for x in result.stdout.splitlines() if x.startswith("::error "))
     assert line.startswith("::error file=0002_drop.sql,line=2,title=pgwarden drop-table (")
     assert "::" in line[8:]
+    assert not any(x.startswith("::") for x in result.stderr.splitlines())
+
+
+def test_no_annotations_when_stdout_carries_a_document(cli, sql_files: Path, tmp_path: Path) -> None:
+    result = cli("plan", "--format", "json", "0002_drop.sql", cwd=sql_files, env={"GITHUB_ACTIONS": "true"})
+    json.loads(result.stdout)  # one clean document, nothing else
+    assert "::error" not in result.output  # the actions annotate once, through `pgwarden report --step`
+    out = tmp_path / "plan.json"
+    result = cli("plan", "--format", "json", "--output", str(out), "0002_drop.sql", cwd=sql_files,
+                 env={"GITHUB_ACTIONS": "true"})
+    json.loads(out.read_text())
+    assert any(x.startswith("::error ") for x in result.stdout.splitlines())
 
 
 def test_help_has_an_example() -> None:

@@ -90,11 +90,12 @@ def _run(ctx: Context) -> int:
             "pgwarden plan: "
             + verdict(report)
         )
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    if os.environ.get("GITHUB_ACTIONS") == "true" and (ctx.format == "text" or args.output):
+        # Workflow commands belong on stdout, which must stay a clean document otherwise.
         from pgwarden.report.annotations import annotation_lines
 
         for line in annotation_lines(report):
-            ctx.note(line)
+            print(line, file=ctx.stdout, flush=True)
     return EXIT_PLAN_BLOCKED if report.blocked else EXIT_OK
 
 

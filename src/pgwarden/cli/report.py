@@ -17,6 +17,7 @@ from pgwarden.cli.common import Command, Context
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
 from pgwarden.report import comment as rc
 from pgwarden.report import github as gh
+from pgwarden.report.annotations import annotation
 
 MODES = ("step", "expand_targets", "check_approval", "collect", "locate_dump")
 
@@ -88,7 +89,7 @@ def _after_step(ctx: Context, env: gh.ActionsEnv, step: str) -> int:
         outputs["blocked"] = str(bool(summary.get("blocked")) or ctx.args.exit_code == 3).lower()
         for finding in doc.get("findings", []) or []:
             level = "error" if finding.get("severity") in ("high", "critical") else "warning"
-            print(gh.annotation(level, f"{finding.get('message', '')} — {finding.get('suggestion', '')}",
+            print(annotation(level, f"{finding.get('message', '')} — {finding.get('suggestion', '')}",
                                 file=finding.get("file"), line=finding.get("line"),
                                 title=f"pgwarden {finding.get('rule', '')} ({finding.get('severity', '')})"))
     if doc.get("id") is not None:
@@ -102,7 +103,7 @@ def _after_step(ctx: Context, env: gh.ActionsEnv, step: str) -> int:
     gh.write_outputs(env, outputs)
     gh.append_summary(env, _step_markdown(step, doc, ctx.args.exit_code))
     if doc.get("ok") is False or ctx.args.exit_code not in (None, 0):
-        print(gh.annotation("error", f"pgwarden {step}: {doc.get('summary', 'failed')}", title=f"pgwarden {step}"))
+        print(annotation("error", f"pgwarden {step}: {doc.get('summary', 'failed')}", title=f"pgwarden {step}"))
     return 0
 
 
@@ -169,7 +170,7 @@ def _check_approval(ctx: Context, env: gh.ActionsEnv) -> int:
     decision = gh.check_pull_request_approval(env, approvers)
     if not decision.approved:
         gh.append_summary(env, f"## ⛔ approval missing\n\n{decision.message}")
-        print(gh.annotation("error", decision.message, title="pgwarden approval"))
+        print(annotation("error", decision.message, title="pgwarden approval"))
         raise SafetyRefusal(decision.message, hint="approve the pull request, then re-run the failed jobs")
     ctx.note(decision.message)
     return 0

@@ -2,15 +2,17 @@
 
 Escaping follows GitHub's runner: in the message ``%``, CR and LF are percent-encoded; in a
 property value ``:`` and ``,`` are too. Findings at or above ``fail_on`` are errors, the
-others warnings (medium) or notices (low, info). The runner reads workflow commands from a
-step's stdout and stderr alike; the CLI writes them to stderr so that a JSON or SARIF
-document on stdout stays a clean document.
+others warnings (medium) or notices (low, info). GitHub documents workflow commands as read
+from a step's stdout, so ``pgwarden plan`` prints them there, and only when stdout does not
+carry a JSON, SARIF or markdown document (text format, or ``--output`` given). Inside the
+composite actions the annotations come from ``pgwarden report --step`` instead, once.
 """
 
 from __future__ import annotations
 
 from pgwarden.pipeline.plan import PlanReport
 from pgwarden.records import Finding, Severity
+from pgwarden.redact import redact
 from pgwarden.report.findings import by_severity, line_in_file
 
 #: GitHub shows only the first few annotations of each kind per step; more is noise in the log.
@@ -25,6 +27,20 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def annotation(level: str, message: str, *, file: str | None = None, line: int | None = None,
+               title: str | None = None) -> str:
+    """A ``::warning file=...::message`` workflow command, escaped so text cannot end it early."""
+    props = []
+    if file:
+        props.append(f"file={escape_property(file)}")
+    if line:
+        props.append(f"line={int(line)}")
+    if title:
+        props.append(f"title={escape_property(title)}")
+    head = f"::{level}" + (" " + ",".join(props) if props else "")
+    return f"{head}::{escape_data(redact(message))}"
+
+
 def annotation_level(finding: Finding, fail_on: str) -> str:
     if fail_on != "never" and finding.severity >= Severity(fail_on):
         return "error"
@@ -35,15 +51,10 @@ def annotation_lines(report: PlanReport, *, limit: int = MAX_ANNOTATIONS) -> lis
     """One workflow command per finding, highest first."""
     lines = []
     for finding in by_severity(report.findings)[:limit]:
-        properties = []
-        if finding.file:
-            properties.append(f"file={escape_property(finding.file)}")
-            line = line_in_file(finding)
-            if line is not None:
-                properties.append(f"line={line}")
-        title = f"pgwarden {finding.rule} ({finding.severity.value})"
-        properties.append(f"title={escape_property(title)}")
         message = finding.message + (f"\nSafe alternative: {finding.suggestion}" if finding.suggestion else "")
-        level = annotation_level(finding, report.fail_on)
-        lines.append(f"::{level} {','.join(properties)}::{escape_data(message)}")
+        lines.append(annotation(
+            annotation_level(finding, report.fail_on), message, file=finding.file,
+            line=line_in_file(finding) if finding.file else None,
+            title=f"pgwarden {finding.rule} ({finding.severity.value})",
+        ))
     return lines

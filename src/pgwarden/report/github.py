@@ -105,28 +105,6 @@ class ActionsEnv:
 # --- workflow commands -------------------------------------------------------------------------
 
 
-def _escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def annotation(level: str, message: str, *, file: str | None = None, line: int | None = None,
-               title: str | None = None) -> str:
-    """A ``::warning file=...::message`` workflow command, escaped so text cannot end it early."""
-    props = []
-    if file:
-        props.append(f"file={_escape_property(file)}")
-    if line:
-        props.append(f"line={int(line)}")
-    if title:
-        props.append(f"title={_escape_property(title)}")
-    head = f"::{level}" + (" " + ",".join(props) if props else "")
-    return f"{head}::{_escape_data(redact(message))}"
-
-
 def write_outputs(env: ActionsEnv, values: dict[str, str]) -> None:
     """Append step outputs; values are single-line by construction (newlines become spaces)."""
     if not env.output:
