@@ -1,7 +1,7 @@
 """Run our reusable workflows with act, from a throwaway consumer repository, on this host.
 
 act runs in self-hosted mode (``-P ubuntu-latest=-self-hosted``, no Docker) with
-``container-image: ''``; ``--local-repository`` makes ``pgwarden/pgwarden@v<version>`` this checkout
+``container-image: ''``; ``--local-repository`` makes ``pgwarden/pgwarden@v<version>`` a copy of this checkout
 and the pinned third-party actions the stand-ins in ``standins/``. The runner's PATH starts with
 this test venv, so the actions find this very pgwarden installed (the same check that skips the
 install inside the pgwarden image) instead of building a venv from PyPI.
@@ -9,12 +9,15 @@ install inside the pgwarden image) instead of building a venv from PyPI.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,24 @@ PINNED = {
         STANDINS / "configure-aws-credentials"
     ),
 }
+
+
+#: What a user's runner would not get from the published repository. act copies the
+#: ``--local-repository`` folder for every action it resolves; a CI checkout's .venv alone is
+#: hundreds of MB, which made each workflow run take minutes.
+_NOT_PUBLISHED = shutil.ignore_patterns(
+    ".git", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", "*.egg-info",
+    "build", "dist", "backups", ".pgwarden",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def published_checkout() -> Path:
+    """A copy of this checkout as the published ``pgwarden/pgwarden`` repository holds it."""
+    target = Path(tempfile.mkdtemp(prefix="pgwarden-published-")) / "pgwarden"
+    shutil.copytree(ROOT, target, ignore=_NOT_PUBLISHED, symlinks=True)
+    atexit.register(shutil.rmtree, target.parent, True)
+    return target
 
 
 def act_binary() -> str | None:
@@ -120,7 +141,7 @@ class Consumer:
         cmd = [
             binary, event, "-W", f".github/workflows/{workflow}", "-e", str(event_path),
             "-P", "ubuntu-latest=-self-hosted",
-            "--local-repository", f"pgwarden/pgwarden@{VERSION_TAG}={ROOT}",
+            "--local-repository", f"pgwarden/pgwarden@{VERSION_TAG}={published_checkout()}",
             "--action-cache-path", str(tmp / "act-cache"),
             "--artifact-server-path", str(artifacts), "--artifact-server-addr", "127.0.0.1",
             "--artifact-server-port", str(_free_port()), "--no-cache-server",
