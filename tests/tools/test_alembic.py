@@ -123,3 +123,12 @@ def test_missing_ini_is_a_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"alembic\.ini"):
         AlembicTool(settings_for("alembic", tmp_path, path="alembic.ini")).pending(None)
+
+
+def test_recorded_names_the_current_revision_and_keeps_an_unknown_id(db) -> None:
+    upgrade(db, REV2)
+    t = tool()
+    with db.connect() as conn:
+        assert [name.split("_")[0] for name in t.recorded(conn)] == [REV2]
+        conn.execute("update alembic_version set version_num = 'deadbeef0000'")
+        assert t.recorded(conn) == ["deadbeef0000"]

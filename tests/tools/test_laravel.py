@@ -139,3 +139,12 @@ def test_apply_lock_timeout(db, project: Path) -> None:
     assert not result.ok and result.lock_timeout_hit
     assert result.failed == "2024_05_20_081532_add_status_to_invoices_table"
     assert result.applied == []
+
+
+def test_recorded_lists_the_migrations_table(db, project: Path) -> None:
+    db.execute(BASE_SCHEMA)
+    db.execute("insert into migrations (migration, batch) values ('2023_01_01_000000_removed_file', 1)")
+    with db.connect() as conn:
+        recorded = tool_for(project).recorded(conn)
+    assert recorded[0] == "2024_01_10_100000_create_customers_table"
+    assert recorded[-1] == "2023_01_01_000000_removed_file"

@@ -149,3 +149,14 @@ def test_fake_prisma_is_runnable() -> None:
     proc = subprocess.run([PYTHON, str(Path(__file__).parent.parent / "corpus/prisma/fake_prisma.py"), "x"],
                           capture_output=True, text=True)
     assert proc.returncode == 2
+
+
+def test_recorded_lists_applied_rows_even_without_their_folder(db, project: Path) -> None:
+    record(db, project, INIT)
+    record(db, project, SLUG, finished=False, rolled_back=True)  # rolled back: not applied
+    db.execute(
+        'insert into "_prisma_migrations" (id, checksum, migration_name, finished_at, applied_steps_count) '
+        "values ('x', 'abc', '20230101000000_deleted_later', now(), 1)"
+    )
+    with db.connect() as conn:
+        assert tool_for(project).recorded(conn) == [INIT, "20230101000000_deleted_later"]

@@ -161,3 +161,12 @@ def test_verify_without_any_backup_warns(db, tmp_path: Path) -> None:
     result = run_verify(settings, target)
     assert result.ok
     assert names(result)["row counts match the backup"].warning
+
+
+def test_verify_catches_an_applied_migration_whose_file_is_gone(deployed) -> None:
+    settings, target, _ = deployed
+    (settings.migrations_path / "0001_init.sql").unlink()
+    result = run_verify(settings, target)
+    assert not result.ok
+    check = names(result)["every applied migration has its file"]
+    assert not check.ok and "0001_init" in check.detail and "deleted or renamed" in check.detail

@@ -85,8 +85,13 @@ def check_history(
         history = [Check("every migration applied", not pending,
                          ("not applied: " + ", ".join(pending)) if pending
                          else f"{len(by_status[MigrationStatus.APPLIED])} applied, head {head or 'none'}")]
+    on_disk = {m.name for m in migrations}
+    missing_files = [name for name in tool.recorded(conn) if name not in on_disk]
     checks = [
         *history,
+        Check("every applied migration has its file", not missing_files,
+              ("recorded as applied but not in the folder (deleted or renamed after it ran): "
+               + ", ".join(missing_files)) if missing_files else ""),
         Check("no failed migration", not failed, ", ".join(sorted(failed))),
         Check("no migration edited after it was applied", not by_status[MigrationStatus.EDITED],
               ", ".join(by_status[MigrationStatus.EDITED])),

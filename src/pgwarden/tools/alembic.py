@@ -226,6 +226,11 @@ class AlembicTool:
         # A failed revision rolls back together with its alembic_version update.
         return []
 
+    def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
+        # alembic_version holds only the head(s); a head whose script is gone is the case to catch.
+        names = {r.revision: r.name for r in self.revisions()}
+        return [names.get(revision, revision) for revision in self.current(conn)]
+
     def resolve_hint(self, name: str) -> str:
         revision = name.split("_", 1)[0]
         return (

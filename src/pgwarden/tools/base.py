@@ -72,6 +72,14 @@ class MigrationTool(Protocol):
         """The command a human runs to mark a failed migration as resolved, after cleaning up."""
         ...
 
+    def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
+        """Names the tool's history records as applied, whether or not their file still exists.
+
+        ``verify`` compares them with the folder: a recorded migration without its file was
+        deleted or renamed after it ran, and the environments built from this repository differ.
+        """
+        ...
+
     def apply(
         self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
     ) -> ApplyResult:

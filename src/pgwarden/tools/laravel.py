@@ -201,6 +201,9 @@ class LaravelTool:
         # Laravel inserts into `migrations` only after success; nothing records a failed attempt.
         return []
 
+    def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
+        return list(self.ran(conn))
+
     def resolve_hint(self, name: str) -> str:
         return (
             f"php artisan migrate:status (then fix {name} and run php artisan migrate --force; "

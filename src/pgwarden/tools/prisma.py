@@ -142,6 +142,9 @@ class PrismaTool:
         logs = [row.logs for row in self.rows(conn) if row.migration_name == name and row.failed and row.logs]
         return logs[-1] if logs else None
 
+    def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
+        return list(dict.fromkeys(row.migration_name for row in self.rows(conn) if row.applied))
+
     def resolve_hint(self, name: str) -> str:
         return f"npx prisma migrate resolve --rolled-back {name}"
 

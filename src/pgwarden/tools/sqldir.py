@@ -183,6 +183,9 @@ class SqlDirTool:
             "(pgwarden re-runs it on the next deploy)"
         )
 
+    def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
+        return [name for name, (_, finished_at, _) in self._history(conn).items() if finished_at is not None]
+
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
         if not table_exists(conn, HISTORY_TABLE):
             return None
