@@ -59,8 +59,9 @@ class FakeGitHub:
             self.comments.setdefault(number, []).append({"id": cid, "body": body, "user": author})
             return cid
 
-    def add_review(self, number: int, login: str, state: str = "APPROVED") -> None:
-        self.reviews.setdefault(number, []).append({"user": login, "state": state})
+    def add_review(self, number: int, login: str, state: str = "APPROVED", commit: str | None = None) -> None:
+        """A submitted review; ``commit`` defaults to the pull request's head (an up-to-date review)."""
+        self.reviews.setdefault(number, []).append({"user": login, "state": state, "commit": commit})
 
     def all_text(self) -> str:
         """Every recorded request (path + body), for leak checks."""
@@ -100,7 +101,8 @@ class FakeGitHub:
 
     def review_json(self, number: int, i: int, r: dict[str, Any]) -> dict[str, Any]:
         return {"id": number * 100 + i, "user": self._user(r["user"]), "state": r["state"], "body": "",
-                "submitted_at": f"2026-01-01T00:00:{i:02d}Z", "commit_id": self.pulls[number]["sha"]}
+                "submitted_at": f"2026-01-01T00:00:{i:02d}Z",
+                "commit_id": r.get("commit") or self.pulls[number]["sha"]}
 
     # --- routing -------------------------------------------------------------------------------
 

@@ -236,3 +236,56 @@ def test_pr_title_and_branch_are_inert(tmp_path: Path, db: TestDatabase, github_
     assert "curl: " not in run.output and "command not found" not in run.output
     body = _our_comments(github_api, 9)[0]["body"]
     assert "curl x \\| sh # $(id)" in body and "feature/$(id)" in body
+
+
+PR_REVIEW_CALLER = f"""name: migrate
+on: pull_request
+permissions:
+  contents: read
+  pull-requests: write
+  id-token: write
+jobs:
+  db:
+    uses: pgwarden/pgwarden/.github/workflows/migrate.yml@{VERSION_TAG}
+    with:
+      environment: production
+      container-image: ''
+      approval: pr-review
+      approvers: alice, dev
+    secrets: inherit
+"""
+
+
+def test_pr_review_approval_gates_the_migrate_job(tmp_path: Path, db: TestDatabase, github_api: FakeGitHub) -> None:
+    db.execute(INIT)
+    github_api.add_pull(7, author="dev")
+    github_api.add_review(7, "dev")  # the author approving their own PR does not count
+    github_api.add_review(7, "mallory")  # nor does someone who is not an approver
+    github_api.add_review(7, "alice", commit="0ld5ha")  # nor an approval of a commit older than the head
+    app = Consumer.create(tmp_path, {"0001_price.sql": ADD_PRICE})
+    app.workflow("migrate.yml", PR_REVIEW_CALLER)
+    price = "select count(*) from information_schema.columns where table_name = 'items' and column_name = 'price'"
+
+    refused = app.run(tmp_path / "refused", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
+                      github_api.url)
+
+    assert refused.returncode != 0
+    assert "exit status 4" in refused.output, refused.output[-6000:]  # SafetyRefusal: nothing was changed
+    assert ("PR #7: needs an approving review from one of alice, dev, who is not the author dev "
+            "(the author's own approval does not count); alice approved an earlier commit") in refused.output
+    assert any(r.method == "GET" and r.path.startswith("/repos/acme/shop/pulls/7/reviews")
+               for r in github_api.requests)
+    assert not list(app.store.iterdir()), "nothing may be backed up without the approval"
+    assert db.scalar(price) == 0, "the migration must not run without the approval"
+    files = refused.artifact_files()
+    assert "pgwarden-migrate-production-default/backup.json" not in files
+    assert "## ✅" not in _our_comments(github_api)[0]["body"]
+
+    github_api.add_review(7, "alice")
+    approved = app.run(tmp_path / "approved", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
+                       github_api.url)
+
+    assert approved.returncode == 0, approved.output[-6000:]
+    assert "PR #7: approved by alice" in approved.output
+    assert db.scalar(price) == 1
+    assert len(list(app.store.iterdir())) == 1

@@ -111,6 +111,8 @@ def test_report_sections_from_real_shaped_results(tmp_path: Path) -> None:
         ([("dev", "APPROVED")], False),  # the author
         ([("mallory", "APPROVED")], False),  # not an approver
         ([("alice", "APPROVED"), ("alice", "CHANGES_REQUESTED")], False),  # withdrawn
+        ([("alice", gh.STALE)], False),  # approved an older commit
+        ([("alice", gh.STALE), ("alice", "APPROVED")], True),  # then approved the current one
         ([], False),
     ],
 )
@@ -127,6 +129,17 @@ def test_pr_review_approval_through_the_api(github_api: FakeGitHub, tmp_path: Pa
     github_api.add_review(7, "alice")
     decision = gh.check_pull_request_approval(env, ["alice"])
     assert decision.approved and "alice" in decision.message
+
+
+def test_an_approval_of_an_older_commit_does_not_count(github_api: FakeGitHub, tmp_path: Path) -> None:
+    github_api.add_pull(7, author="dev", sha="abc123")
+    github_api.add_review(7, "alice", commit="0ld5ha")  # then the author pushed abc123
+    env = _env(github_api, tmp_path, event={"pull_request": {"number": 7, "head": {"ref": "b", "sha": "abc123"}}})
+    decision = gh.check_pull_request_approval(env, ["alice"])
+    assert not decision.approved
+    assert "alice approved an earlier commit" in decision.message
+    github_api.add_review(7, "alice")
+    assert gh.check_pull_request_approval(env, ["alice"]).approved
 
 
 def test_annotation_text_cannot_inject_workflow_commands() -> None:

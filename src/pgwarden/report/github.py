@@ -198,18 +198,24 @@ class ApprovalDecision:
     approvers: list[str] = field(default_factory=list)
 
 
+#: Review state given to an approval of an older commit than the one being deployed.
+STALE = "STALE"
+
+
 def decide_approval(author: str, reviews: list[tuple[str, str]], approvers: list[str]) -> ApprovalDecision:
     """Pure: is there an approving review, still standing, by a configured approver who is not the author?
 
     ``reviews`` are (login, state) in submission order; a later review by the same person replaces
-    their earlier one (an approval followed by "changes requested" does not count).
+    their earlier one (an approval followed by "changes requested" does not count). An approval of
+    an older commit has the state ``STALE`` and does not count either: commits pushed after it
+    (a new migration, say) were never reviewed.
     """
     allowed = {a.lower() for a in approvers if a.strip()}
     if not allowed:
         return ApprovalDecision(False, "no approvers configured: set the approvers input or deploy.approvers")
     latest: dict[str, str] = {}
     for login, state in reviews:
-        if state.upper() in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+        if state.upper() in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED", STALE):
             latest[login.lower()] = state.upper()
     good = sorted(login for login, state in latest.items()
                   if state == "APPROVED" and login in allowed and login != author.lower())
@@ -217,6 +223,10 @@ def decide_approval(author: str, reviews: list[tuple[str, str]], approvers: list
         return ApprovalDecision(True, "approved by " + ", ".join(good), good)
     self_only = latest.get(author.lower()) == "APPROVED"
     why = " (the author's own approval does not count)" if self_only else ""
+    stale = sorted(login for login, state in latest.items()
+                   if state == STALE and login in allowed and login != author.lower())
+    if stale:
+        why += f"; {', '.join(stale)} approved an earlier commit: the newer commits need a new approval"
     return ApprovalDecision(
         False,
         f"needs an approving review from one of {', '.join(sorted(allowed))}, who is not the author "
@@ -230,7 +240,17 @@ def check_pull_request_approval(env: ActionsEnv, approvers: list[str]) -> Approv
     if number is None:
         return ApprovalDecision(False, "no pull request found for this run: approval: pr-review needs one")
     pull = api.pull_request(number)
-    reviews = [(r.user.login if r.user else "", r.state or "") for r in pull.get_reviews()]
+    # The commit this run deploys: the event's PR head (pull_request events), else the PR's head now
+    # (push events after the merge). Approvals must be of that commit.
+    event_pr = env.event_pull_request() or {}
+    event_head = event_pr.get("head") if isinstance(event_pr.get("head"), dict) else {}
+    head = (event_head or {}).get("sha") or (pull.head.sha if pull.head else "")
+    reviews = []
+    for r in pull.get_reviews():
+        state = (r.state or "").upper()
+        if state == "APPROVED" and head and r.commit_id and r.commit_id != head:
+            state = STALE
+        reviews.append((r.user.login if r.user else "", state))
     decision = decide_approval(pull.user.login if pull.user else "", reviews, approvers)
     decision.message = f"PR #{number}: {decision.message}"
     return decision
