@@ -279,7 +279,9 @@ def test_pr_review_approval_gates_the_migrate_job(tmp_path: Path, db: TestDataba
     assert db.scalar(price) == 0, "the migration must not run without the approval"
     files = refused.artifact_files()
     assert "pgwarden-migrate-production-default/backup.json" not in files
-    assert "## ✅" not in _our_comments(github_api)[0]["body"]
+    body = _our_comments(github_api)[0]["body"]
+    assert "## ⛔" in body
+    assert "Not approved, nothing was backed up or deployed: PR #7: needs an approving review" in body
 
     github_api.add_review(7, "alice")
     approved = app.run(tmp_path / "approved", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},

@@ -104,6 +104,23 @@ def test_report_sections_from_real_shaped_results(tmp_path: Path) -> None:
     assert "- [ ] Migration run\n" in text
 
 
+def test_refused_approval_heads_the_comment_with_the_reason(tmp_path: Path) -> None:
+    run = tmp_path / "pgwarden-migrate-production-default"
+    run.mkdir()
+    (tmp_path / "pgwarden-plan-production").mkdir()
+    (tmp_path / "pgwarden-plan-production" / "plan.json").write_text(json.dumps(_plan(1)))
+    (run / "approval.json").write_text(json.dumps({
+        "step": "approval", "ok": False, "summary": "PR #7: needs an approving review from one of alice"}))
+    (run / "outcomes.json").write_text(json.dumps({"target": "default", "outcomes": {
+        "approval": "failure", "backup": "skipped", "deploy": "skipped", "verify": "skipped"}}))
+    info = rc.RunInfo(workflow="migrate", environment="production", stage="final",
+                      outcomes={"plan": "success", "migrate": "failure"})
+    text = rc.render_report(info, rc.load_results(tmp_path))
+    assert "## ⛔" in text
+    assert "Not approved, nothing was backed up or deployed: PR #7: needs an approving review from one of alice" in text
+    assert 'approval["approval ❌"]' in text and 'backup["backup ⏭️"]' in text
+
+
 @pytest.mark.parametrize(
     ("reviews", "approved"),
     [

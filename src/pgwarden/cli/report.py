@@ -15,6 +15,7 @@ from typing import Any
 
 from pgwarden.cli.common import Command, Context
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
+from pgwarden.redact import redact
 from pgwarden.report import comment as rc
 from pgwarden.report import github as gh
 from pgwarden.report.annotations import annotation
@@ -168,6 +169,13 @@ def _check_approval(ctx: Context, env: gh.ActionsEnv) -> int:
     approvers = [a.strip() for a in os.environ.get("APPROVERS", "").split(",") if a.strip()]
     approvers = approvers or list(ctx.settings.deploy.approvers)
     decision = gh.check_pull_request_approval(env, approvers)
+    if ctx.args.results:
+        # Recorded like a step result, so the PR comment can say why nothing ran.
+        results = Path(ctx.args.results)
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "approval.json").write_text(json.dumps(
+            {"step": "approval", "ok": decision.approved, "summary": redact(decision.message)}, indent=2),
+            encoding="utf-8")
     if not decision.approved:
         gh.append_summary(env, f"## ⛔ approval missing\n\n{decision.message}")
         print(annotation("error", decision.message, title="pgwarden approval"))

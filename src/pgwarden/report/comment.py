@@ -20,7 +20,7 @@ from pgwarden.report.checklist import render_checklists
 COMMENT_LIMIT = 65_536
 SUMMARY_LIMIT = 1024 * 1024
 STEPS = ("plan", "backup", "deploy", "verify")
-RESULT_FILES = ("plan", "backup", "deploy", "verify", "restore", "drill")
+RESULT_FILES = ("plan", "approval", "backup", "deploy", "verify", "restore", "drill")
 _ICON = {"success": "✅", "failure": "❌", "skipped": "⏭️", "cancelled": "🚫", "pending": "⏳", "blocked": "⛔"}
 _SEVERITY_ICON = {"critical": "🟥", "high": "🟧", "medium": "🟨", "low": "🟦", "info": "⬜"}
 
@@ -175,6 +175,10 @@ def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
         if t.outcome("restore") == "success" and t.outcome("verify") in ("success", "skipped"):
             return "✅", "Restored and verified."
         return "❌", "The restore did not complete: see the steps below."
+    refused = [t for t in results.targets if t.outcome("approval") == "failure"]
+    if refused:
+        reason = (refused[0].documents.get("approval") or {}).get("summary") or "see the job log"
+        return "⛔", f"Not approved, nothing was backed up or deployed: {reason}"
     failed = [t.name for t in results.targets if any(t.outcome(s) == "failure" for s in STEPS[1:])]
     if failed:
         return "❌", "Failed on " + ", ".join(failed) + ": see below, and the restore command."
@@ -200,7 +204,10 @@ def _step_outcomes(info: RunInfo, results: RunResults) -> dict[str, str]:
         for step in STEPS[1:]:
             out[step] = "pending"
         return out
-    out["approval"] = "success" if any(t.outcome("backup") != "skipped" for t in results.targets) else "skipped"
+    if any(t.outcome("approval") == "failure" for t in results.targets):
+        out["approval"] = "failure"
+    else:
+        out["approval"] = "success" if any(t.outcome("backup") != "skipped" for t in results.targets) else "skipped"
     for step in STEPS[1:]:
         seen = [t.outcome(step) for t in results.targets]
         out[step] = "failure" if "failure" in seen else (seen[0] if seen else "skipped")
