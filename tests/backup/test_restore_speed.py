@@ -55,15 +55,16 @@ def test_copy_table_reads_quoted_names() -> None:
     assert copy_table(b"COPY public.events (id, user_id) FROM stdin;\n") == "public.events"
 
 
-def _captured_sessions(monkeypatch) -> list[list[str]]:
+def _captured_connections(monkeypatch) -> list[list[str]]:
+    """The tables each loading connection ran a COPY for (``--into``)."""
     seen: list[list[str]] = []
-    real = pg_restore_mod._loaded_rows
+    real = pg_restore_mod._copied_rows
 
-    def spy(sessions):  # type: ignore[no-untyped-def]
-        seen.extend(list(s.copies) for s in sessions)
-        return real(sessions)
+    def spy(per_connection):  # type: ignore[no-untyped-def]
+        seen.extend([table for table, _ in counts] for counts in per_connection)
+        return real(per_connection)
 
-    monkeypatch.setattr(pg_restore_mod, "_loaded_rows", spy)
+    monkeypatch.setattr(pg_restore_mod, "_copied_rows", spy)
     return seen
 
 
@@ -75,7 +76,7 @@ def test_into_deals_one_table_over_sessions_and_counts_rows_exactly(db, tmp_path
     target = DatabaseTarget.from_url(db.url)
     manifest = take_backup(settings, target)
     monkeypatch.setattr(pg_restore_mod, "SCRIPT_READ", 4096)  # many blocks per table
-    seen = _captured_sessions(monkeypatch)
+    seen = _captured_connections(monkeypatch)
     new_db = db.name + "_p"
     try:
         result = restore_backup(settings, target, manifest.id, into=new_db)
@@ -113,18 +114,66 @@ def test_copy_counts_are_compared_not_trusted(db, tmp_path: Path, monkeypatch) -
     assert "public.customers: 2999 rows, backup had 3000" in result.checks[0].detail
 
 
+def _assert_dropped(db, new_db: str) -> None:  # type: ignore[no-untyped-def]
+    with db.server.admin() as conn:
+        assert conn.execute("select 1 from pg_database where datname = %s", (new_db,)).fetchone() is None
+
+
 def test_failed_parallel_load_drops_the_new_database(db, tmp_path: Path, monkeypatch) -> None:
     with db.connect() as conn:
         create_rich(conn)
     settings = file_settings(tmp_path)
     target = DatabaseTarget.from_url(db.url)
     manifest = take_backup(settings, target)
-    # psql dies after a few KB of the data section: the restore must fail, not load part of it.
+    # The psql session of the data section (settings, sequence values) dies after its first
+    # bytes: the restore must fail, not carry on without it.
     shims = make_shims(tmp_path / "bin", tmp_path / "argv.log",
-                       {"psql": 'head -c 3000 | "$REAL" "$@" >/dev/null; exit 3'})
+                       {"psql": 'head -c 200 | "$REAL" "$@" >/dev/null; exit 3'})
     monkeypatch.setenv("PGWARDEN_PG_BIN", str(shims))
     new_db = db.name + "_f"
-    with pytest.raises(OperationFailed):
+    with pytest.raises(OperationFailed, match="psql exit 3"):
         restore_backup(settings, target, manifest.id, into=new_db)
-    with db.server.admin() as conn:
-        assert conn.execute("select 1 from pg_database where datname = %s", (new_db,)).fetchone() is None
+    _assert_dropped(db, new_db)
+
+
+def test_rejected_copy_block_fails_the_load_and_drops_the_new_database(db, tmp_path: Path, monkeypatch) -> None:
+    """The server rejects rows in one loading connection: the restore fails, names why, drops the database."""
+    with db.connect() as conn:
+        create_rich(conn)
+    settings = file_settings(tmp_path)
+    settings.restore.jobs = 2
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    monkeypatch.setattr(pg_restore_mod, "SCRIPT_READ", 4096)
+    real_send = pg_restore_mod._CopyLoader.send
+    sent = {"rows": 0}
+
+    def corrupt_third_block(self, kind: str, data: bytes) -> None:  # type: ignore[no-untyped-def]
+        if kind == "rows":
+            sent["rows"] += 1
+            if sent["rows"] == 3:
+                data = b"not\ta\trow\n" + data
+        real_send(self, kind, data)
+
+    monkeypatch.setattr(pg_restore_mod._CopyLoader, "send", corrupt_third_block)
+    new_db = db.name + "_c"
+    with pytest.raises(OperationFailed, match="loading the data failed"):
+        restore_backup(settings, target, manifest.id, into=new_db)
+    _assert_dropped(db, new_db)
+
+
+def test_half_rendered_data_section_never_commits_a_copy(db, tmp_path: Path, monkeypatch) -> None:
+    """pg_restore stops half-way through the data: the open COPYs are aborted, the database dropped."""
+    with db.connect() as conn:
+        create_rich(conn)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    shims = make_shims(tmp_path / "bin", tmp_path / "argv.log", {
+        "pg_restore": 'case "$*" in *--section=data*) "$REAL" "$@" | head -c 20000; exit 3;; '
+                      '*) exec "$REAL" "$@";; esac'})
+    monkeypatch.setenv("PGWARDEN_PG_BIN", str(shims))
+    new_db = db.name + "_h"
+    with pytest.raises(OperationFailed, match="could not render the archive"):
+        restore_backup(settings, target, manifest.id, into=new_db)
+    _assert_dropped(db, new_db)

@@ -9,11 +9,12 @@
   error rolls everything back, and the COMMIT happens only once pg_restore has exited cleanly.
 - Into a new database (``--into``, the drill), where nothing needs to stay atomic because a failure
   drops the database: ``pg_restore --section=pre-data`` (tables, no indexes), then the data section
-  rendered as SQL and dealt out, in blocks of rows, to ``restore.jobs`` psql sessions running COPY at
-  once (so the rows of one big table load in parallel too), then ``--section=post-data`` (indexes,
-  constraints; ``--jobs`` for a directory archive).
+  rendered as SQL and its rows dealt out, in blocks, to ``restore.jobs`` connections of our own
+  running COPY at once (so the rows of one big table load in parallel too; the rest of the section
+  goes through one psql session), then ``--section=post-data`` (indexes, constraints; ``--jobs``
+  for a directory archive).
 
-Both report the rows each table received from psql's ``COPY n`` command tags (the server's own
+Both report the rows each table received from the ``COPY n`` command tags (the server's own
 count, exact), which the caller compares with the manifest instead of running ``count(*)`` again.
 
 Restoring sessions get ``PGOPTIONS`` that make bulk loading cheaper (no synchronous commit
@@ -22,7 +23,9 @@ wait, big maintenance_work_mem for index builds). The password travels in ``PGPA
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
 import queue
 import re
 import subprocess
@@ -33,11 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import psycopg
 import zstandard
 
 from pgwarden.errors import OperationFailed
 from pgwarden.pg.binaries import ClientProgram
-from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.connection import DatabaseTarget, connect
 from pgwarden.redact import redact
 
 RESTORE_SESSION_OPTIONS = (
@@ -539,62 +543,146 @@ class _Loader:
         self.queue.put(data)
 
 
+class _CopyLoader:
+    """A connection of our own that runs the data section's COPYs, fed from a queue by a thread.
+
+    The rows go from pg_restore's script straight to the server (``PQputCopyData``), without a
+    psql in between: one process and one copy of every byte less per row. Settings lines of the
+    script (``SET``, ``set_config``) run here too, so the rows are read with the archive's
+    client_encoding and settings; psql meta-commands (``\\restrict``) and comments mean nothing
+    outside psql and are skipped. ``counts`` holds each COPY's table and the row count the server
+    reported for it (its ``COPY n`` command tag).
+    """
+
+    def __init__(self, target: DatabaseTarget) -> None:
+        base = target.params.get("options", os.environ.get("PGOPTIONS", ""))
+        self.conn = connect(target, options=(base + " " + RESTORE_SESSION_OPTIONS).strip())
+        self.queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=LOADER_QUEUE)
+        self.failed = False
+        self.error = ""
+        self.counts: list[tuple[str, int]] = []
+        self.ended = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - any failure of this session fails the restore
+            self.failed = True
+            self.error = redact(str(exc).strip()) or type(exc).__name__
+            while not self.ended:
+                self._take()  # keep taking: the router must never block on a dead session
+
+    def _take(self) -> tuple[str, bytes] | None:
+        item = self.queue.get()
+        if item is None:
+            self.ended = True
+        return item
+
+    def _serve(self) -> None:
+        with self.conn.cursor() as cur:
+            while (item := self._take()) is not None:
+                kind, data = item
+                if kind == "sql":
+                    cur.execute(data)
+                    continue
+                table = data.decode("utf-8", "replace")
+                header = self._take()
+                assert header is not None
+                with cur.copy(header[1]) as copy:
+                    while (item := self._take()) is not None and item[0] == "rows":
+                        copy.write(item[1])
+                    if item is None:
+                        raise OperationFailed("the data stream ended inside a COPY")
+                self.counts.append((table, cur.rowcount))
+
+    def send(self, kind: str, data: bytes) -> None:
+        self.queue.put((kind, data))
+
+    def kill(self) -> None:
+        self.failed = True
+        with contextlib.suppress(psycopg.Error):  # already gone: nothing left to stop
+            self.conn.cancel_safe(timeout=5)
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        self.conn.close()
+
+
 def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, archive: Path, *,
-               compressed: bool, sessions: int) -> dict[str, int] | None:
-    """The archive's data section over several sessions; rows of one table are split between them."""
+               compressed: bool, sessions: int) -> dict[str, int]:
+    """The archive's data section over ``sessions`` COPY connections; one table's rows are split between them.
+
+    The rows are dealt out in blocks to our own connections (``_CopyLoader``); everything else of
+    the section (sequence values, large objects, statistics) runs in order in one psql session,
+    exactly as pg_restore rendered it.
+    """
+    loaders: list[_CopyLoader] = []
+    try:
+        for _ in range(max(1, sessions)):
+            loaders.append(_CopyLoader(target))
+    except BaseException:
+        for loader in loaders:
+            loader.finish()
+        raise
     render = [str(pg_restore.path), "--file=-", "--section=data"] + ([] if compressed else [str(archive)])
     producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _widen_pipe(producer.stdout)
     feeder = _Feeder(archive, producer.stdin) if compressed else None
     producer_tail = _Tail(producer.stderr)
-    loaders = [_Loader(_Session(psql, target, single_transaction=False)) for _ in range(max(1, sessions))]
+    other = _Loader(_Session(psql, target, single_transaction=False))
     assert producer.stdout is not None
     header = b""
     table = ""
-    opened: list[_Loader] = []
+    opened: list[_CopyLoader] = []
     turn = 0
     try:
         for kind, data in script_events(producer.stdout):
-            if any(loader.failed for loader in loaders):
+            if other.failed or any(loader.failed for loader in loaders):
                 break
             if kind == "rows":
-                # The least busy session takes the next block (ties in turn): one slow session
+                # The least busy connection takes the next block (ties in turn): one slow session
                 # does not hold the others back, and every session gets its share of a big table.
                 turn += 1
                 loader = min(loaders, key=lambda lo: (lo.queue.qsize(), (loaders.index(lo) - turn) % len(loaders)))
                 if loader not in opened:
                     opened.append(loader)
-                    loader.session.copies.append(table)
-                    loader.send(header)
-                loader.send(data)
+                    loader.send("copy", table.encode())
+                    loader.send("header", header)
+                loader.send("rows", data)
             elif kind == "copy":
                 header, table, opened = data, copy_table(data), []
             elif kind == "end":
                 if not opened:  # an empty table: its COPY still runs, and reports 0 rows
                     opened.append(loaders[0])
-                    loaders[0].session.copies.append(table)
-                    loaders[0].send(header)
+                    loaders[0].send("copy", table.encode())
+                    loaders[0].send("header", header)
                 for loader in opened:
-                    loader.send(data)
+                    loader.send("end", b"")
                 opened = []
-            elif data.startswith((b"SET ", b"SELECT pg_catalog.set_config(", b"\\", b"--")) or data == b"\n":
-                # Session settings (and psql's \restrict pair) apply to every session.
+            elif data.startswith((b"SET ", b"SELECT pg_catalog.set_config(")):
+                # Session settings (client_encoding above all: the rows are in it) apply everywhere.
+                other.send(data)
                 for loader in loaders:
-                    loader.send(data)
+                    loader.send("sql", data)
             else:
-                loaders[0].send(data)  # sequence values, large objects: in order, in one session
+                other.send(data)  # sequence values, large objects, statistics: in order, in psql
     except BaseException:
         producer.kill()
         producer.wait()
+        other.failed = True
+        other.session.kill()
+        other.queue.put(None)
         for loader in loaders:
-            loader.failed = True
-            loader.session.kill()
-            loader.queue.put(None)
+            loader.kill()
+            loader.finish()
         raise
     finally:
         producer.stdout.close()
-    failed = any(loader.failed for loader in loaders)
+    failed = other.failed or any(loader.failed for loader in loaders)
     if failed:
         producer.kill()
     producer_rc = producer.wait()
@@ -603,23 +691,36 @@ def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, ar
         if feeder.error and not failed:
             producer_rc = producer_rc or 1
     if producer_rc != 0 and not failed:
-        # Never let a session reach end of input after half a render: psql would end the COPY there.
+        # Never let a COPY end after half a render: its connection is cancelled instead.
+        other.failed = True
+        other.session.kill()
+        other.queue.put(None)
         for loader in loaders:
-            loader.failed = True
-            loader.session.kill()
-            loader.queue.put(None)
+            loader.kill()
+            loader.finish()
         raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}):\n"
                               f"{producer_tail.text()}")
+    other.queue.put(None)
     for loader in loaders:
-        loader.queue.put(None)
+        loader.finish()
+    other.thread.join()
+    code = other.session.finish()
     for loader in loaders:
-        loader.thread.join()
-    codes = [loader.session.finish() for loader in loaders]
-    for loader, code in zip(loaders, codes, strict=True):
-        if code != 0:
-            raise OperationFailed(f"loading the data failed (psql exit {code}):\n"
-                                  f"{loader.session.tail.text() or '(no error output)'}")
-    return _loaded_rows([loader.session for loader in loaders])
+        if loader.failed:
+            raise OperationFailed(f"loading the data failed: {loader.error}")
+    if code != 0:
+        raise OperationFailed(f"loading the data failed (psql exit {code}):\n"
+                              f"{other.session.tail.text() or '(no error output)'}")
+    return _copied_rows([loader.counts for loader in loaders])
+
+
+def _copied_rows(per_connection: list[list[tuple[str, int]]]) -> dict[str, int]:
+    """Rows per table: the COPY results of every loading connection, summed."""
+    loaded: dict[str, int] = {}
+    for counts in per_connection:
+        for name, count in counts:
+            loaded[name] = loaded.get(name, 0) + count
+    return loaded
 
 
 def restore_parallel(
@@ -631,7 +732,7 @@ def restore_parallel(
     Not atomic (several sessions cannot share a transaction): only for ``--into`` and the drill,
     whose caller drops the new database when anything fails. Schema before data (tables without
     indexes or constraints), then the data section, whose rows, even those of one big table,
-    are dealt out in blocks to ``jobs`` psql sessions running COPY at once, then indexes and
+    are dealt out in blocks to ``jobs`` connections running COPY at once, then indexes and
     constraints (``--jobs`` for a directory archive; PostgreSQL also builds each index with
     parallel workers). Each step starts only after the previous one succeeded.
     """
@@ -640,6 +741,6 @@ def restore_parallel(
     loaded = _load_data(pg_restore, psql, target, archive, compressed=compressed, sessions=sessions)
     restore_direct(pg_restore, target, archive, jobs=jobs, clean=False, compressed=compressed,
                    section="post-data")
-    return RestoreRun(f"schema, then data over {sessions} psql COPY sessions (rows of each table split "
+    return RestoreRun(f"schema, then data over {sessions} COPY connections (rows of each table split "
                       f"between them), then indexes and constraints"
                       + (" (zstd streamed into pg_restore)" if compressed else ""), loaded_rows=loaded)
