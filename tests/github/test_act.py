@@ -124,7 +124,8 @@ def test_failing_migration_skips_verify_and_reports_the_restore_command(
     files = run.artifact_files()
     assert "pgwarden-migrate-production-default/verify.json" not in files, "verify must be skipped"
     outcomes = json.loads(files["pgwarden-migrate-production-default/outcomes.json"])["outcomes"]
-    assert outcomes == {"backup": "success", "deploy": "failure", "verify": "skipped"}
+    # approval: environment (the default), so the pr-review check step was skipped.
+    assert outcomes == {"approval": "skipped", "backup": "success", "deploy": "failure", "verify": "skipped"}
     body = _our_comments(github_api)[0]["body"]
     assert "## ❌" in body
     backup_id = json.loads(files["pgwarden-migrate-production-default/backup.json"])["id"]
