@@ -1,4 +1,9 @@
-"""upload/download against act's artifact server with the v3 REST protocol (stand-in for the real actions)."""
+"""upload/download against act's artifact server with the v3 REST protocol (stand-in for the real actions).
+
+The upload and download stand-ins each carry an identical copy of this file on purpose: act copies
+every ``--local-repository`` folder on its own, so neither a shared module nor a symlink out of the
+folder would reach the runner. Edit both copies together.
+"""
 
 from __future__ import annotations
 
