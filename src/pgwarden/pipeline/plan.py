@@ -9,6 +9,7 @@ render it, the CLI turns ``blocked`` into exit code 3.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,19 +194,13 @@ def _from_tool(
             continue
         if migration.name in failed_names:
             # Due to re-run once resolved, but what the reader must see is that it failed.
-            migration = _with_status(migration, MigrationStatus.FAILED)
+            migration = dataclasses.replace(migration, status=MigrationStatus.FAILED)
         shown.append(migration)
     shown_names = {m.name for m in shown}
     shown += [m for m in pending if m.name not in shown_names]
     findings = [_failed_finding(tool, m, conn) for m in failed]
     findings += [_edited_finding(tool, m) for m in edited]
     return shown, pending, findings
-
-
-def _with_status(migration: Migration, status: MigrationStatus) -> Migration:
-    return Migration(
-        name=migration.name, path=migration.path, status=status, checksum=migration.checksum, sql=migration.sql
-    )
 
 
 def _failed_finding(tool: MigrationTool, migration: Migration, conn: psycopg.Connection[Any]) -> Finding:
