@@ -13,25 +13,9 @@ set -euo pipefail
 
 if [ -n "${PGWARDEN_DATABASE_URL:-}" ]; then
   echo "::add-mask::${PGWARDEN_DATABASE_URL}"
-  # The password alone (and its decoded form) can show up in tool output: mask it too.
-  password="$(PGWARDEN_URL="$PGWARDEN_DATABASE_URL" "${PGWARDEN_PYTHON:-python3}" - <<'PY'
-import os
-from urllib.parse import unquote, urlsplit
-url = os.environ["PGWARDEN_URL"]
-try:
-    pw = urlsplit(url).password if "://" in url else None
-except ValueError:
-    pw = None
-if pw is None:
-    for part in url.split():
-        if part.startswith("password="):
-            pw = part[len("password="):].strip("'")
-if pw:
-    print(pw)
-    if unquote(pw) != pw:
-        print(unquote(pw))
-PY
-)"
+  # The password alone (as written and as libpq reads it) can show up in tool output: mask it too.
+  password="$(PGWARDEN_URL="$PGWARDEN_DATABASE_URL" "${PGWARDEN_PYTHON:-python3}" \
+    "$(dirname "${BASH_SOURCE[0]}")/mask_values.py")"
   while IFS= read -r secret; do
     if [ -n "$secret" ]; then echo "::add-mask::${secret}"; fi
   done <<<"$password"

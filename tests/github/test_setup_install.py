@@ -128,6 +128,42 @@ def _fake_venv(venv: Path, complete: bool = True) -> None:
         (venv / ".pgwarden-complete").touch()
 
 
+# --- masking: what the runner is told to hide, before anything else runs ---------------------
+
+#: connection strings as users write them, each with its password in a different shape
+MASKED_FORMS = [
+    "host=db.example.test dbname=shop user=app password='correct horse \\' battery' sslmode=require",
+    "host=db.example.test password = 'spaced out' dbname=shop",
+    "dbname=shop password=back\\ slashed user=app",
+    "postgresql://app@db.example.test/shop?sslmode=require&password=in%20the%2Bquery",
+    "postgres://app:p%40ss%2Fw0rd@h1.example.test:5432,h2.example.test:5433/shop",
+]
+
+
+@pytest.mark.parametrize("conninfo", MASKED_FORMS)
+def test_setup_masks_the_password_libpq_would_send_in_every_form(tmp_path: Path, conninfo: str) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    password = str(conninfo_to_dict(conninfo)["password"])  # libpq's own reading is the oracle
+    step = run_setup(_checkout(tmp_path), Runner(tmp_path / "runner"), "mask", database_url=conninfo,
+                     args=("--cache-key",))
+    assert step.returncode == 0, step.output
+    masked = [line.removeprefix("::add-mask::") for line in step.lines if line.startswith("::add-mask::")]
+    assert masked[0] == conninfo
+    assert password in masked, f"{password!r} is not masked: {masked}"
+    for line in step.lines:
+        assert line.startswith("::add-mask::") or password not in line
+
+
+def test_setup_masks_a_string_libpq_would_refuse_without_failing(tmp_path: Path) -> None:
+    conninfo = "host=db password='never closed"
+    step = run_setup(_checkout(tmp_path), Runner(tmp_path / "runner"), "mask", database_url=conninfo,
+                     args=("--cache-key",))
+    assert step.returncode == 0 and "Traceback" not in step.output, step.output
+    assert step.lines[0] == f"::add-mask::{conninfo}"
+    assert "::add-mask::never closed" in step.lines
+
+
 # --- the cache key and stale venvs: no network, no real install --------------------------------
 
 
