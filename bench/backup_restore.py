@@ -4,6 +4,7 @@ Run by hand, not in CI:
 
     python bench/backup_restore.py              # 2M events + 300k users, about 450 MB
     python bench/backup_restore.py --scale 0.25 # a quicker run
+    taskset -c 0 python bench/backup_restore.py # on one core (the server it starts inherits it)
 
 It starts a throwaway embedded PostgreSQL 18 (or uses --database-url, a superuser URL), fills
 a database with data that compresses like real data (timestamps, md5 text, jsonb, numerics;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,6 +74,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 2M events + 300k users (~450 MB)")
     parser.add_argument("--restore-jobs", type=int, help="restore.jobs for pgwarden (default: the config default)")
+    parser.add_argument("--repeat", type=int, default=3, help="restore rounds; the table shows medians (default 3)")
     parser.add_argument("--database-url", help="superuser URL of a server to use (default: embedded PG 18)")
     args = parser.parse_args()
 
@@ -115,24 +118,45 @@ def main() -> int:
         pgw_backup = timed("pgwarden backup", lambda: holder.setdefault("m", take_backup(settings, source)))
         manifest = holder["m"]
 
-        print("restore:")
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute("create database bench_plain")
-        plain_restore = timed("pg_restore", lambda: subprocess.run(
-            [str(pg_restore.path), f"--dbname={source.with_dbname('bench_plain').child_dbname_arg()}",
-             str(plain_file)], check=True, env=env))
-        result_holder = {}
-        pgw_restore = timed("pgwarden restore", lambda: result_holder.setdefault(
-            "r", restore_backup(settings, source, manifest.id, into="bench_pgw")))
+        # Each timed restore starts right after a CHECKPOINT: otherwise the WAL one restore leaves
+        # behind makes the server checkpoint in the middle of the next (max_wal_size), and whichever
+        # runs second pays for the first.
+        def checkpoint() -> None:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute("checkpoint")
+
+        def fresh(name: str) -> None:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f"drop database if exists {name} with (force)")
+                if name == "bench_plain":
+                    conn.execute(f"create database {name}")
+            checkpoint()
+
+        in_place_target = source.with_dbname("bench_pgw")
+        runs: dict[str, list[float]] = {"plain": [], "into": [], "in_place": []}
+        result_holder: dict = {}
+        for round_no in range(1, args.repeat + 1):
+            print(f"restore (round {round_no} of {args.repeat}):")
+            fresh("bench_plain")
+            runs["plain"].append(timed("pg_restore", lambda: subprocess.run(
+                [str(pg_restore.path), f"--dbname={source.with_dbname('bench_plain').child_dbname_arg()}",
+                 str(plain_file)], check=True, env=env)))
+            fresh("bench_pgw")
+            runs["into"].append(timed("pgwarden restore", lambda: result_holder.__setitem__(
+                "r", restore_backup(settings, source, manifest.id, into="bench_pgw"))))
+            assert result_holder["r"].ok, result_holder["r"].to_json()
+            # In place over the database just restored: the atomic path (prelude + archive in one psql
+            # transaction), what a responder runs. Nothing to compare it with in plain pg_restore, whose
+            # --clean is not atomic unless --single-transaction, and fails on objects added after the backup.
+            checkpoint()
+            runs["in_place"].append(timed("pgwarden restore in place", lambda: result_holder.__setitem__(
+                "p", restore_backup(settings, in_place_target, manifest.id, confirm="bench_pgw"))))
+            assert result_holder["p"].ok, result_holder["p"].to_json()
         result = result_holder["r"]
-        assert result.ok, result.to_json()
-        # In place over the database just restored: the atomic path (prelude + archive in one psql
-        # transaction), what a responder runs. Nothing to compare it with in plain pg_restore, whose
-        # --clean is not atomic unless --single-transaction, and fails on objects added after the backup.
-        in_place = source.with_dbname("bench_pgw")
-        pgw_in_place = timed("pgwarden restore in place", lambda: result_holder.setdefault(
-            "p", restore_backup(settings, in_place, manifest.id, confirm="bench_pgw")))
-        assert result_holder["p"].ok, result_holder["p"].to_json()
+        plain_restore, pgw_restore, pgw_in_place = (statistics.median(runs[k]) for k in ("plain", "into", "in_place"))
+
+        def per_run(key: str) -> str:
+            return ", ".join(f"{p / t:.2f}" for p, t in zip(runs["plain"], runs[key], strict=True))
 
         plain_size = plain_file.stat().st_size
         print()
@@ -142,12 +166,13 @@ def main() -> int:
         print(f"| archive size (MB) | {plain_size / 1e6:.1f} | {manifest.size_bytes / 1e6:.1f} | "
               f"{manifest.size_bytes / plain_size:.2f} of plain |")
         print(f"| restore time, `--into` (s) | {plain_restore:.2f} | {pgw_restore:.2f} | "
-              f"{plain_restore / pgw_restore:.2f}x faster |")
+              f"{plain_restore / pgw_restore:.2f}x faster ({per_run('into')}) |")
         print(f"| restore in place, atomic (s) | {plain_restore:.2f} | {pgw_in_place:.2f} | "
-              f"{plain_restore / pgw_in_place:.2f}x faster |")
+              f"{plain_restore / pgw_in_place:.2f}x faster ({per_run('in_place')}) |")
         print(f"\npgwarden restore: {result.details['method']}; fetch+verify {result.details['fetch_s']}s, "
               f"pg_restore {result.details['restore_s']}s; backup verification is inside the backup time")
-        print(f"cores: {os.cpu_count()}")
+        print(f"cores: {len(os.sched_getaffinity(0))}; restore times are medians of {args.repeat} rounds "
+              "(ratio per round in brackets)")
     finally:
         import shutil
 
