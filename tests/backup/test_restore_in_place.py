@@ -191,12 +191,17 @@ def test_parse_toc_names_objects_like_the_catalog() -> None:
 231; 1259 16501 MATERIALIZED VIEW billing monthly shop_app
 2454; 2606 16420 CONSTRAINT public customers customers_pkey shop_app
 3000; 0 0 COMMENT - EXTENSION pgcrypto
+6; 2615 16600 SCHEMA - Odd "Q" s shop_app
+7; 2615 16601 SCHEMA - Odd shop_app
+240; 1259 16602 TABLE Odd "Q" s .t a b shop_app
+241; 1259 16603 TABLE Odd q shop_app
 """
     contents = parse_toc(listing)
-    assert contents.schemas == {"public", "billing"}
+    assert contents.schemas == {"public", "billing", 'Odd "Q" s', "Odd"}
     assert contents.objects == {
         ("type", "public.order_status"), ("table", "public.customers"), ("sequence", "public.customers_id_seq"),
         ("routine", "billing.total(bigint, public.mood)"), ("materialized view", "billing.monthly"),
+        ("table", 'Odd "Q" s..t a b'), ("table", "Odd.q"),
     }
 
 

@@ -55,8 +55,14 @@ _LABELS = {
 
 
 def parse_toc(listing: str) -> ArchiveContents:
-    """Schemas and named objects from ``pg_restore --list`` output."""
+    """Schemas and named objects from ``pg_restore --list`` output.
+
+    The listing does not quote names: ``TABLE my schema my table owner``. The archive's SCHEMA
+    entries (``SCHEMA - my schema owner``) say where an object's schema name ends, so names with
+    spaces are read right; a schema without its own entry (``public``) is one word.
+    """
     contents = ArchiveContents()
+    entries: list[tuple[str, str]] = []
     for line in listing.splitlines():
         match = _TOC_LINE.match(line)
         if not match:
@@ -67,14 +73,22 @@ def parse_toc(listing: str) -> ArchiveContents:
         kind = next((k for k in _TOC_KINDS if rest.startswith(k + " ")), None)
         if kind is None:
             continue  # constraints, triggers, defaults...: they live in their table's schema
-        schema, _, named = rest[len(kind) + 1:].partition(" ")
+        if kind == "SCHEMA":
+            named = rest[len("SCHEMA - "):]
+            contents.schemas.add(named.rsplit(" ", 1)[0] if " " in named else named)
+        else:
+            entries.append((kind, rest[len(kind) + 1:]))
+    # Longest first: a schema "a b" must win over a schema "a".
+    known = sorted(contents.schemas, key=len, reverse=True)
+    for kind, text in entries:
+        schema = next((s for s in known if text.startswith(s + " ")), text.partition(" ")[0])
+        if schema == "-":
+            continue
+        named = text[len(schema) + 1:]
         # The owner is the last word; names keep their inner spaces (function signatures).
         name = named.rsplit(" ", 1)[0] if " " in named else named
-        if kind == "SCHEMA":
-            contents.schemas.add(name)
-        elif schema != "-":
-            contents.schemas.add(schema)
-            contents.objects.add((_LABELS[kind], f"{schema}.{name}"))
+        contents.schemas.add(schema)
+        contents.objects.add((_LABELS[kind], f"{schema}.{name}"))
     return contents
 
 
