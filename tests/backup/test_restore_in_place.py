@@ -21,6 +21,7 @@ from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.pg.inplace import parse_toc
 from pgwarden.pipeline.backup import take_backup
 from pgwarden.pipeline.restore import restore_backup
+from pgwarden.pipeline.verify import run_verify
 from tests.backup.helpers import create_rich, file_settings, fingerprint, make_shims
 
 ROLLED_BACK = "nothing was changed: the restore ran in one transaction and was rolled back"
@@ -227,3 +228,101 @@ def test_restoring_sessions_get_the_bulk_load_settings(db, tmp_path: Path, monke
     for program in ("psql", "pg_restore"):
         assert any(line.startswith(f"{program} ") and "maintenance_work_mem=512MB" in line
                    and "synchronous_commit=off" in line for line in lines), lines
+
+
+# Tables of every shape pg_dump loads differently: a hash-partitioned table on an enum (pg_dump loads
+# it through the partitioned root, where COPY FREEZE is not allowed), a range partition (loaded
+# through the partition itself), an unlogged table, quoted names.
+SHAPES = """
+create type color as enum ('red', 'green', 'blue');
+create table paint (c color not null, n int) partition by hash (c);
+create table paint0 partition of paint for values with (modulus 2, remainder 0);
+create table paint1 partition of paint for values with (modulus 2, remainder 1);
+create table visits (d date not null, n int) partition by range (d);
+create table visits_2026 partition of visits for values from ('2026-01-01') to ('2027-01-01');
+create unlogged table scratch (a int);
+create schema "Odd ""Q"" s";
+create table "Odd ""Q"" s".".t a b" (a int);
+insert into paint select (array['red', 'green', 'blue'])[1 + i % 3]::color, i from generate_series(1, 300) i;
+insert into visits select '2026-01-01'::date + i % 300, i from generate_series(1, 500) i;
+insert into scratch select generate_series(1, 50);
+insert into "Odd ""Q"" s".".t a b" values (1), (2);
+"""
+SHAPE_ROWS = ("select (select md5(string_agg(p::text, ',' order by n)) from paint p), "
+              "(select md5(string_agg(v::text, ',' order by n)) from visits v), "
+              "(select count(*) from scratch), (select count(*) from \"Odd \"\"Q\"\" s\".\".t a b\")")
+FROZEN_TABLES = ("public.customers", "billing.invoices", "public.visits_2026", "public.scratch",
+                 '"Odd ""Q"" s".".t a b"')
+
+
+def _shape_rows(db) -> Any:
+    with db.connect() as conn:
+        return conn.execute(SHAPE_ROWS).fetchone()
+
+
+def _backup_shapes_then_damage(db, tmp_path: Path) -> tuple[Any, Any, DatabaseTarget, str]:
+    with db.connect() as conn:
+        create_rich(conn)
+        conn.execute(SHAPES)
+    before = (fingerprint(db.url), _shape_rows(db))
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    with db.connect() as conn:
+        conn.execute(DAMAGE)
+        conn.execute("delete from paint where n > 10; delete from visits; truncate scratch")
+    return before, settings, target, manifest.id
+
+
+def _frozen_pages(db, table: str) -> tuple[int, int]:
+    """(all-frozen pages, pages) of ``table``, from the server's visibility map."""
+    with db.connect() as conn:
+        conn.execute("create extension if not exists pg_visibility")
+        row = conn.execute(f"select (select all_frozen from pg_visibility_map_summary('{table}'::regclass)), "
+                           f"pg_relation_size('{table}'::regclass) / current_setting('block_size')::int").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def test_in_place_loads_the_tables_it_creates_frozen(db, tmp_path: Path) -> None:
+    """COPY FREEZE where the server allows it: restored pages need no later hint-bit writes or freezing."""
+    before, settings, target, backup_id = _backup_shapes_then_damage(db, tmp_path)
+    lines: list[str] = []
+    result = restore_backup(settings, target, backup_id, confirm=db.name, progress=lines.append)
+    assert result.ok, result.to_json()
+    assert (fingerprint(db.url), _shape_rows(db)) == before
+    for table in FROZEN_TABLES:
+        frozen, pages = _frozen_pages(db, table)
+        assert 0 < frozen <= pages, f"{table}: none of its {pages} pages frozen"
+    # Loaded through the partitioned table (no FREEZE there): ordinary pages.
+    assert _frozen_pages(db, "public.paint0")[0] == _frozen_pages(db, "public.paint1")[0] == 0
+    assert "tables loaded with COPY FREEZE" in result.details["method"]
+    assert not any("refused COPY FREEZE" in line for line in lines)
+    # Every table came back, and nothing is reported missing, extra or dropped that was in the backup
+    # (the hash partitions' rows moved between partitions: new enum OIDs hash differently).
+    assert not [c for c in result.checks if not c.ok and c.name != "within the recovery time objective"], result.checks
+    assert result.details["rows"]["public.paint"] == {
+        "expected": 300, "actual": 300, "exact": True, "partitions": ["public.paint0", "public.paint1"]}
+    verified = run_verify(settings, target, restored_from=backup_id)
+    row_check = next(c for c in verified.checks if c.name == "row counts match the backup")
+    assert row_check.ok, row_check.detail
+
+
+def test_a_refused_freeze_restores_again_without_it(db, tmp_path: Path, monkeypatch) -> None:
+    """Should the server refuse a FREEZE pgwarden asked for, the restore runs again without it."""
+    from pgwarden.pg import restore as pg_restore_mod
+
+    def misses_partitioned_roots(self, line: bytes) -> None:  # type: ignore[no-untyped-def]
+        if not line.startswith(b"PARTITION BY "):
+            real_see(self, line)
+
+    real_see = pg_restore_mod._FreezeTracker.see
+    monkeypatch.setattr(pg_restore_mod._FreezeTracker, "see", misses_partitioned_roots)
+    before, settings, target, backup_id = _backup_shapes_then_damage(db, tmp_path)
+    lines: list[str] = []
+    result = restore_backup(settings, target, backup_id, confirm=db.name, progress=lines.append)
+    assert result.ok, result.to_json()
+    assert (fingerprint(db.url), _shape_rows(db)) == before
+    assert any("refused COPY FREEZE" in line and "nothing was changed" in line for line in lines)
+    assert "without COPY FREEZE" in result.details["method"]
+    assert _frozen_pages(db, "public.customers")[0] == 0

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
@@ -27,7 +25,8 @@ from pgwarden.manifest import BackupManifest
 from pgwarden.pg.binaries import ClientProgram, find_client
 from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
 from pgwarden.pg.inplace import ReplacePlan, parse_toc, plan_replace
-from pgwarden.pg.restore import RestoreRun, read_toc, restore_filtered, restore_parallel
+from pgwarden.pg.restore import FREEZE_REFUSED, RestoreRun, read_toc, restore_filtered, restore_parallel
+from pgwarden.pg.tables import count_rows, label, plan_counts
 from pgwarden.records import Check, StepResult
 from pgwarden.redact import redact
 from pgwarden.stores import BackupStore, open_store
@@ -118,15 +117,6 @@ def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -
     return FetchedArchive(path, workdir, stored, time.monotonic() - started, outside)
 
 
-def _count(conn: psycopg.Connection[Any], name: str) -> int | None:
-    schema, table = name.split(".", 1)
-    try:
-        row = conn.execute(f"select count(*) from {quote_ident(schema)}.{quote_ident(table)}").fetchone()
-    except psycopg.errors.UndefinedTable:
-        return None
-    return int(row[0]) if row else 0
-
-
 def compare_rows(
     target: DatabaseTarget, manifest: BackupManifest, tolerance: float, *, loaded: dict[str, int] | None = None
 ) -> tuple[list[Check], dict[str, Any]]:
@@ -135,37 +125,50 @@ def compare_rows(
     ``loaded`` holds the rows the server reported for each table's COPY during the restore (its
     ``COPY n`` command tags): exact, and free, where ``count(*)`` would read every big table again
     (about 1.6 s for 2M rows). The tables restored empty of rows start empty, so those tags are the
-    rows they hold. A table without a tag is counted with ``count(*)``.
+    rows they hold. A table without a tag is counted with ``count(*)``. The partitions of a
+    hash-partitioned table are compared as one (see ``pgwarden.pg.tables``).
     """
     checks: list[Check] = []
     rows: dict[str, Any] = {}
-    exact = set(manifest.exact_tables)
     mismatched: list[str] = []
     drifted: list[str] = []
+    tags = loaded or {}
     with connect(target) as conn:
-        for name, expected in sorted(manifest.tables.items()):
-            actual = loaded[name] if loaded is not None and name in loaded else _count(conn, name)
-            is_exact = name in exact
+        plan = plan_counts(conn, manifest.tables, set(manifest.exact_tables))
+        for name, expected in sorted(plan.expected.items()):
+            members = plan.partitions.get(name, [name])
+            if name in tags:  # loaded through the partitioned table, or a plain table
+                actual: int | None = tags[name]
+            elif all(m in tags for m in members):
+                actual = sum(tags[m] for m in members)
+            else:
+                actual = count_rows(conn, name)
+            is_exact = name in plan.exact
             rows[name] = {"expected": expected, "actual": actual, "exact": is_exact}
+            if name in plan.partitions:
+                rows[name]["partitions"] = members
             if actual is None:
-                mismatched.append(f"{name} is missing")
+                mismatched.append(f"{label(name, plan)} is missing")
             elif is_exact and actual != expected:
-                mismatched.append(f"{name}: {actual} rows, backup had {expected}")
+                mismatched.append(f"{label(name, plan)}: {actual} rows, backup had {expected}")
             elif not is_exact and abs(actual - expected) > max(1.0, expected * tolerance):
-                drifted.append(f"{name}: {actual} rows, estimate was {expected}")
+                drifted.append(f"{label(name, plan)}: {actual} rows, estimate was {expected}")
+        # Plain tables only, as the backup counts them: a partitioned table holds no rows of its own.
         existing = {
             f"{s}.{t}" for s, t in conn.execute(
-                "select schemaname, tablename from pg_tables "
-                "where schemaname not in ('pg_catalog', 'information_schema')"
+                "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                "where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') "
+                "and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'"
             ).fetchall()
         }
     extra = sorted(existing - set(manifest.tables))
     counted = len(manifest.tables)
-    tagged = len(set(manifest.tables) & set(loaded or {}))
+    tagged = len(set(manifest.tables) & set(tags))
     checks.append(Check(
         "row counts match the backup",
         ok=not mismatched,
-        detail="; ".join(mismatched) if mismatched else f"{counted} tables ({len(exact)} exact counts) match"
+        detail="; ".join(mismatched) if mismatched else
+        f"{counted} tables ({len(manifest.exact_tables)} exact counts) match"
         + (f"; {tagged} counted by the server while loading them (COPY results)" if tagged else ""),
     ))
     if drifted:
@@ -249,9 +252,20 @@ def restore_manifest(
                 # In place always goes through psql: the prelude that empties the backup's schemas and
                 # the archive then run in one transaction, so any failure leaves the database as it was.
                 psql = pg_restore.sibling("psql")
-                run = restore_filtered(pg_restore, psql, destination, archive.path, known_settings=known,
-                                       clean=into is None, compressed=archive.compressed,
-                                       prelude=replace.prelude() if replace is not None else b"")
+                prelude = replace.prelude() if replace is not None else b""
+                try:
+                    run = restore_filtered(pg_restore, psql, destination, archive.path, known_settings=known,
+                                           clean=into is None, compressed=archive.compressed, prelude=prelude)
+                except OperationFailed as exc:
+                    if FREEZE_REFUSED not in str(exc):
+                        raise
+                    # The server refused a COPY ... FREEZE pgwarden asked for: nothing was changed
+                    # (one transaction), so the same restore runs again with plain COPYs.
+                    say("the server refused COPY FREEZE for a table (nothing was changed); "
+                        "restoring again without it")
+                    run = restore_filtered(pg_restore, psql, destination, archive.path, known_settings=known,
+                                           clean=into is None, compressed=archive.compressed, prelude=prelude,
+                                           freeze=False)
             else:
                 # A new database: nothing to keep atomic (a failure drops it), so the data is loaded
                 # over restore.jobs sessions at once, the rows of the biggest table included.

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql as pgsql
 
 from pgwarden.audit import latest_deploy
 from pgwarden.config import Settings, VerifyCheck
 from pgwarden.errors import OperationFailed, PgwardenError
 from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.pg.locks import tables_touched
+from pgwarden.pg.tables import count_rows, plan_counts, split_name
 from pgwarden.records import Check, MigrationStatus, StepResult
 from pgwarden.redact import redact
 from pgwarden.tools import get_tool
@@ -165,11 +165,6 @@ class RowCount:
                 "change": round(self.change, 4)}
 
 
-def _split(name: str) -> tuple[str, str]:
-    schema, _, table = name.rpartition(".")
-    return (schema or "public"), table
-
-
 def _touched_names(migration_sql: list[str | None]) -> set[str] | None:
     names: set[str] = set()
     for text in migration_sql:
@@ -177,41 +172,33 @@ def _touched_names(migration_sql: list[str | None]) -> set[str] | None:
         if found is None:
             return None
         for n in found:
-            schema, table = _split(n)
+            schema, table = split_name(n)
             names.add(f"{schema}.{table}")
     return names
-
-
-def count_rows(conn: psycopg.Connection[Any], table: str, exact: bool) -> int | None:
-    """Rows of ``schema.table`` now (None when it no longer exists)."""
-    schema, name = _split(table)
-    if conn.execute("select to_regclass(%s)", (f'"{schema}"."{name}"',)).fetchone() in (None, (None,)):
-        return None
-    if exact:
-        query = pgsql.SQL("select count(*) from {}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(name))
-        row = conn.execute(query).fetchone()
-    else:
-        row = conn.execute(
-            "select greatest(c.reltuples, 0)::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            "where n.nspname = %s and c.relname = %s", (schema, name)).fetchone()
-    return int(row[0]) if row else None
 
 
 def check_row_counts(
     conn: psycopg.Connection[Any], manifest: Any, touched: set[str] | None, tolerance: float
 ) -> tuple[list[Check], list[RowCount]]:
-    exact_tables = set(getattr(manifest, "exact_tables", []) or [])
+    tables = {str(t): int(n) for t, n in manifest.tables.items()}
+    # A manifest from before exact counts were recorded holds exact counts only.
+    plan = plan_counts(conn, tables, set(getattr(manifest, "exact_tables", []) or []) or set(tables))
     counts: list[RowCount] = []
     skipped: list[str] = []
-    for table, before in sorted(manifest.tables.items()):
-        schema, name = _split(table)
-        if name in HISTORY_TABLES:
+    for table, before in sorted(plan.expected.items()):
+        members = plan.partitions.get(table, [table])
+        if split_name(table)[1] in HISTORY_TABLES:
             continue
-        if touched is not None and f"{schema}.{name}" in touched:
+        if touched is not None and any("{}.{}".format(*split_name(n)) in touched for n in [table, *members]):
             skipped.append(table)
             continue
-        exact = table in exact_tables or not exact_tables
-        counts.append(RowCount(table, int(before), count_rows(conn, table, exact), exact))
+        exact = table in plan.exact
+        if exact or table not in plan.partitions:
+            after = count_rows(conn, table, exact)
+        else:  # the planner's estimates of the partitions (a partitioned table has none of its own)
+            estimates = [count_rows(conn, m, False) for m in members]
+            after = None if None in estimates else sum(e for e in estimates if e is not None)
+        counts.append(RowCount(table, before, after, exact))
     problems, growth = [], []
     for c in counts:
         allowed = math.ceil(tolerance * c.before)

@@ -1,0 +1,91 @@
+"""Row counts of tables named as the manifest names them (``schema.table``), partitions included.
+
+The manifest counts every plain table, partitions one by one. After a restore, the rows of a hash
+partition may sit in another partition of the same table: the hash of an enum value is the hash of
+its OID, and a restore gives the enum new OIDs (pg_dump then loads the rows through the
+partitioned table for exactly that reason). So the partitions of a hash-partitioned table are
+compared as one: their summed counts in the backup against the partitioned table's count now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+from pgwarden.pg.connection import quote_ident, server_version
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``("schema", "table")`` from ``schema.table`` (``public`` when unqualified)."""
+    schema, dot, table = name.partition(".")
+    return (schema, table) if dot else ("public", name)
+
+
+def count_rows(conn: psycopg.Connection[Any], name: str, exact: bool = True) -> int | None:
+    """Rows of ``schema.table`` now (the planner's estimate unless ``exact``); None when it does not exist."""
+    schema, table = split_name(name)
+    found = conn.execute("select to_regclass(%s)", (f"{quote_ident(schema)}.{quote_ident(table)}",)).fetchone()
+    if found is None or found[0] is None:
+        return None
+    if exact:
+        row = conn.execute(pgsql.SQL("select count(*) from {}.{}").format(
+            pgsql.Identifier(schema), pgsql.Identifier(table))).fetchone()
+    else:
+        row = conn.execute(
+            "select greatest(c.reltuples, 0)::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = %s and c.relname = %s", (schema, table)).fetchone()
+    return int(row[0]) if row else None
+
+
+# Every partition with a hash-partitioned table above it, and the partitioned table at the top.
+_HASH_PARTITIONS_SQL = """
+select n.nspname, c.relname, rn.nspname, r.relname
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+join pg_class r on r.oid = pg_partition_root(c.oid)
+join pg_namespace rn on rn.oid = r.relnamespace
+where c.relispartition and c.relkind = 'r'
+  and exists (select 1 from pg_partition_ancestors(c.oid) a
+              join pg_partitioned_table p on p.partrelid = a.relid where p.partstrat = 'h')
+"""
+
+
+@dataclass
+class CountPlan:
+    """The backup's counts to compare: plain tables as they are, hash partitions summed per table."""
+
+    expected: dict[str, int] = field(default_factory=dict)
+    exact: set[str] = field(default_factory=set)
+    #: partitioned table -> its partitions named in the backup (only for hash partitioning)
+    partitions: dict[str, list[str]] = field(default_factory=dict)
+
+
+def plan_counts(conn: psycopg.Connection[Any], tables: dict[str, int], exact: set[str]) -> CountPlan:
+    """Fold the manifest's ``tables`` for comparison with the database ``conn`` holds now."""
+    roots: dict[str, str] = {}
+    if server_version(conn)[0] >= 12:  # pg_partition_root(); hash partitioning came in 11
+        roots = {f"{s}.{t}": f"{rs}.{rt}" for s, t, rs, rt in conn.execute(_HASH_PARTITIONS_SQL).fetchall()}
+    plan = CountPlan()
+    for name, count in tables.items():
+        root = roots.get(name)
+        if root is None:
+            plan.expected[name] = count
+            if name in exact:
+                plan.exact.add(name)
+            continue
+        plan.expected[root] = plan.expected.get(root, 0) + count
+        plan.partitions.setdefault(root, []).append(name)
+    for root, members in plan.partitions.items():
+        members.sort()
+        if all(m in exact for m in members):
+            plan.exact.add(root)
+    return plan
+
+
+def label(name: str, plan: CountPlan) -> str:
+    """How a compared table is named in a message: a partitioned table says which partitions it sums."""
+    members = plan.partitions.get(name)
+    return f"{name} (hash partitions {', '.join(members)}, compared as one)" if members else name
