@@ -326,3 +326,20 @@ def test_a_refused_freeze_restores_again_without_it(db, tmp_path: Path, monkeypa
     assert any("refused COPY FREEZE" in line and "nothing was changed" in line for line in lines)
     assert "without COPY FREEZE" in result.details["method"]
     assert _frozen_pages(db, "public.customers")[0] == 0
+
+
+def test_into_restores_every_shape_with_exact_counts(db, tmp_path: Path) -> None:
+    """The same shapes into a new database (parallel COPY connections, no FREEZE): nothing reported wrong."""
+    before, settings, target, backup_id = _backup_shapes_then_damage(db, tmp_path)
+    new_db = f"{db.name}_into"
+    try:
+        result = restore_backup(settings, target, backup_id, into=new_db)
+        assert result.ok, result.to_json()
+        assert not [c for c in result.checks if not c.ok and c.name != "within the recovery time objective"]
+        assert result.details["rows"]["public.paint"]["actual"] == 300
+        restored_url = db.server.url_for(new_db)
+        with psycopg.connect(restored_url) as conn:
+            assert conn.execute(SHAPE_ROWS).fetchone() == before[1]
+    finally:
+        with db.server.admin() as conn:
+            conn.execute(f'drop database if exists "{new_db}" with (force)')
