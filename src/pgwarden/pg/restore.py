@@ -322,10 +322,11 @@ FREEZE_REFUSED = "COPY FREEZE"
 class _FreezeTracker:
     """Which COPYs of a single-transaction script may load with ``FREEZE``.
 
-    ``COPY ... FREEZE`` writes the rows already frozen and their pages all-visible: the index builds
-    and foreign-key checks later in the same transaction skip per-row visibility checks (the
-    foreign-key check of a 2M-row table: 0.75 s -> 0.3 s), and the restored tables need no
-    hint-bit writes or freezing vacuum afterwards. The server allows it only for a plain table
+    ``COPY ... FREEZE`` writes the rows already frozen and their pages all-visible, so the restored
+    database is not rewritten by its first reads: without it, the first ``count(*)`` of the
+    benchmark's 2M-row table after a restore took 0.76 s and wrote 490 MB of WAL (hint bits, as
+    full-page images with data checksums on); with it, 0.09 s and nothing. No freezing vacuum later
+    either, and index-only scans work at once. The server allows it only for a plain table
     created in the same transaction, so a COPY gets it only when this script created its table
     with ``CREATE [UNLOGGED] TABLE`` and did not make it partitioned (``PARTITION BY`` on the line
     after; pg_dump loads some partitioned tables through the root). Should the server still refuse,
