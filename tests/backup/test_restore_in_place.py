@@ -310,14 +310,14 @@ def test_in_place_loads_the_tables_it_creates_frozen(db, tmp_path: Path) -> None
 
 def test_a_refused_freeze_restores_again_without_it(db, tmp_path: Path, monkeypatch) -> None:
     """Should the server refuse a FREEZE pgwarden asked for, the restore runs again without it."""
-    from pgwarden.pg import restore as pg_restore_mod
+    from pgwarden.pg import script as pg_script_mod
 
     def misses_partitioned_roots(self, line: bytes) -> None:  # type: ignore[no-untyped-def]
         if not line.startswith(b"PARTITION BY "):
             real_see(self, line)
 
-    real_see = pg_restore_mod._FreezeTracker.see
-    monkeypatch.setattr(pg_restore_mod._FreezeTracker, "see", misses_partitioned_roots)
+    real_see = pg_script_mod.FreezeTracker.see
+    monkeypatch.setattr(pg_script_mod.FreezeTracker, "see", misses_partitioned_roots)
     before, settings, target, backup_id = _backup_shapes_then_damage(db, tmp_path)
     lines: list[str] = []
     result = restore_backup(settings, target, backup_id, confirm=db.name, progress=lines.append)

@@ -12,8 +12,9 @@ import pytest
 
 from pgwarden.errors import OperationFailed
 from pgwarden.pg import restore as pg_restore_mod
+from pgwarden.pg import script as pg_script_mod
 from pgwarden.pg.connection import DatabaseTarget
-from pgwarden.pg.restore import copy_table, script_events
+from pgwarden.pg.script import copy_table, script_events
 from pgwarden.pipeline.backup import take_backup
 from pgwarden.pipeline.restore import restore_backup
 from tests.backup.helpers import create_rich, file_settings, fingerprint, make_shims
@@ -75,7 +76,7 @@ def test_into_deals_one_table_over_sessions_and_counts_rows_exactly(db, tmp_path
     settings.restore.jobs = 3
     target = DatabaseTarget.from_url(db.url)
     manifest = take_backup(settings, target)
-    monkeypatch.setattr(pg_restore_mod, "SCRIPT_READ", 4096)  # many blocks per table
+    monkeypatch.setattr(pg_script_mod, "SCRIPT_READ", 4096)  # many blocks per table
     seen = _captured_connections(monkeypatch)
     new_db = db.name + "_p"
     try:
@@ -144,7 +145,7 @@ def test_rejected_copy_block_fails_the_load_and_drops_the_new_database(db, tmp_p
     settings.restore.jobs = 2
     target = DatabaseTarget.from_url(db.url)
     manifest = take_backup(settings, target)
-    monkeypatch.setattr(pg_restore_mod, "SCRIPT_READ", 4096)
+    monkeypatch.setattr(pg_script_mod, "SCRIPT_READ", 4096)
     real_send = pg_restore_mod._CopyLoader.send
     sent = {"rows": 0}
 

@@ -1,12 +1,13 @@
-"""Run pg_restore: archive listing (verification) and the two ways of restoring.
+"""The two ways of restoring a pg_dump archive (reading it: ``pgwarden.pg.archive``; its script: ``.script``).
 
 - Through psql (every in-place restore, and any restore into an older server than the pg_dump
   that wrote the archive): the archive is rendered as SQL (``pg_restore -f - --single-transaction``),
   ``SET`` lines for settings the target server does not have are dropped (pg_dump 17+ writes
   ``SET transaction_timeout = 0;`` which PostgreSQL 15 rejects; the list comes from the target's
   own ``pg_settings``), an optional prelude is put first (the in-place restore empties the backup's
-  schemas with it), and all of it runs in ``psql -v ON_ERROR_STOP=1 --single-transaction``: any
-  error rolls everything back, and the COMMIT happens only once pg_restore has exited cleanly.
+  schemas with it), the tables the script creates load with ``COPY ... FREEZE``, and all of it runs
+  in ``psql -v ON_ERROR_STOP=1 --single-transaction``: any error rolls everything back, and the
+  COMMIT happens only once pg_restore has exited cleanly.
 - Into a new database (``--into``, the drill), where nothing needs to stay atomic because a failure
   drops the database: ``pg_restore --section=pre-data`` (tables, no indexes), then the data section
   rendered as SQL and its rows dealt out, in blocks, to ``restore.jobs`` connections of our own
@@ -24,24 +25,22 @@ wait, big maintenance_work_mem for index builds). The password travels in ``PGPA
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import queue
 import re
 import subprocess
 import threading
-from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import psycopg
-import zstandard
 
 from pgwarden.errors import OperationFailed
+from pgwarden.pg.archive import Feeder, Tail, close_quietly, widen_pipe
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.pg.script import FreezeTracker, copy_table, script_events, setting_name
 from pgwarden.redact import redact
 
 RESTORE_SESSION_OPTIONS = (
@@ -50,13 +49,7 @@ RESTORE_SESSION_OPTIONS = (
 )
 #: How every failure of a single-transaction restore ends, said plainly for the responder.
 ROLLED_BACK = "nothing was changed: the restore ran in one transaction and was rolled back"
-_SET_LINE = re.compile(rb"^SET ([a-z_][a-z0-9_.]*) = .*;\n?$")
-_SET_CONFIG_LINE = re.compile(rb"^SELECT pg_catalog\.set_config\('([a-z_][a-z0-9_.]*)',.*;\n?$")
-_COPY_START = re.compile(rb"^COPY .* FROM stdin;\n$")
 _COPY_TAG = re.compile(rb"^COPY (\d+)\n?$")
-#: bytes read from pg_restore's script at a time; blocks of COPY rows are at most this big
-SCRIPT_READ = 1024 * 1024
-PIPE_BYTES = 1024 * 1024
 #: blocks queued per loading session (bounds memory: sessions x blocks x SCRIPT_READ)
 LOADER_QUEUE = 8
 
@@ -67,165 +60,6 @@ def _env(target: DatabaseTarget) -> dict[str, str]:
     return env
 
 
-class _Tail:
-    """Keeps the last lines of a child's stderr (redacted) in a thread."""
-
-    def __init__(self, stream: IO[bytes] | None, keep: int = 30) -> None:
-        self.lines: deque[str] = deque(maxlen=keep)
-        self.all_errors: list[str] = []
-        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
-        self.thread.start()
-
-    def _run(self, stream: IO[bytes] | None) -> None:
-        if stream is None:
-            return
-        try:
-            for raw in iter(stream.readline, b""):
-                line = redact(raw.decode("utf-8", "replace").rstrip())
-                self.lines.append(line)
-                if "error" in line.lower() and len(self.all_errors) < 100:
-                    self.all_errors.append(line)
-        finally:
-            stream.close()
-
-    def text(self) -> str:
-        self.thread.join(timeout=10)
-        return "\n".join(self.lines)
-
-
-@dataclass
-class ArchiveListing:
-    entries: int
-    table_data: int
-
-
-def list_archive(pg_restore: ClientProgram, archive: Path | None, data: IO[bytes] | None = None) -> ArchiveListing:
-    """``pg_restore --list`` of a file or folder (succeeds only for a readable archive)."""
-    args = [str(pg_restore.path), "--list"]
-    if archive is not None:
-        args.append(str(archive))
-    result = subprocess.run(args, capture_output=True, check=False, stdin=data)
-    if result.returncode != 0:
-        message = redact(result.stderr.decode("utf-8", "replace").strip())
-        raise OperationFailed(f"pg_restore --list cannot read the archive: {message}")
-    return parse_listing(result.stdout.decode("utf-8", "replace"))
-
-
-def read_toc(pg_restore: ClientProgram, archive: Path, *, compressed: bool = False) -> str:
-    """The ``pg_restore --list`` text of an archive (a zstd-compressed one is streamed in)."""
-    args = [str(pg_restore.path), "--list"] + ([] if compressed else [str(archive)])
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    feeder = _Feeder(archive, proc.stdin) if compressed else None
-    out: list[bytes] = []
-    err: list[bytes] = []
-    readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
-               threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
-    for reader in readers:
-        reader.start()
-    returncode = proc.wait()
-    if feeder is not None:
-        feeder.join()  # pg_restore --list stops reading after the TOC: the feeder sees a closed pipe
-    for reader in readers:
-        reader.join()
-    if returncode != 0:
-        message = redact(b"".join(err).decode("utf-8", "replace").strip())
-        raise OperationFailed(f"pg_restore --list cannot read the archive: {message}; the database was not touched")
-    return b"".join(out).decode("utf-8", "replace")
-
-
-def parse_listing(text: str) -> ArchiveListing:
-    entries = [line for line in text.splitlines() if line and not line.startswith(";")]
-    return ArchiveListing(entries=len(entries), table_data=sum(" TABLE DATA " in e for e in entries))
-
-
-class _Feeder:
-    """Streams a zstd-compressed archive, decompressed, into a child's stdin (in a thread)."""
-
-    def __init__(self, compressed: Path, stdin: IO[bytes] | None) -> None:
-        self.error: str | None = None
-        self.thread = threading.Thread(target=self._run, args=(compressed, stdin), daemon=True)
-        self.thread.start()
-
-    def _run(self, compressed: Path, stdin: IO[bytes] | None) -> None:
-        assert stdin is not None
-        try:
-            with open(compressed, "rb") as source:
-                zstandard.ZstdDecompressor().copy_stream(source, stdin, write_size=1024 * 1024)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the reader stopped: its exit status says why
-        except (OSError, zstandard.ZstdError) as exc:
-            self.error = str(exc)
-        finally:
-            _close_quietly(stdin)
-
-    def join(self) -> None:
-        self.thread.join()
-
-
-def _close_quietly(stream: IO[bytes] | None) -> None:
-    if stream is None:
-        return
-    try:
-        stream.close()
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-
-
-def _drain(stream: IO[bytes] | None, into: list[bytes]) -> None:
-    if stream is None:
-        return
-    with stream:
-        into.append(stream.read())
-
-
-class ListingFeed:
-    """``pg_restore --list`` reading the archive from stdin while we stream it (backup verification)."""
-
-    def __init__(self, pg_restore: ClientProgram) -> None:
-        self.proc = subprocess.Popen(
-            [str(pg_restore.path), "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.closed = False
-        self._out: list[bytes] = []
-        self._err: list[bytes] = []
-        self._threads = [
-            threading.Thread(target=_drain, args=(self.proc.stdout, self._out), daemon=True),
-            threading.Thread(target=_drain, args=(self.proc.stderr, self._err), daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def write(self, data: bytes) -> None:
-        if self.closed:
-            return
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            # pg_restore --list stops reading after the table of contents: that is fine.
-            self.closed = True
-
-    def finish(self) -> ArchiveListing:
-        try:
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        returncode = self.proc.wait()
-        for thread in self._threads:
-            thread.join()
-        if returncode != 0:
-            message = redact(b"".join(self._err).decode("utf-8", "replace").strip())
-            raise OperationFailed(f"pg_restore --list cannot read the archive: {message}")
-        return parse_listing(b"".join(self._out).decode("utf-8", "replace"))
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
 @dataclass
 class RestoreRun:
     method: str
@@ -233,123 +67,6 @@ class RestoreRun:
     #: rows each table received, from the server's own ``COPY n`` command tags (exact, summed over
     #: sessions); None when they could not be matched to tables (then the caller counts)
     loaded_rows: dict[str, int] | None = None
-
-
-def _widen_pipe(stream: IO[bytes] | None) -> None:
-    """Ask for a 1 MiB pipe (Linux): fewer wake-ups per MB moved between the programs."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if stream is None or set_size is None:
-        return
-    try:
-        fcntl.fcntl(stream.fileno(), set_size, PIPE_BYTES)
-    except OSError:
-        pass  # capped by /proc/sys/fs/pipe-max-size for unprivileged users: the default works too
-
-
-def script_events(stream: IO[bytes]) -> Iterator[tuple[str, bytes]]:
-    """Split the SQL script pg_restore writes into ``sql`` lines, ``copy`` headers, ``rows``, ``end``.
-
-    Outside a ``COPY ... FROM stdin;`` block the script goes line by line (the settings filter and
-    the held-back COMMIT need whole lines; there are few). Inside, rows are passed on as blocks of
-    whole lines (at most a read's worth): a data line can never be ``\\.`` itself (COPY text format
-    escapes backslashes), so the block ends at the first ``\\.`` line, found with one ``find``
-    instead of a Python step per row.
-    """
-    buf = b""
-    in_copy = False
-    while True:
-        data = stream.read1(SCRIPT_READ)  # type: ignore[attr-defined]
-        buf = buf + data if buf else data
-        pos = 0
-        while pos < len(buf):
-            if not in_copy:
-                newline = buf.find(b"\n", pos)
-                if newline < 0:
-                    break
-                line = buf[pos:newline + 1]
-                pos = newline + 1
-                if line.startswith(b"COPY ") and _COPY_START.match(line):
-                    in_copy = True
-                    yield "copy", line
-                else:
-                    yield "sql", line
-                continue
-            if buf.startswith(b"\\.\n", pos):
-                in_copy = False
-                pos += 3
-                yield "end", b"\\.\n"
-                continue
-            stop = buf.find(b"\n\\.\n", pos)
-            if stop < 0:
-                stop = buf.rfind(b"\n", pos)
-                if stop < 0:
-                    break
-            yield "rows", buf[pos:stop + 1]
-            pos = stop + 1
-        buf = buf[pos:]
-        if not data:
-            if buf:
-                yield ("rows" if in_copy else "sql"), buf
-            return
-
-
-_IDENT = re.compile(r'"((?:[^"]|"")*)"|([^".\s(]+)')
-
-
-def _qualified_name(text: str) -> str:
-    """``schema.table`` (unquoted) from the start of ``text``: ``"s"."t" (...)`` or ``public.events (...``."""
-    parts: list[str] = []
-    pos = 0
-    while (match := _IDENT.match(text, pos)) is not None:
-        parts.append(match.group(1).replace('""', '"') if match.group(1) is not None else match.group(2))
-        pos = match.end()
-        if not text.startswith(".", pos):
-            break
-        pos += 1
-    return ".".join(parts)
-
-
-def copy_table(header: bytes) -> str:
-    """``schema.table`` (unquoted, as the manifest names it) from ``COPY "s"."t" (...) FROM stdin;``."""
-    return _qualified_name(header.decode("utf-8", "replace")[len("COPY "):])
-
-
-_CREATE_TABLE = re.compile(rb"^CREATE (?:UNLOGGED )?TABLE (.+)$")
-#: how the server says a COPY ... FREEZE was not allowed (the retry without FREEZE looks for it)
-FREEZE_REFUSED = "COPY FREEZE"
-
-
-class _FreezeTracker:
-    """Which COPYs of a single-transaction script may load with ``FREEZE``.
-
-    ``COPY ... FREEZE`` writes the rows already frozen and their pages all-visible, so the restored
-    database is not rewritten by its first reads: without it, the first ``count(*)`` of the
-    benchmark's 2M-row table after a restore took 0.76 s and wrote 490 MB of WAL (hint bits, as
-    full-page images with data checksums on); with it, 0.09 s and nothing. No freezing vacuum later
-    either, and index-only scans work at once. The server allows it only for a plain table
-    created in the same transaction, so a COPY gets it only when this script created its table
-    with ``CREATE [UNLOGGED] TABLE`` and did not make it partitioned (``PARTITION BY`` on the line
-    after; pg_dump loads some partitioned tables through the root). Should the server still refuse,
-    the caller restores again without it.
-    """
-
-    def __init__(self) -> None:
-        self.created: set[str] = set()
-        self.last: str | None = None
-        self.count = 0
-
-    def see(self, line: bytes) -> None:
-        if line.startswith(b"CREATE ") and (match := _CREATE_TABLE.match(line)):
-            self.last = _qualified_name(match.group(1).decode("utf-8", "replace"))
-            self.created.add(self.last)
-        elif line.startswith(b"PARTITION BY ") and self.last is not None:
-            self.created.discard(self.last)
-
-    def header(self, header: bytes, table: str) -> bytes:
-        if table in self.created and header.endswith(b" FROM stdin;\n"):
-            self.count += 1
-            return header[:-2] + b" WITH (FREEZE);\n"
-        return header
 
 
 class _CopyTags:
@@ -395,8 +112,8 @@ class _Session:
                                      env=_env(target))
         assert self.proc.stdin is not None
         self.stdin: IO[bytes] = self.proc.stdin
-        _widen_pipe(self.stdin)
-        self.tail = _Tail(self.proc.stderr)
+        widen_pipe(self.stdin)
+        self.tail = Tail(self.proc.stderr)
         self.tags = _CopyTags(self.proc.stdout)
         self.copies: list[str] = []
         self.in_copy: str | None = None
@@ -404,10 +121,10 @@ class _Session:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait()
-        _close_quietly(self.stdin)
+        close_quietly(self.stdin)
 
     def finish(self) -> int:
-        _close_quietly(self.stdin)
+        close_quietly(self.stdin)
         return self.proc.wait()
 
 
@@ -448,8 +165,8 @@ def restore_direct(
         args.append(str(archive))
     proc = subprocess.Popen(args, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(target))
-    feeder = _Feeder(archive, proc.stdin) if compressed else None
-    tail = _Tail(proc.stderr)
+    feeder = Feeder(archive, proc.stdin) if compressed else None
+    tail = Tail(proc.stderr)
     returncode = proc.wait()
     if feeder is not None:
         feeder.join()
@@ -477,7 +194,7 @@ def restore_filtered(
 
     ``prelude`` is SQL sent first, in the same transaction (the in-place restore empties the
     backup's schemas with it), so a failure anywhere later rolls it back too. ``freeze`` loads the
-    tables the script creates with ``COPY ... FREEZE`` (see ``_FreezeTracker``).
+    tables the script creates with ``COPY ... FREEZE`` (see ``pgwarden.pg.script.FreezeTracker``).
     """
     # --single-transaction makes pg_restore write one BEGIN ... COMMIT around everything; without
     # it, the script has its own BEGIN/COMMIT around large objects, and that COMMIT would end
@@ -489,11 +206,11 @@ def restore_filtered(
         render.append(str(archive))
     producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _widen_pipe(producer.stdout)
-    feeder = _Feeder(archive, producer.stdin) if compressed else None
+    widen_pipe(producer.stdout)
+    feeder = Feeder(archive, producer.stdin) if compressed else None
     session = _Session(psql, target, single_transaction=True)
     consumer = session.proc
-    producer_tail = _Tail(producer.stderr)
+    producer_tail = Tail(producer.stderr)
     dropped: list[str] = []
     assert producer.stdout is not None
     write = session.stdin.write
@@ -502,7 +219,7 @@ def restore_filtered(
     # routine body is followed by more SQL and goes through; the real one is dropped at the end
     # and psql --single-transaction commits only once we let it reach end of input.
     held_commit = False
-    frozen = _FreezeTracker() if freeze else None
+    frozen = FreezeTracker() if freeze else None
     try:
         if prelude:
             write(prelude)
@@ -521,9 +238,8 @@ def restore_filtered(
                 held_commit = True
                 continue
             elif data.startswith((b"SET ", b"SELECT pg_catalog.set_config(")):
-                match = _SET_LINE.match(data) or _SET_CONFIG_LINE.match(data)
-                if match and match.group(1).decode() not in known_settings:
-                    name = match.group(1).decode()
+                name = setting_name(data)
+                if name is not None and name not in known_settings:
                     if name not in dropped:
                         dropped.append(name)
                     continue
@@ -540,7 +256,7 @@ def restore_filtered(
     finally:
         producer.stdout.close()
     if psql_stopped:
-        _close_quietly(session.stdin)
+        close_quietly(session.stdin)
         producer.kill()
         producer.wait()
         consumer_rc = consumer.wait()
@@ -681,9 +397,9 @@ def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, ar
     render = [str(pg_restore.path), "--file=-", "--section=data"] + ([] if compressed else [str(archive)])
     producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _widen_pipe(producer.stdout)
-    feeder = _Feeder(archive, producer.stdin) if compressed else None
-    producer_tail = _Tail(producer.stderr)
+    widen_pipe(producer.stdout)
+    feeder = Feeder(archive, producer.stdin) if compressed else None
+    producer_tail = Tail(producer.stderr)
     other = _Loader(_Session(psql, target, single_transaction=False))
     assert producer.stdout is not None
     header = b""

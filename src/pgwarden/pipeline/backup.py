@@ -32,6 +32,7 @@ import psycopg
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, OperationFailed, PgwardenError
 from pgwarden.manifest import BackupFile, BackupManifest, new_backup_id, utc_now_iso
+from pgwarden.pg.archive import ArchiveListing, ListingFeed, list_archive
 from pgwarden.pg.binaries import ClientProgram, find_client
 from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
 from pgwarden.pg.dump import (
@@ -43,7 +44,6 @@ from pgwarden.pg.dump import (
     run_directory_dump,
     stream_custom_dump,
 )
-from pgwarden.pg.restore import ArchiveListing, ListingFeed, list_archive
 from pgwarden.redact import redact
 from pgwarden.stores import BackupStore, open_store
 from pgwarden.stores.transfer import HashingWriter, read_checked

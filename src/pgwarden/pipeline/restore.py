@@ -22,10 +22,12 @@ from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
 from pgwarden.manifest import BackupManifest
+from pgwarden.pg.archive import read_toc
 from pgwarden.pg.binaries import ClientProgram, find_client
 from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
 from pgwarden.pg.inplace import ReplacePlan, parse_toc, plan_replace
-from pgwarden.pg.restore import FREEZE_REFUSED, RestoreRun, read_toc, restore_filtered, restore_parallel
+from pgwarden.pg.restore import RestoreRun, restore_filtered, restore_parallel
+from pgwarden.pg.script import FREEZE_REFUSED
 from pgwarden.pg.tables import count_rows, label, plan_counts
 from pgwarden.records import Check, StepResult
 from pgwarden.redact import redact
