@@ -24,12 +24,13 @@ from pgwarden.redact import redact
 PIPE_BYTES = 1024 * 1024
 
 
-class Tail:
-    """Keeps the last lines of a child's stderr (redacted) in a thread."""
+class LineReader:
+    """Reads a child's output line by line in a thread; a subclass says what to keep (``take``).
 
-    def __init__(self, stream: IO[bytes] | None, keep: int = 30) -> None:
-        self.lines: deque[str] = deque(maxlen=keep)
-        self.all_errors: list[str] = []
+    A subclass sets up what it keeps before calling ``__init__``: the thread starts there.
+    """
+
+    def __init__(self, stream: IO[bytes] | None) -> None:
         self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
         self.thread.start()
 
@@ -38,12 +39,27 @@ class Tail:
             return
         try:
             for raw in iter(stream.readline, b""):
-                line = redact(raw.decode("utf-8", "replace").rstrip())
-                self.lines.append(line)
-                if "error" in line.lower() and len(self.all_errors) < 100:
-                    self.all_errors.append(line)
+                self.take(raw)
         finally:
             stream.close()
+
+    def take(self, raw: bytes) -> None:
+        raise NotImplementedError
+
+
+class Tail(LineReader):
+    """Keeps the last lines of a child's stderr (redacted) in a thread."""
+
+    def __init__(self, stream: IO[bytes] | None, keep: int = 30) -> None:
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.all_errors: list[str] = []
+        super().__init__(stream)
+
+    def take(self, raw: bytes) -> None:
+        line = redact(raw.decode("utf-8", "replace").rstrip())
+        self.lines.append(line)
+        if "error" in line.lower() and len(self.all_errors) < 100:
+            self.all_errors.append(line)
 
     def text(self) -> str:
         self.thread.join(timeout=10)

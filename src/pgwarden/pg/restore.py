@@ -37,7 +37,7 @@ from typing import IO
 import psycopg
 
 from pgwarden.errors import OperationFailed
-from pgwarden.pg.archive import Feeder, Tail, close_quietly, widen_pipe
+from pgwarden.pg.archive import Feeder, LineReader, Tail, close_quietly, widen_pipe
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget, connect
 from pgwarden.pg.script import FreezeTracker, copy_table, script_events, setting_name
@@ -69,7 +69,7 @@ class RestoreRun:
     loaded_rows: dict[str, int] | None = None
 
 
-class _CopyTags:
+class _CopyTags(LineReader):
     """Reads psql's standard output in a thread and keeps the ``COPY n`` command tags, in order.
 
     psql (not ``--quiet``) prints one tag per statement; result rows of the few SELECTs in a
@@ -79,19 +79,12 @@ class _CopyTags:
 
     def __init__(self, stream: IO[bytes] | None) -> None:
         self.counts: list[int] = []
-        self.thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
-        self.thread.start()
+        super().__init__(stream)
 
-    def _run(self, stream: IO[bytes] | None) -> None:
-        if stream is None:
-            return
-        try:
-            for line in stream:
-                match = _COPY_TAG.match(line)
-                if match:
-                    self.counts.append(int(match.group(1)))
-        finally:
-            stream.close()
+    def take(self, raw: bytes) -> None:
+        match = _COPY_TAG.match(raw)
+        if match:
+            self.counts.append(int(match.group(1)))
 
     def result(self) -> list[int]:
         self.thread.join(timeout=10)
