@@ -6,7 +6,8 @@ Run by hand, not in CI:
     python bench/backup_restore.py --scale 0.25 # a quicker run
     taskset -c 0 python bench/backup_restore.py # on one core (the server it starts inherits it)
 
-It starts a throwaway embedded PostgreSQL 18 (or uses --database-url, a superuser URL), fills
+It starts a throwaway embedded PostgreSQL 18 with autovacuum off (or uses --database-url, a
+superuser URL, as it is configured), fills
 a database with data that compresses like real data (timestamps, md5 text, jsonb, numerics;
 not pgbench's filler, which compresses 50:1), then times, in one run:
 
@@ -86,6 +87,11 @@ def main() -> int:
 
         server = start_embedded()
         admin_url = server.url()
+        # Autovacuum would vacuum each freshly restored database while the next timed run goes on,
+        # so every run would pay for the one before it. Off on this throwaway server only.
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute("alter system set autovacuum = off")
+            conn.execute("select pg_reload_conf()")
     work = Path(tempfile.mkdtemp(prefix="pgwarden-bench-"))
     try:
         admin = DatabaseTarget.from_url(admin_url)
