@@ -17,6 +17,18 @@ from psycopg import sql as pgsql
 
 from pgwarden.pg.connection import quote_ident, server_version
 
+#: The tables a backup counts rows of: plain tables (partitions one by one), not an extension's.
+TABLES_SQL = """
+select n.nspname, c.relname, c.reltuples::bigint, pg_relation_size(c.oid)
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where c.relkind = 'r'
+  and n.nspname not in ('pg_catalog', 'information_schema')
+  and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
+  and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                  and d.objid = c.oid and d.deptype = 'e')
+order by 1, 2
+"""
+
 
 def split_name(name: str) -> tuple[str, str]:
     """``("schema", "table")`` from ``schema.table`` (``public`` when unqualified)."""

@@ -44,6 +44,7 @@ from pgwarden.pg.dump import (
     run_directory_dump,
     stream_custom_dump,
 )
+from pgwarden.pg.tables import TABLES_SQL
 from pgwarden.redact import redact
 from pgwarden.stores import BackupStore, open_store
 from pgwarden.stores.transfer import HashingWriter, read_checked
@@ -54,16 +55,6 @@ Progress = Callable[[str], None]
 EXACT_COUNT_MAX_BYTES = 64 * 1024 * 1024
 DUMP_FORMATS = ("custom", "directory")
 
-_TABLES_SQL = """
-select n.nspname, c.relname, c.reltuples::bigint, pg_relation_size(c.oid)
-from pg_class c join pg_namespace n on n.oid = c.relnamespace
-where c.relkind = 'r'
-  and n.nspname not in ('pg_catalog', 'information_schema')
-  and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
-  and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
-                  and d.objid = c.oid and d.deptype = 'e')
-order by 1, 2
-"""
 
 
 @dataclass
@@ -242,7 +233,7 @@ def take_backup(
         snapshot = str(row[0]) if row else None
         tables = [
             (str(s), str(t), int(e), int(z))
-            for s, t, e, z in snap_conn.execute(_TABLES_SQL).fetchall()
+            for s, t, e, z in snap_conn.execute(TABLES_SQL).fetchall()
             if not _excluded(f"{s}.{t}", config.exclude_tables)
         ]
         dump_progress = DumpProgress(say, total_tables=len(tables))

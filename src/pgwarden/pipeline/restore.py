@@ -28,7 +28,7 @@ from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_
 from pgwarden.pg.inplace import ReplacePlan, parse_toc, plan_replace
 from pgwarden.pg.restore import RestoreRun, restore_filtered, restore_parallel
 from pgwarden.pg.script import FREEZE_REFUSED
-from pgwarden.pg.tables import count_rows, label, plan_counts
+from pgwarden.pg.tables import TABLES_SQL, count_rows, label, plan_counts
 from pgwarden.records import Check, StepResult
 from pgwarden.redact import redact
 from pgwarden.stores import BackupStore, open_store
@@ -155,14 +155,9 @@ def compare_rows(
                 mismatched.append(f"{label(name, plan)}: {actual} rows, backup had {expected}")
             elif not is_exact and abs(actual - expected) > max(1.0, expected * tolerance):
                 drifted.append(f"{label(name, plan)}: {actual} rows, estimate was {expected}")
-        # Plain tables only, as the backup counts them: a partitioned table holds no rows of its own.
-        existing = {
-            f"{s}.{t}" for s, t in conn.execute(
-                "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-                "where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') "
-                "and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'"
-            ).fetchall()
-        }
+        # The tables the backup counts (TABLES_SQL): plain ones, not an extension's; a partitioned
+        # table holds no rows of its own.
+        existing = {f"{s}.{t}" for s, t, _, _ in conn.execute(TABLES_SQL).fetchall()}
     extra = sorted(existing - set(manifest.tables))
     counted = len(manifest.tables)
     tagged = len(set(manifest.tables) & set(tags))
