@@ -2,7 +2,8 @@
 
 Shared by the backup (which verifies what it stored with ``pg_restore --list``) and the restore
 paths (``pgwarden.pg.restore``), which feed a zstd-compressed archive to pg_restore's stdin
-decompressed on the fly instead of writing it out.
+decompressed on the fly instead of writing it out. Also the threads that read a child program's
+output while it runs (``LineReader``, ``Tail``).
 """
 
 from __future__ import annotations

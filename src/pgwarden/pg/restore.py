@@ -1,4 +1,7 @@
-"""The two ways of restoring a pg_dump archive (reading it: ``pgwarden.pg.archive``; its script: ``.script``).
+"""The two ways of restoring a pg_dump archive.
+
+Reading the archive is ``pgwarden.pg.archive``; reading the SQL script pg_restore renders from it
+is ``pgwarden.pg.script``.
 
 - Through psql (every in-place restore, and any restore into an older server than the pg_dump
   that wrote the archive): the archive is rendered as SQL (``pg_restore -f - --single-transaction``),
