@@ -279,6 +279,7 @@ class VerifyConfig:
 class RestoreConfig:
     rto: float = opt(read_duration, 30 * 60.0)
     jobs: int = opt(read_int, 2)
+    analyze: bool = opt(read_bool, True)
 
 
 @dataclass

@@ -343,3 +343,33 @@ def test_into_restores_every_shape_with_exact_counts(db, tmp_path: Path) -> None
     finally:
         with db.server.admin() as conn:
             conn.execute(f'drop database if exists "{new_db}" with (force)')
+
+
+@pytest.mark.parametrize("analyze", [True, False])
+def test_restored_tables_get_planner_statistics(db, tmp_path: Path, analyze: bool) -> None:
+    """pg_dump carries no planner statistics: the restore gathers them unless restore.analyze is off."""
+    with db.connect() as conn:
+        create_rich(conn)
+        conn.execute(SHAPES)
+    settings = file_settings(tmp_path)
+    settings.restore.analyze = analyze
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    lines: list[str] = []
+    result = restore_backup(settings, target, manifest.id, confirm=db.name, progress=lines.append)
+    assert result.ok, result.to_json()
+    with db.connect() as conn:
+        analyzed = {f"{s}.{t}" for s, t in conn.execute(
+            "select schemaname, relname from pg_stat_user_tables where last_analyze is not null").fetchall()}
+        stats = conn.execute("select count(*) from pg_stats where schemaname = 'public' "
+                             "and tablename = 'customers'").fetchone()
+    assert stats is not None
+    if analyze:
+        # Every restored table, partitions and the partitioned tables themselves included.
+        assert {"public.customers", "billing.invoices", "public.paint", "public.paint0", "public.visits_2026",
+                'Odd "Q" s..t a b'} <= analyzed
+        assert stats[0] > 0
+        assert result.details["analyze_s"] is not None
+        assert any(line.startswith("planner statistics: analyzed ") for line in lines)
+    else:
+        assert not analyzed and result.details["analyze_s"] is None

@@ -101,3 +101,27 @@ def label(name: str, plan: CountPlan) -> str:
     """How a compared table is named in a message: a partitioned table says which partitions it sums."""
     members = plan.partitions.get(name)
     return f"{name} (hash partitions {', '.join(members)}, compared as one)" if members else name
+
+
+# What ANALYZE gives statistics to in the given schemas; an extension's tables are its own business.
+_ANALYZABLE_SQL = """
+select n.nspname, c.relname
+from pg_class c join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = any(%s) and c.relkind in ('r', 'p', 'm')
+  and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                  and d.objid = c.oid and d.deptype = 'e')
+order by 1, 2
+"""
+
+
+def analyze_schemas(conn: psycopg.Connection[Any], schemas: set[str]) -> int:
+    """``ANALYZE`` every table, partitioned table and materialized view of ``schemas``; how many there were.
+
+    A restore brings rows back without planner statistics (pg_dump does not dump them by default),
+    and until autovacuum gets to each table the first queries may get bad plans. A table the role
+    may not analyze is skipped by the server with a warning, not an error.
+    """
+    names = conn.execute(_ANALYZABLE_SQL, (sorted(schemas),)).fetchall()
+    for schema, table in names:
+        conn.execute(pgsql.SQL("analyze {}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(table)))
+    return len(names)

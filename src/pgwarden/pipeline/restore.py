@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
@@ -28,7 +30,7 @@ from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_
 from pgwarden.pg.inplace import ReplacePlan, parse_toc, plan_replace
 from pgwarden.pg.restore import RestoreRun, restore_filtered, restore_parallel
 from pgwarden.pg.script import FREEZE_REFUSED
-from pgwarden.pg.tables import TABLES_SQL, count_rows, label, plan_counts
+from pgwarden.pg.tables import TABLES_SQL, analyze_schemas, count_rows, label, plan_counts, split_name
 from pgwarden.records import Check, StepResult
 from pgwarden.redact import redact
 from pgwarden.stores import BackupStore, open_store
@@ -360,8 +362,9 @@ def restore_backup(
         warning=True,
         detail=f"{format_duration(duration)} against restore.rto {format_duration(rto)}",
     ))
-    ok = all(c.ok or c.warning for c in checks)
     where = into if into is not None else target.dbname
+    analyze_s = _analyze(settings, target.with_dbname(where), manifest, checks, say)
+    ok = all(c.ok or c.warning for c in checks)
     summary = (
         f"restored backup {manifest.id} ({manifest.created_at}) into {where} in {format_duration(duration)}"
         + ("" if ok else "; row counts differ from the backup")
@@ -375,6 +378,7 @@ def restore_backup(
         "skipped_settings": outcome.run.dropped_settings,
         "fetch_s": round(outcome.fetch_s, 3),
         "restore_s": round(outcome.restore_s, 3),
+        "analyze_s": analyze_s,
         "rto_s": rto,
         "within_rto": duration <= rto,
         "migration_head": manifest.migration_head,
@@ -386,6 +390,30 @@ def restore_backup(
     if into is not None:
         details["switch_over"] = switch_over_commands(target, into, manifest.id)
     return StepResult("restore", ok=ok, summary=redact(summary), duration_s=duration, checks=checks, details=details)
+
+
+def _analyze(settings: Settings, destination: DatabaseTarget, manifest: BackupManifest, checks: list[Check],
+             say: Progress) -> float | None:
+    """Planner statistics for what was restored (``restore.analyze``); seconds taken, None when off.
+
+    The restore is done and counted by now: a failure here is a warning, never a failed restore.
+    """
+    if not settings.restore.analyze:
+        return None
+    schemas = {split_name(name)[0] for name in manifest.tables}
+    if not schemas:
+        return None
+    started = time.monotonic()
+    try:
+        with connect(destination) as conn:
+            count = analyze_schemas(conn, schemas)
+    except psycopg.Error as exc:
+        checks.append(Check("planner statistics", ok=False, warning=True,
+                            detail=f"ANALYZE failed: {redact(str(exc).strip())}; run it by hand, or let autovacuum"))
+        return None
+    seconds = time.monotonic() - started
+    say(f"planner statistics: analyzed {count} tables in {format_duration(seconds)} (pg_dump does not carry them)")
+    return round(seconds, 3)
 
 
 def restore_snapshot_backup(
