@@ -176,7 +176,8 @@ def main() -> int:
         print(f"| restore in place, atomic (s) | {plain_restore:.2f} | {pgw_in_place:.2f} | "
               f"{plain_restore / pgw_in_place:.2f}x faster ({per_run('in_place')}) |")
         print(f"\npgwarden restore: {result.details['method']}; fetch+verify {result.details['fetch_s']}s, "
-              f"pg_restore {result.details['restore_s']}s; backup verification is inside the backup time")
+              f"pg_restore {result.details['restore_s']}s, ANALYZE {result.details['analyze_s']}s (in place: "
+              f"{result_holder['p'].details['analyze_s']}s); backup verification is inside the backup time")
         print(f"cores: {len(os.sched_getaffinity(0))}; restore times are medians of {args.repeat} rounds "
               "(ratio per round in brackets)")
     finally:
