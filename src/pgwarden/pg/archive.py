@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import subprocess
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from pgwarden.redact import redact
 PIPE_BYTES = 1024 * 1024
 
 
-class LineReader:
+class LineReader(ABC):
     """Reads a child's output line by line in a thread; a subclass says what to keep (``take``).
 
     A subclass sets up what it keeps before calling ``__init__``: the thread starts there.
@@ -44,8 +45,9 @@ class LineReader:
         finally:
             stream.close()
 
+    @abstractmethod
     def take(self, raw: bytes) -> None:
-        raise NotImplementedError
+        """Keep what matters of one line of output."""
 
 
 class Tail(LineReader):
