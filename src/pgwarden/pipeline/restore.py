@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -251,10 +252,11 @@ def restore_manifest(
                 # In place always goes through psql: the prelude that empties the backup's schemas and
                 # the archive then run in one transaction, so any failure leaves the database as it was.
                 psql = pg_restore.sibling("psql")
-                prelude = replace.prelude() if replace is not None else b""
+                filtered = partial(restore_filtered, pg_restore, psql, destination, archive.path,
+                                   known_settings=known, clean=into is None, compressed=archive.compressed,
+                                   prelude=replace.prelude() if replace is not None else b"")
                 try:
-                    run = restore_filtered(pg_restore, psql, destination, archive.path, known_settings=known,
-                                           clean=into is None, compressed=archive.compressed, prelude=prelude)
+                    run = filtered()
                 except OperationFailed as exc:
                     if FREEZE_REFUSED not in str(exc):
                         raise
@@ -262,9 +264,7 @@ def restore_manifest(
                     # (one transaction), so the same restore runs again with plain COPYs.
                     say("the server refused COPY FREEZE for a table (nothing was changed); "
                         "restoring again without it")
-                    run = restore_filtered(pg_restore, psql, destination, archive.path, known_settings=known,
-                                           clean=into is None, compressed=archive.compressed, prelude=prelude,
-                                           freeze=False)
+                    run = filtered(freeze=False)
             else:
                 # A new database: nothing to keep atomic (a failure drops it), so the data is loaded
                 # over restore.jobs sessions at once, the rows of the biggest table included.
