@@ -8,8 +8,12 @@ JSON contract (see DESIGN.md), so reporters never reach into internals.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+#: How a long step tells the user what it is doing: one line of text at a time.
+Progress = Callable[[str], None]
 
 
 class Severity(str, enum.Enum):
@@ -157,3 +161,69 @@ class StepResult:
             "checks": [c.to_json() for c in self.checks],
             **self.details,
         }
+
+
+@dataclass
+class PlanReport:
+    """The outcome of ``plan``: what is pending and what was found, judged against ``fail_on``."""
+
+    migrations: list[Migration]
+    findings: list[Finding]
+    fail_on: str = "high"
+    tool: str = "sql"
+    #: ``user@host:port/db`` when live context was read, else None (a static plan).
+    database: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def live(self) -> bool:
+        return self.database is not None
+
+    @property
+    def max_severity(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
+
+    @property
+    def blocked(self) -> bool:
+        return is_blocked(self.findings, self.fail_on)
+
+    @property
+    def pending(self) -> list[Migration]:
+        return [m for m in self.migrations if m.status in (MigrationStatus.PENDING, MigrationStatus.FAILED)]
+
+    def counts(self) -> dict[str, int]:
+        """Findings per severity, highest first, only severities that occur."""
+        result: dict[str, int] = {}
+        for name in reversed(SEVERITY_NAMES):
+            n = sum(1 for f in self.findings if f.severity.value == name)
+            if n:
+                result[name] = n
+        return result
+
+    def blocking_findings(self) -> list[Finding]:
+        if self.fail_on == "never":
+            return []
+        threshold = Severity(self.fail_on)
+        return [f for f in self.findings if f.severity >= threshold]
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly the ``plan --format json`` document of DESIGN.md."""
+        top = self.max_severity
+        return {
+            "version": 1,
+            "migrations": [m.to_json() for m in self.migrations],
+            "findings": [f.to_json() for f in self.findings],
+            "summary": {
+                "max_severity": top.value if top is not None else None,
+                "blocked": self.blocked,
+                "counts": self.counts(),
+            },
+        }
+
+
+def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:
+    """True when a finding reaches ``fail_on`` (a severity name; ``never`` never blocks)."""
+    if fail_on == "never":
+        return False
+    threshold = Severity(fail_on)
+    return any(f.severity >= threshold for f in findings)

@@ -15,8 +15,8 @@ import subprocess
 import pytest
 
 from pgwarden.pg.connection import DatabaseTarget
-from pgwarden.pipeline.plan import PlanReport, plan_migrations
-from pgwarden.records import Category, Finding, Severity
+from pgwarden.pipeline.plan import plan_migrations
+from pgwarden.records import Category, Finding, PlanReport, Severity
 from pgwarden.report.markdown import render_markdown
 from tests.tools.helpers import CORPUS, PYTHON, settings_for
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgwarden.pipeline.plan import PlanReport
-from pgwarden.records import Category, Finding, Migration, Severity
+from pgwarden.records import Category, Finding, Migration, PlanReport, Severity
 from pgwarden.report.annotations import annotation_lines, escape_data, escape_property
 from pgwarden.report.checklist import ITEM_IDS, render_checklists
 from pgwarden.report.markdown import COMMENT_LIMIT, render_markdown

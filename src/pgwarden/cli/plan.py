@@ -15,8 +15,8 @@ import os
 
 from pgwarden.cli.common import Command, Context
 from pgwarden.errors import EXIT_OK, EXIT_PLAN_BLOCKED, ConfigError
-from pgwarden.pipeline.plan import PlanReport, plan_migrations
-from pgwarden.records import SEVERITY_NAMES
+from pgwarden.pipeline.plan import plan_migrations
+from pgwarden.records import SEVERITY_NAMES, PlanReport
 from pgwarden.report.findings import verdict
 
 FAIL_ON_CHOICES = (*SEVERITY_NAMES, "never")

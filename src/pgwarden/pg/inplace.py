@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from pgwarden.audit import HISTORY_TABLE
+from pgwarden.names import AUDIT_TABLE as HISTORY_TABLE
 
 # TOC descriptions we compare with the live catalog, longest first so "TABLE DATA" is not "TABLE".
 _TOC_KINDS = ("MATERIALIZED VIEW", "FOREIGN TABLE", "PROCEDURE", "AGGREGATE", "FUNCTION", "SEQUENCE",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import psycopg
 from pgwarden.config import Settings, check_migrations_path
 from pgwarden.errors import ConfigError
 from pgwarden.pg.connection import DatabaseTarget, connect
-from pgwarden.records import SEVERITY_NAMES, Category, Finding, Migration, MigrationStatus, Severity
+from pgwarden.records import SEVERITY_NAMES, Category, Finding, Migration, MigrationStatus, PlanReport, Severity
 from pgwarden.tools.base import MigrationTool
 from pgwarden.tools.sqldir import discover
 
@@ -35,72 +34,6 @@ _HISTORY_TABLES = {
     "laravel": "migrations",
     "alembic": "alembic_version",
 }
-
-
-@dataclass
-class PlanReport:
-    """The outcome of ``plan``: what is pending and what was found, judged against ``fail_on``."""
-
-    migrations: list[Migration]
-    findings: list[Finding]
-    fail_on: str = "high"
-    tool: str = "sql"
-    #: ``user@host:port/db`` when live context was read, else None (a static plan).
-    database: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def live(self) -> bool:
-        return self.database is not None
-
-    @property
-    def max_severity(self) -> Severity | None:
-        return max((f.severity for f in self.findings), default=None)
-
-    @property
-    def blocked(self) -> bool:
-        return is_blocked(self.findings, self.fail_on)
-
-    @property
-    def pending(self) -> list[Migration]:
-        return [m for m in self.migrations if m.status in (MigrationStatus.PENDING, MigrationStatus.FAILED)]
-
-    def counts(self) -> dict[str, int]:
-        """Findings per severity, highest first, only severities that occur."""
-        result: dict[str, int] = {}
-        for name in reversed(SEVERITY_NAMES):
-            n = sum(1 for f in self.findings if f.severity.value == name)
-            if n:
-                result[name] = n
-        return result
-
-    def blocking_findings(self) -> list[Finding]:
-        if self.fail_on == "never":
-            return []
-        threshold = Severity(self.fail_on)
-        return [f for f in self.findings if f.severity >= threshold]
-
-    def to_json(self) -> dict[str, Any]:
-        """Exactly the ``plan --format json`` document of DESIGN.md."""
-        top = self.max_severity
-        return {
-            "version": 1,
-            "migrations": [m.to_json() for m in self.migrations],
-            "findings": [f.to_json() for f in self.findings],
-            "summary": {
-                "max_severity": top.value if top is not None else None,
-                "blocked": self.blocked,
-                "counts": self.counts(),
-            },
-        }
-
-
-def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:
-    """True when a finding reaches ``fail_on`` (a severity name; ``never`` never blocks)."""
-    if fail_on == "never":
-        return False
-    threshold = Severity(fail_on)
-    return any(f.severity >= threshold for f in findings)
 
 
 def plan_migrations(

@@ -10,8 +10,7 @@ composite actions the annotations come from ``pgwarden report --step`` instead, 
 
 from __future__ import annotations
 
-from pgwarden.pipeline.plan import PlanReport
-from pgwarden.records import Finding, Severity
+from pgwarden.records import Finding, PlanReport, Severity
 from pgwarden.redact import redact
 from pgwarden.report.findings import by_severity, line_in_file
 

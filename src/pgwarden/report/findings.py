@@ -9,9 +9,8 @@ SARIF then point at the file as a whole, and the text says "line N of the render
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from pgwarden.records import Finding, Migration, Severity
+from pgwarden.records import Finding, Migration, PlanReport, Severity
 
 SEVERITY_ICON = {
     Severity.CRITICAL: "🟥",
@@ -20,9 +19,6 @@ SEVERITY_ICON = {
     Severity.LOW: "🟦",
     Severity.INFO: "⬜",
 }
-
-if TYPE_CHECKING:
-    from pgwarden.pipeline.plan import PlanReport
 
 
 def by_severity(findings: Iterable[Finding]) -> list[Finding]:

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from pgwarden.pipeline.plan import PlanReport
-from pgwarden.records import SEVERITY_NAMES, Finding, Severity
+from pgwarden.records import SEVERITY_NAMES, Finding, PlanReport, Severity
 from pgwarden.report.checklist import render_checklists
 from pgwarden.report.findings import SEVERITY_ICON, by_severity, group_by_migration, line_in_file, verdict
 

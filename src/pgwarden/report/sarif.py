@@ -14,8 +14,8 @@ from types import ModuleType
 from typing import Any
 
 from pgwarden import __version__
-from pgwarden.pipeline.plan import EDITED_AFTER_APPLY, FAILED_MIGRATION, SQL_UNAVAILABLE, PlanReport
-from pgwarden.records import Finding, Severity
+from pgwarden.pipeline.plan import EDITED_AFTER_APPLY, FAILED_MIGRATION, SQL_UNAVAILABLE
+from pgwarden.records import Finding, PlanReport, Severity
 from pgwarden.report.findings import line_in_file
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from pgwarden.durations import format_duration
-from pgwarden.pipeline.plan import PlanReport
-from pgwarden.records import Finding
+from pgwarden.records import Finding, PlanReport
 from pgwarden.report.findings import by_severity, verdict, where
 
 _WIDTH = 100
