@@ -25,8 +25,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from pgwarden.pg.connection import table_exists
 from pgwarden.redact import redact
-from pgwarden.tools.base import table_exists
 
 HISTORY_TABLE = "pgwarden_history"
 HISTORY_DDL = f"""

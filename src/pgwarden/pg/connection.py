@@ -19,6 +19,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 
 from pgwarden.errors import ConfigError, OperationFailed
+from pgwarden.names import QualifiedName
 from pgwarden.redact import redact, register_secret
 
 APPLICATION_NAME = "pgwarden"
@@ -148,3 +149,9 @@ def server_version(conn: psycopg.Connection[Any]) -> tuple[int, int]:
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def table_exists(conn: psycopg.Connection[Any], name: str, schema: str | None = None) -> bool:
+    """True when ``name`` (in ``schema``, else on the search path) is a relation the session can see."""
+    row = conn.execute("select to_regclass(%s)", (QualifiedName(schema, name).regclass_text,)).fetchone()
+    return bool(row and row[0])

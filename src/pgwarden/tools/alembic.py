@@ -27,9 +27,9 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, OperationFailed
-from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file, table_exists
+from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file
 from pgwarden.tools.external import (
     CommandResult,
     apply_with_command,

@@ -89,11 +89,3 @@ class MigrationTool(Protocol):
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def table_exists(conn: psycopg.Connection[Any], name: str, schema: str | None = None) -> bool:
-    if schema:
-        row = conn.execute("select to_regclass(%s)", (f'"{schema}"."{name}"',)).fetchone()
-    else:
-        row = conn.execute("select to_regclass(%s)", (f'"{name}"',)).fetchone()
-    return bool(row and row[0])

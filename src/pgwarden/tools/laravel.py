@@ -21,9 +21,9 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import OperationFailed
-from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file, table_exists
+from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file
 from pgwarden.tools.external import (
     apply_with_command,
     child_environment,

@@ -23,9 +23,9 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError
-from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file, table_exists
+from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file
 from pgwarden.tools.external import apply_with_command
 
 HISTORY_TABLE = "_prisma_migrations"

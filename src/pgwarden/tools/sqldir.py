@@ -20,10 +20,10 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, OperationFailed
-from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.pg.connection import DatabaseTarget, connect, table_exists
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.redact import redact
-from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file, table_exists
+from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file
 
 HISTORY_TABLE = "pgwarden_migrations"
 HISTORY_DDL = f"""
