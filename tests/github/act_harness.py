@@ -27,13 +27,31 @@ import pgwarden
 ROOT = Path(__file__).resolve().parents[2]
 STANDINS = Path(__file__).resolve().parent / "standins"
 VERSION_TAG = f"v{pgwarden.__version__}"
+#: The pinned third-party actions our workflows use, and the stand-in each is replaced by.
 PINNED = {
-    "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": STANDINS / "upload-artifact",
-    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": STANDINS / "download-artifact",
-    "aws-actions/configure-aws-credentials@ececac1a45f3b08a01d2dd070d28d111c5fe6722": (
-        STANDINS / "configure-aws-credentials"
-    ),
+    "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
+    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": "download-artifact",
+    "aws-actions/configure-aws-credentials@ececac1a45f3b08a01d2dd070d28d111c5fe6722": "configure-aws-credentials",
 }
+
+
+@functools.lru_cache(maxsize=1)
+def standin_folders() -> dict[str, Path]:
+    """One action folder per stand-in: its ``<name>.yml`` as ``action.yml``, with the shared script.
+
+    act copies each ``--local-repository`` folder on its own, so the upload and download stand-ins
+    each need ``artifacts.py`` inside their folder; building the folders here keeps one copy of it.
+    """
+    root = Path(tempfile.mkdtemp(prefix="pgwarden-standins-"))
+    atexit.register(shutil.rmtree, root, True)
+    folders = {}
+    for ref, name in PINNED.items():
+        folder = root / name
+        folder.mkdir()
+        shutil.copyfile(STANDINS / f"{name}.yml", folder / "action.yml")
+        shutil.copyfile(STANDINS / "artifacts.py", folder / "artifacts.py")
+        folders[ref] = folder
+    return folders
 
 
 #: What a user's runner would not get from the published repository. act copies the
@@ -147,7 +165,7 @@ class Consumer:
             "--artifact-server-port", str(_free_port()), "--no-cache-server",
             "--env", f"GITHUB_API_URL={api_url}", "--env", "GITHUB_SERVER_URL=https://github.com",
         ]
-        for ref, folder in PINNED.items():
+        for ref, folder in standin_folders().items():
             cmd += ["--local-repository", f"{ref}={folder}"]
         for key, value in {"GITHUB_TOKEN": "ghs_fake_token_for_tests", **secrets}.items():
             cmd += ["-s", key]

@@ -1,8 +1,8 @@
 """upload/download against act's artifact server with the v3 REST protocol (stand-in for the real actions).
 
-The upload and download stand-ins each carry an identical copy of this file on purpose: act copies
-every ``--local-repository`` folder on its own, so neither a shared module nor a symlink out of the
-folder would reach the runner. Edit both copies together.
+act copies every ``--local-repository`` folder on its own, so this file must sit inside each
+stand-in's folder: tests/github/act_harness.py builds those folders from this one file and the
+``<name>.yml`` beside it (see ``standin_folders``).
 """
 
 from __future__ import annotations
