@@ -92,7 +92,7 @@ def _jsonable(value: Any) -> Any:
 def configured_commands(settings: Settings, tool: MigrationTool) -> dict[str, str | None]:
     """Every shell command a deploy would run, keyed by where it is configured."""
     hooks = settings.deploy.hooks
-    command = settings.migrations.command or getattr(tool, "command", None) or tool.default_command
+    command = settings.migrations.command or tool.command()
     return {
         "migrations.command" if settings.migrations.command else f"the {tool.name} command": command,
         "deploy.hooks.pre": hooks.pre,

@@ -226,6 +226,9 @@ class AlembicTool:
         # A failed revision rolls back together with its alembic_version update.
         return []
 
+    def failure_logs(self, conn: psycopg.Connection[Any], name: str) -> str | None:
+        return None
+
     def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
         # alembic_version holds only the head(s); a head whose script is gone is the case to catch.
         names = {r.revision: r.name for r in self.revisions()}
@@ -251,7 +254,6 @@ class AlembicTool:
 
     # --- changing --------------------------------------------------------------------------
 
-    @property
     def command(self) -> str:
         if self.settings.migrations.command:
             return self.settings.migrations.command
@@ -263,7 +265,7 @@ class AlembicTool:
             self.settings,
             target,
             limits,
-            command=self.command,
+            command=self.command(),
             url_env_names=("DATABASE_URL",),
             run_id=run_id,
             cwd=self._cwd(),

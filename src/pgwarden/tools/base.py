@@ -80,6 +80,22 @@ class MigrationTool(Protocol):
         """
         ...
 
+    def failure_logs(self, conn: psycopg.Connection[Any], name: str) -> str | None:
+        """What the tool recorded about the failed attempt of ``name`` (the database error), if anything.
+
+        Only Prisma keeps such logs (``_prisma_migrations.logs``); the others return None.
+        """
+        ...
+
+    def command(self) -> str | None:
+        """The shell command ``deploy`` runs to apply migrations: ``migrations.command`` when set,
+        else the tool's own.
+
+        None for the ``sql`` tool: pgwarden applies those files itself and runs no command (a
+        ``migrations.command`` configured anyway is never run).
+        """
+        ...
+
     def apply(
         self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
     ) -> ApplyResult:

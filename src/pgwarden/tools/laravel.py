@@ -201,6 +201,9 @@ class LaravelTool:
         # Laravel inserts into `migrations` only after success; nothing records a failed attempt.
         return []
 
+    def failure_logs(self, conn: psycopg.Connection[Any], name: str) -> str | None:
+        return None
+
     def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
         return list(self.ran(conn))
 
@@ -227,7 +230,6 @@ class LaravelTool:
 
     # --- changing --------------------------------------------------------------------------
 
-    @property
     def command(self) -> str:
         return self.settings.migrations.command or str(self.default_command)
 
@@ -239,7 +241,7 @@ class LaravelTool:
             self.settings,
             target,
             limits,
-            command=self.command,
+            command=self.command(),
             url_env_names=URL_ENV_NAMES,
             run_id=run_id,
         )

@@ -170,7 +170,6 @@ class PrismaTool:
 
     # --- changing --------------------------------------------------------------------------
 
-    @property
     def command(self) -> str:
         return self.settings.migrations.command or str(self.default_command)
 
@@ -182,7 +181,7 @@ class PrismaTool:
             self.settings,
             target,
             limits,
-            command=self.command,
+            command=self.command(),
             url_env_names=("DATABASE_URL",),
             run_id=run_id,
         )

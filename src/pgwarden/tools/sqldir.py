@@ -177,6 +177,10 @@ class SqlDirTool:
     def failed(self, conn: psycopg.Connection[Any]) -> list[Migration]:
         return [m for m in self.migrations(conn) if m.status is MigrationStatus.FAILED]
 
+    def failure_logs(self, conn: psycopg.Connection[Any], name: str) -> str | None:
+        # The error is recorded in the history table, but history_state already reports it.
+        return None
+
     def resolve_hint(self, name: str) -> str:
         return (
             f"undo what {name} changed, then: delete from {HISTORY_TABLE} where name = '{name}' "
@@ -204,6 +208,10 @@ class SqlDirTool:
         )
         cols = [d.name for d in cur.description or []]
         return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
+
+    def command(self) -> None:
+        # pgwarden applies the files itself (apply below); no shell command runs.
+        return None
 
     def apply(
         self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
