@@ -161,3 +161,24 @@ def test_format_duration_reads_well() -> None:
     assert format_duration(0.25) == "250ms"
     assert format_duration(12.34) == "12.3s"
     assert format_duration(125) == "2min 05s"
+
+
+NEON_CONFIG = "backup:\n  store: file://./backups\n  snapshot:\n    provider: neon\n    project_id: p-1\n"
+NEON_MESSAGE = (
+    "backup.snapshot.provider: expected rds or aurora (neon branches are not supported by this "
+    "pgwarden version), got 'neon'"
+)
+
+
+def test_neon_snapshot_provider_is_refused_when_the_config_is_read(tmp_path: Path) -> None:
+    # Before, only the backup's snapshot step refused it: plan, verify and deploy ran with it.
+    message = error_of(tmp_path, NEON_CONFIG)
+    assert message == f"{tmp_path / 'pgwarden.yml'}:4: {NEON_MESSAGE}"
+
+
+def test_neon_snapshot_provider_is_refused_by_every_command(tmp_path: Path, cli) -> None:
+    write(tmp_path, NEON_CONFIG)
+    (tmp_path / "add.sql").write_text("create table t (id int);\n")
+    result = cli("plan", "add.sql", cwd=tmp_path)
+    assert result.code == 2, result.output
+    assert f"pgwarden.yml:4: {NEON_MESSAGE}" in result.stderr

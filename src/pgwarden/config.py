@@ -24,6 +24,8 @@ from pgwarden.records import SEVERITY_NAMES
 
 DEFAULT_CONFIG_NAMES = ("pgwarden.yml", "pgwarden.yaml")
 MIGRATION_TOOLS = ("sql", "prisma", "laravel", "alembic")
+#: Managed snapshots pgwarden can take (see :mod:`pgwarden.snapshots`).
+SNAPSHOT_PROVIDERS = ("rds", "aurora")
 DEFAULT_MIGRATION_PATHS = {
     "sql": "migrations",
     "prisma": "prisma/migrations",
@@ -103,6 +105,19 @@ def one_of(*choices: str) -> Reader:
         return value
 
     return read
+
+
+def snapshot_provider(node: yaml.Node, key: str, ctx: _Ctx) -> str:
+    """``rds`` or ``aurora``. Neon has keys of its own but no snapshotter yet: refusing it here,
+    rather than when a backup runs, keeps plan/verify/deploy from accepting a config the next
+    backup will refuse."""
+    value = read_str(node, key, ctx)
+    if value == "neon":
+        raise ctx.error(node, key, "rds or aurora (neon branches are not supported by this pgwarden version)",
+                        got=repr(value))
+    if value not in SNAPSHOT_PROVIDERS:
+        raise ctx.error(node, key, "one of " + ", ".join(SNAPSHOT_PROVIDERS), got=repr(value))
+    return value
 
 
 def list_of(item: Reader) -> Reader:
@@ -185,7 +200,7 @@ class Retention:
 
 @dataclass
 class SnapshotConfig:
-    provider: str | None = opt(one_of("rds", "aurora", "neon"), None)
+    provider: str | None = opt(snapshot_provider, None, doc="rds or aurora")
     instance: str | None = opt(read_str, None, doc="RDS instance identifier")
     cluster: str | None = opt(read_str, None, doc="Aurora cluster identifier")
     region: str | None = opt(read_str, None)

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from pgwarden.config import Settings
+from pgwarden.config import SNAPSHOT_PROVIDERS, Settings
 from pgwarden.errors import ConfigError
 
 Progress = Callable[[str], None]
@@ -32,7 +32,7 @@ class Snapshotter(Protocol):
 def get_snapshotter(settings: Settings) -> Snapshotter:
     config = settings.backup.snapshot
     where = settings.source or "pgwarden.yml"
-    if config.provider in ("rds", "aurora"):
+    if config.provider in SNAPSHOT_PROVIDERS:
         from pgwarden.snapshots.rds import RdsSnapshotter
 
         if config.provider == "rds" and not config.instance:
@@ -40,6 +40,8 @@ def get_snapshotter(settings: Settings) -> Snapshotter:
         if config.provider == "aurora" and not config.cluster:
             raise ConfigError(f"{where}: backup.snapshot.cluster: expected the Aurora cluster identifier")
         return RdsSnapshotter(config)
+    # Config validation already refused any other provider read from a file; this is for
+    # Settings built in code.
     raise ConfigError(
         f"{where}: backup.snapshot.provider: expected rds or aurora (neon branches are not supported by "
         f"this pgwarden version), got {config.provider!r}"
@@ -65,7 +67,7 @@ def restore_snapshot(settings: Settings, snapshot: dict[str, Any], new_name: str
     """
     config = settings.backup.snapshot
     provider = str(snapshot.get("provider") or config.provider or "")
-    if provider not in ("rds", "aurora"):
+    if provider not in SNAPSHOT_PROVIDERS:
         where = settings.source or "pgwarden.yml"
         raise ConfigError(f"{where}: the backup's snapshot was taken with provider {provider!r}; "
                           "this pgwarden version restores rds and aurora snapshots only")
