@@ -182,3 +182,11 @@ def test_neon_snapshot_provider_is_refused_by_every_command(tmp_path: Path, cli)
     result = cli("plan", "add.sql", cwd=tmp_path)
     assert result.code == 2, result.output
     assert f"pgwarden.yml:4: {NEON_MESSAGE}" in result.stderr
+
+
+@pytest.mark.parametrize("key", ["source", "base_dir"])
+def test_fields_the_loader_sets_are_not_yaml_keys(tmp_path: Path, key: str) -> None:
+    # They have no reader: reading them crashed with a TypeError instead of naming the key.
+    message = error_of(tmp_path, f"{key}: elsewhere\n")
+    assert f"pgwarden.yml:1: {key}: expected one of the known keys (" in message
+    assert "base_dir" not in message.split("(", 1)[1]

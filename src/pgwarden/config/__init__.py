@@ -1,24 +1,35 @@
-"""Load and validate ``pgwarden.yml``.
+"""The schema of ``pgwarden.yml`` and how a command finds and loads it.
 
-The schema is the dataclasses below: each field says in its metadata how to read its YAML
-value. Validation walks the YAML *node* tree (not the plain data) so every error can name
-the file, the dotted key, the line, and what was expected. Precedence: command-line flags
-(applied by the CLI through :func:`Settings.with_overrides`) > the file > the defaults here.
+The schema is the dataclasses below, with their defaults and one-line docs: each field says in
+its metadata how to read its YAML value (see :mod:`pgwarden.config.reader`, which does the
+reading and names the file, line, key and value in every error). Precedence: command-line
+flags (applied by the CLI through :func:`Settings.with_overrides`) > the file > the defaults here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pgwarden.durations import DURATION_HELP, parse_duration
+from pgwarden.config.reader import (
+    ReadContext,
+    list_of,
+    one_of,
+    opt,
+    read_bool,
+    read_document,
+    read_duration,
+    read_float,
+    read_int,
+    read_str,
+    section,
+    sub,
+)
 from pgwarden.errors import ConfigError
 from pgwarden.records import SEVERITY_NAMES
 
@@ -32,152 +43,6 @@ DEFAULT_MIGRATION_PATHS = {
     "laravel": "database/migrations",
     "alembic": "alembic.ini",
 }
-
-
-# --- how one YAML scalar/sequence/mapping becomes a Python value ------------------------------
-
-Reader = Callable[[yaml.Node, str, "_Ctx"], Any]
-
-
-@dataclass
-class _Ctx:
-    file: str
-
-    def error(self, node: yaml.Node | None, key: str, expected: str, got: str | None = None) -> ConfigError:
-        where = f"{self.file}"
-        if node is not None:
-            where += f":{node.start_mark.line + 1}"
-        message = f"{where}: {key}: expected {expected}"
-        if got is not None:
-            message += f", got {got}"
-        return ConfigError(message)
-
-
-def _scalar(node: yaml.Node, key: str, ctx: _Ctx, expected: str) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        raise ctx.error(node, key, expected, got="a " + ("list" if isinstance(node, yaml.SequenceNode) else "mapping"))
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
-
-
-def read_str(node: yaml.Node, key: str, ctx: _Ctx) -> str:
-    value = _scalar(node, key, ctx, "a string")
-    if value is None:
-        raise ctx.error(node, key, "a string", got="nothing")
-    if isinstance(value, (dict, list)):
-        raise ctx.error(node, key, "a string")
-    return str(value)
-
-
-def read_int(node: yaml.Node, key: str, ctx: _Ctx) -> int:
-    value = _scalar(node, key, ctx, "a whole number")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ctx.error(node, key, "a whole number >= 0", got=repr(value))
-    return value
-
-
-def read_float(node: yaml.Node, key: str, ctx: _Ctx) -> float:
-    value = _scalar(node, key, ctx, "a number")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ctx.error(node, key, "a number >= 0", got=repr(value))
-    return float(value)
-
-
-def read_bool(node: yaml.Node, key: str, ctx: _Ctx) -> bool:
-    value = _scalar(node, key, ctx, "true or false")
-    if not isinstance(value, bool):
-        raise ctx.error(node, key, "true or false", got=repr(value))
-    return value
-
-
-def read_duration(node: yaml.Node, key: str, ctx: _Ctx) -> float:
-    value = _scalar(node, key, ctx, DURATION_HELP)
-    try:
-        return parse_duration(value)
-    except (ValueError, TypeError):
-        raise ctx.error(node, key, DURATION_HELP, got=repr(value)) from None
-
-
-def one_of(*choices: str) -> Reader:
-    def read(node: yaml.Node, key: str, ctx: _Ctx) -> str:
-        value = read_str(node, key, ctx)
-        if value not in choices:
-            raise ctx.error(node, key, "one of " + ", ".join(choices), got=repr(value))
-        return value
-
-    return read
-
-
-def snapshot_provider(node: yaml.Node, key: str, ctx: _Ctx) -> str:
-    """``rds`` or ``aurora``. Neon has keys of its own but no snapshotter yet: refusing it here,
-    rather than when a backup runs, keeps plan/verify/deploy from accepting a config the next
-    backup will refuse."""
-    value = read_str(node, key, ctx)
-    if value == "neon":
-        raise ctx.error(node, key, "rds or aurora (neon branches are not supported by this pgwarden version)",
-                        got=repr(value))
-    if value not in SNAPSHOT_PROVIDERS:
-        raise ctx.error(node, key, "one of " + ", ".join(SNAPSHOT_PROVIDERS), got=repr(value))
-    return value
-
-
-def list_of(item: Reader) -> Reader:
-    def read(node: yaml.Node, key: str, ctx: _Ctx) -> list[Any]:
-        if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
-            return []
-        if not isinstance(node, yaml.SequenceNode):
-            raise ctx.error(node, key, "a list")
-        return [item(child, f"{key}[{i}]", ctx) for i, child in enumerate(node.value)]
-
-    return read
-
-
-def section(cls: type) -> Reader:
-    def read(node: yaml.Node, key: str, ctx: _Ctx) -> Any:
-        return _read_dataclass(cls, node, key, ctx)
-
-    return read
-
-
-def opt(reader: Reader, default: Any = None, *, doc: str = "") -> Any:
-    """A field read by ``reader``; ``default`` when absent."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"reader": reader, "doc": doc})
-    return field(default=default, metadata={"reader": reader, "doc": doc})
-
-
-def sub(cls: type, *, doc: str = "") -> Any:
-    """A nested section, all defaults when absent."""
-    return field(default_factory=cls, metadata={"reader": section(cls), "doc": doc})
-
-
-def _yaml_key(name: str) -> str:
-    return name
-
-
-def _read_dataclass(cls: type, node: yaml.Node, key: str, ctx: _Ctx) -> Any:
-    if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
-        return cls()
-    if not isinstance(node, yaml.MappingNode):
-        raise ctx.error(node, key or "(top level)", "a mapping of keys to values")
-    fields = {_yaml_key(f.name): f for f in dataclasses.fields(cls)}
-    values: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        name = key_node.value
-        dotted = f"{key}.{name}" if key else name
-        if name not in fields:
-            close = difflib.get_close_matches(str(name), list(fields), n=1)
-            if close:
-                raise ctx.error(key_node, dotted, f"a known key (did you mean {close[0]!r}?)", got="an unknown key")
-            allowed = ", ".join(sorted(fields))
-            raise ctx.error(key_node, dotted, f"one of the known keys ({allowed})", got="an unknown key")
-        if name in values:
-            raise ctx.error(key_node, dotted, "each key once", got="a duplicate")
-        values[name] = fields[name].metadata["reader"](value_node, dotted, ctx)
-    instance = cls(**values)
-    validate = getattr(instance, "_validate", None)
-    if validate is not None:
-        validate(node, key, ctx)
-    return instance
 
 
 # --- the schema ------------------------------------------------------------------------------
@@ -196,6 +61,19 @@ class MigrationsConfig:
 class Retention:
     days: int | None = opt(read_int, 30)
     keep_last: int = opt(read_int, 5)
+
+
+def snapshot_provider(node: yaml.Node, key: str, ctx: ReadContext) -> str:
+    """``rds`` or ``aurora``. Neon has keys of its own but no snapshotter yet: refusing it here,
+    rather than when a backup runs, keeps plan/verify/deploy from accepting a config the next
+    backup will refuse."""
+    value = read_str(node, key, ctx)
+    if value == "neon":
+        raise ctx.error(node, key, "rds or aurora (neon branches are not supported by this pgwarden version)",
+                        got=repr(value))
+    if value not in SNAPSHOT_PROVIDERS:
+        raise ctx.error(node, key, "one of " + ", ".join(SNAPSHOT_PROVIDERS), got=repr(value))
+    return value
 
 
 @dataclass
@@ -256,7 +134,7 @@ class IgnoreEntry:
     migration: str | None = opt(read_str, None)
     reason: str | None = opt(read_str, None)
 
-    def _validate(self, node: yaml.Node, key: str, ctx: _Ctx) -> None:
+    def _validate(self, node: yaml.Node, key: str, ctx: ReadContext) -> None:
         if not self.rule:
             raise ctx.error(node, f"{key}.rule", "the id of the rule to ignore")
 
@@ -274,7 +152,7 @@ class VerifyCheck:
     sql: str = opt(read_str, "")
     expect: str | None = opt(read_str, None, doc="expected value; without it the query must return true")
 
-    def _validate(self, node: yaml.Node, key: str, ctx: _Ctx) -> None:
+    def _validate(self, node: yaml.Node, key: str, ctx: ReadContext) -> None:
         if not self.name:
             raise ctx.error(node, f"{key}.name", "a name for the check")
         if not self.sql:
@@ -375,19 +253,8 @@ def load_settings(path: Path | None) -> Settings:
 
 
 def parse_settings(text: str, display: str, base_dir: str = ".") -> Settings:
-    ctx = _Ctx(display)
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{display}{line}: not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{display}: not valid YAML: {exc}") from None
-    if node is None:
-        settings = Settings()
-    else:
-        settings = _read_dataclass(Settings, node, "", ctx)
+    """Validate the YAML ``text`` of the config file ``display`` (paths relative to ``base_dir``)."""
+    settings = read_document(Settings, text, display)
     settings.source = display
     settings.base_dir = base_dir
     return settings
