@@ -8,7 +8,7 @@ JSON contract (see DESIGN.md), so reporters never reach into internals.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,12 @@ class Migration:
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "status": self.status.value}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Migration:
+        """The inverse of :meth:`to_json` (the checksum and SQL are not in the document)."""
+        return cls(name=str(data["name"]), path=str(data["path"]),
+                   status=MigrationStatus(data.get("status", MigrationStatus.PENDING.value)))
+
 
 @dataclass
 class Finding:
@@ -125,6 +131,24 @@ class Finding:
             "context": self.context,
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        """The inverse of :meth:`to_json`; the keys that may be null may also be missing."""
+        line = data.get("line")
+        return cls(
+            rule=str(data["rule"]),
+            category=Category(data["category"]),
+            severity=Severity(data["severity"]),
+            message=str(data["message"]),
+            suggestion=str(data["suggestion"]),
+            migration=_optional_text(data.get("migration")),
+            file=_optional_text(data.get("file")),
+            line=None if line is None else int(line),
+            statement=_optional_text(data.get("statement")),
+            table=_optional_text(data.get("table")),
+            context=dict(data.get("context") or {}),
+        )
+
 
 @dataclass
 class Check:
@@ -138,6 +162,11 @@ class Check:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "detail": self.detail, "warning": self.warning}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Check:
+        return cls(name=str(data["name"]), ok=bool(data["ok"]), detail=str(data.get("detail") or ""),
+                   warning=bool(data.get("warning", False)))
 
 
 @dataclass
@@ -161,6 +190,28 @@ class StepResult:
             "checks": [c.to_json() for c in self.checks],
             **self.details,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StepResult:
+        """The inverse of :meth:`to_json`: the keys it does not know go back into ``details``.
+
+        A failure document (``{"ok": false, "exit_code": …, "error": {"kind", "message", "hint"}}``,
+        what a step prints under ``--format json`` when it fails or refuses) reads as a failed
+        result whose summary is the error's message; ``exit_code`` and ``error`` stay in ``details``.
+        """
+        error = data.get("error")
+        summary = data.get("summary")
+        if summary is None and isinstance(error, Mapping):
+            summary = error.get("message")
+        known = {"version", "step", "ok", "summary", "duration_s", "checks"}
+        return cls(
+            step=str(data["step"]),
+            ok=bool(data["ok"]),
+            summary=str(summary or ""),
+            duration_s=float(data.get("duration_s") or 0.0),
+            checks=[Check.from_json(c) for c in data.get("checks") or []],
+            details={k: v for k, v in data.items() if k not in known},
+        )
 
 
 @dataclass
@@ -220,6 +271,28 @@ class PlanReport:
             },
         }
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanReport:
+        """The inverse of :meth:`to_json`, as far as the document goes.
+
+        The document says whether the plan was blocked, not the ``fail_on`` that decided it; the
+        threshold read back is the one nearest the findings that gives the same verdict (their
+        highest severity when blocked, one above it when not), so ``blocked`` and the summary
+        come out as they went in. Tool, database and notes are not in the document.
+        """
+        findings = [Finding.from_json(f) for f in data.get("findings") or []]
+        summary = data.get("summary")
+        blocked = bool(summary.get("blocked")) if isinstance(summary, Mapping) else False
+        top = max((f.severity for f in findings), default=None)
+        if top is None:
+            fail_on = "high"
+        elif blocked:
+            fail_on = top.value
+        else:
+            fail_on = "never" if top is Severity.CRITICAL else top.raised().value
+        return cls(migrations=[Migration.from_json(m) for m in data.get("migrations") or []],
+                   findings=findings, fail_on=fail_on)
+
 
 def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:
     """True when a finding reaches ``fail_on`` (a severity name; ``never`` never blocks)."""
@@ -227,3 +300,7 @@ def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:
         return False
     threshold = Severity(fail_on)
     return any(f.severity >= threshold for f in findings)
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else str(value)
