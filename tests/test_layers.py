@@ -23,7 +23,7 @@ CORE_MODULES = frozenset({
 })
 
 #: Layer -> the other layers it may import (a layer may always import itself).
-#: A module's layer is its first name under ``pgwarden`` (``pgwarden.pg.restore`` -> ``pg``),
+#: A module's layer is its first name under ``pgwarden`` (``pgwarden.pg.dump`` -> ``pg``),
 #: or ``core`` for the modules in CORE_MODULES.
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "core":      frozenset(),

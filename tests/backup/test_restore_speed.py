@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from pgwarden.errors import OperationFailed
-from pgwarden.pg import restore as pg_restore_mod
+from pgwarden.pg import restore_atomic, restore_parallel
 from pgwarden.pg import script as pg_script_mod
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.pg.script import copy_table, script_events
@@ -59,13 +59,13 @@ def test_copy_table_reads_quoted_names() -> None:
 def _captured_connections(monkeypatch) -> list[list[str]]:
     """The tables each loading connection ran a COPY for (``--into``)."""
     seen: list[list[str]] = []
-    real = pg_restore_mod._copied_rows
+    real = restore_parallel._copied_rows
 
     def spy(per_connection):  # type: ignore[no-untyped-def]
         seen.extend([table for table, _ in counts] for counts in per_connection)
         return real(per_connection)
 
-    monkeypatch.setattr(pg_restore_mod, "_copied_rows", spy)
+    monkeypatch.setattr(restore_parallel, "_copied_rows", spy)
     return seen
 
 
@@ -101,7 +101,7 @@ def test_copy_counts_are_compared_not_trusted(db, tmp_path: Path, monkeypatch) -
     settings = file_settings(tmp_path)
     target = DatabaseTarget.from_url(db.url)
     manifest = take_backup(settings, target)
-    real = pg_restore_mod._loaded_rows
+    real = restore_atomic._loaded_rows
 
     def short_by_one(sessions):  # type: ignore[no-untyped-def]
         loaded = real(sessions)
@@ -109,7 +109,7 @@ def test_copy_counts_are_compared_not_trusted(db, tmp_path: Path, monkeypatch) -
         loaded["public.customers"] -= 1
         return loaded
 
-    monkeypatch.setattr(pg_restore_mod, "_loaded_rows", short_by_one)
+    monkeypatch.setattr(restore_atomic, "_loaded_rows", short_by_one)
     result = restore_backup(settings, target, manifest.id, confirm=db.name)
     assert not result.ok
     assert "public.customers: 2999 rows, backup had 3000" in result.checks[0].detail
@@ -146,7 +146,7 @@ def test_rejected_copy_block_fails_the_load_and_drops_the_new_database(db, tmp_p
     target = DatabaseTarget.from_url(db.url)
     manifest = take_backup(settings, target)
     monkeypatch.setattr(pg_script_mod, "SCRIPT_READ", 4096)
-    real_send = pg_restore_mod._CopyLoader.send
+    real_send = restore_parallel._CopyLoader.send
     sent = {"rows": 0}
 
     def corrupt_third_block(self, kind: str, data: bytes) -> None:  # type: ignore[no-untyped-def]
@@ -156,7 +156,7 @@ def test_rejected_copy_block_fails_the_load_and_drops_the_new_database(db, tmp_p
                 data = b"not\ta\trow\n" + data
         real_send(self, kind, data)
 
-    monkeypatch.setattr(pg_restore_mod._CopyLoader, "send", corrupt_third_block)
+    monkeypatch.setattr(restore_parallel._CopyLoader, "send", corrupt_third_block)
     new_db = db.name + "_c"
     with pytest.raises(OperationFailed, match="loading the data failed"):
         restore_backup(settings, target, manifest.id, into=new_db)

@@ -1,9 +1,9 @@
 """Reading pg_dump archives with pg_restore: listings, the table of contents, zstd streamed in.
 
 Shared by the backup (which verifies what it stored with ``pg_restore --list``) and the restore
-paths (``pgwarden.pg.restore``), which feed a zstd-compressed archive to pg_restore's stdin
-decompressed on the fly instead of writing it out. Also the threads that read a child program's
-output while it runs (``LineReader``, ``Tail``).
+paths (``pgwarden.pg.restore_atomic``, ``pgwarden.pg.restore_parallel``), which feed a
+zstd-compressed archive to pg_restore's stdin decompressed on the fly instead of writing it out.
+Also the threads that read a child program's output while it runs (``LineReader``, ``Tail``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """pg_restore's SQL script, read as a stream: lines, COPY blocks, their tables, FREEZE.
 
 ``pg_restore --file=-`` renders an archive as the SQL psql would run. The restore paths
-(``pgwarden.pg.restore``) read it as events, in blocks for the rows, and change it in two places
-only: settings the target server does not know are dropped, and a COPY into a table the script
-created in the same transaction gets ``FREEZE``.
+(``pgwarden.pg.restore_atomic``, ``pgwarden.pg.restore_parallel``) read it as events, in blocks
+for the rows, and change it in two places only: settings the target server does not know are
+dropped, and a COPY into a table the script created in the same transaction gets ``FREEZE``.
 """
 
 from __future__ import annotations

@@ -29,7 +29,9 @@ from pgwarden.pg.archive import read_toc
 from pgwarden.pg.binaries import ClientProgram, find_client
 from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
 from pgwarden.pg.inplace import ReplacePlan, parse_toc, plan_replace
-from pgwarden.pg.restore import RestoreRun, restore_filtered, restore_parallel
+from pgwarden.pg.restore_atomic import restore_filtered
+from pgwarden.pg.restore_parallel import restore_parallel
+from pgwarden.pg.restore_session import RestoreRun
 from pgwarden.pg.script import FREEZE_REFUSED
 from pgwarden.pg.tables import TABLES_SQL, analyze_schemas, count_rows, label, plan_counts, split_name
 from pgwarden.records import Check, StepResult

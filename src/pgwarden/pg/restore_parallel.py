@@ -1,28 +1,10 @@
-"""The two ways of restoring a pg_dump archive.
+"""The parallel restore into a new database (``--into``, the drill): several sessions at once.
 
-Reading the archive is ``pgwarden.pg.archive``; reading the SQL script pg_restore renders from it
-is ``pgwarden.pg.script``.
-
-- Through psql (every in-place restore, and any restore into an older server than the pg_dump
-  that wrote the archive): the archive is rendered as SQL (``pg_restore -f - --single-transaction``),
-  ``SET`` lines for settings the target server does not have are dropped (pg_dump 17+ writes
-  ``SET transaction_timeout = 0;`` which PostgreSQL 15 rejects; the list comes from the target's
-  own ``pg_settings``), an optional prelude is put first (the in-place restore empties the backup's
-  schemas with it), the tables the script creates load with ``COPY ... FREEZE``, and all of it runs
-  in ``psql -v ON_ERROR_STOP=1 --single-transaction``: any error rolls everything back, and the
-  COMMIT happens only once pg_restore has exited cleanly.
-- Into a new database (``--into``, the drill), where nothing needs to stay atomic because a failure
-  drops the database: ``pg_restore --section=pre-data`` (tables, no indexes), then the data section
-  rendered as SQL and its rows dealt out, in blocks, to ``restore.jobs`` connections of our own
-  running COPY at once (so the rows of one big table load in parallel too; the rest of the section
-  goes through one psql session), then ``--section=post-data`` (indexes, constraints; ``--jobs``
-  for a directory archive).
-
-Both report the rows each table received from the ``COPY n`` command tags (the server's own
-count, exact), which the caller compares with the manifest instead of running ``count(*)`` again.
-
-Restoring sessions get ``PGOPTIONS`` that make bulk loading cheaper (no synchronous commit
-wait, big maintenance_work_mem for index builds). The password travels in ``PGPASSWORD``.
+Nothing needs to stay atomic here, because a failure drops the new database: ``pg_restore
+--section=pre-data`` (tables, no indexes), then the data section rendered as SQL and its rows dealt
+out, in blocks, to ``restore.jobs`` connections of our own running COPY at once (so the rows of one
+big table load in parallel too; the rest of the section goes through one psql session), then
+``--section=post-data`` (indexes, constraints; ``--jobs`` for a directory archive).
 """
 
 from __future__ import annotations
@@ -30,110 +12,22 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import re
 import subprocess
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import psycopg
 
 from pgwarden.errors import OperationFailed
-from pgwarden.pg.archive import Feeder, LineReader, Tail, close_quietly, widen_pipe
+from pgwarden.pg.archive import Feeder, Tail, widen_pipe
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget, connect
-from pgwarden.pg.script import FreezeTracker, copy_table, script_events, setting_name
+from pgwarden.pg.restore_session import RESTORE_SESSION_OPTIONS, PsqlSession, RestoreRun, session_env
+from pgwarden.pg.script import copy_table, script_events
 from pgwarden.redact import redact
 
-RESTORE_SESSION_OPTIONS = (
-    "-c synchronous_commit=off -c maintenance_work_mem=512MB -c work_mem=64MB "
-    "-c max_parallel_maintenance_workers=2"
-)
-#: How every failure of a single-transaction restore ends, said plainly for the responder.
-ROLLED_BACK = "nothing was changed: the restore ran in one transaction and was rolled back"
-_COPY_TAG = re.compile(rb"^COPY (\d+)\n?$")
 #: blocks queued per loading session (bounds memory: sessions x blocks x SCRIPT_READ)
 LOADER_QUEUE = 8
-
-
-def _env(target: DatabaseTarget) -> dict[str, str]:
-    env = target.child_env()
-    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " " + RESTORE_SESSION_OPTIONS).strip()
-    return env
-
-
-@dataclass
-class RestoreRun:
-    method: str
-    dropped_settings: list[str] = field(default_factory=list)
-    #: rows each table received, from the server's own ``COPY n`` command tags (exact, summed over
-    #: sessions); None when they could not be matched to tables (then the caller counts)
-    loaded_rows: dict[str, int] | None = None
-
-
-class _CopyTags(LineReader):
-    """Reads psql's standard output in a thread and keeps the ``COPY n`` command tags, in order.
-
-    psql (not ``--quiet``) prints one tag per statement; result rows of the few SELECTs in a
-    script (``setval``, ``set_config``) are printed aligned, i.e. behind a space, so a line that
-    is exactly ``COPY n`` is a tag.
-    """
-
-    def __init__(self, stream: IO[bytes] | None) -> None:
-        self.counts: list[int] = []
-        super().__init__(stream)
-
-    def take(self, raw: bytes) -> None:
-        match = _COPY_TAG.match(raw)
-        if match:
-            self.counts.append(int(match.group(1)))
-
-    def result(self) -> list[int]:
-        self.thread.join(timeout=10)
-        return self.counts
-
-
-class _Session:
-    """One ``psql -v ON_ERROR_STOP=1`` session fed through its stdin, with the bulk-load settings.
-
-    ``copies`` lists the table of every COPY sent to it, in order, so its command tags can be
-    matched to tables afterwards.
-    """
-
-    def __init__(self, psql: Path, target: DatabaseTarget, *, single_transaction: bool) -> None:
-        args = [str(psql), f"--dbname={target.child_dbname_arg()}", "--no-psqlrc", "--no-password",
-                "--set=ON_ERROR_STOP=1"] + (["--single-transaction"] if single_transaction else [])
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=_env(target))
-        assert self.proc.stdin is not None
-        self.stdin: IO[bytes] = self.proc.stdin
-        widen_pipe(self.stdin)
-        self.tail = Tail(self.proc.stderr)
-        self.tags = _CopyTags(self.proc.stdout)
-        self.copies: list[str] = []
-        self.in_copy: str | None = None
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        close_quietly(self.stdin)
-
-    def finish(self) -> int:
-        close_quietly(self.stdin)
-        return self.proc.wait()
-
-
-def _loaded_rows(sessions: list[_Session]) -> dict[str, int] | None:
-    """Rows per table from the sessions' COPY tags; None unless every COPY has its tag."""
-    loaded: dict[str, int] = {}
-    for session in sessions:
-        counts = session.tags.result()
-        if len(counts) != len(session.copies):
-            return None
-        for table, count in zip(session.copies, counts, strict=True):
-            loaded[table] = loaded.get(table, 0) + count
-    return loaded
 
 
 def restore_direct(
@@ -160,7 +54,7 @@ def restore_direct(
     if not compressed:
         args.append(str(archive))
     proc = subprocess.Popen(args, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(target))
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=session_env(target))
     feeder = Feeder(archive, proc.stdin) if compressed else None
     tail = Tail(proc.stderr)
     returncode = proc.wait()
@@ -174,119 +68,10 @@ def restore_direct(
     return RestoreRun(method)
 
 
-def restore_filtered(
-    pg_restore: ClientProgram,
-    psql: Path,
-    target: DatabaseTarget,
-    archive: Path,
-    *,
-    known_settings: set[str],
-    clean: bool,
-    compressed: bool = False,
-    prelude: bytes = b"",
-    freeze: bool = True,
-) -> RestoreRun:
-    """Archive -> SQL -> drop SETs of settings the server lacks -> psql, in one transaction.
-
-    ``prelude`` is SQL sent first, in the same transaction (the in-place restore empties the
-    backup's schemas with it), so a failure anywhere later rolls it back too. ``freeze`` loads the
-    tables the script creates with ``COPY ... FREEZE`` (see ``pgwarden.pg.script.FreezeTracker``).
-    """
-    # --single-transaction makes pg_restore write one BEGIN ... COMMIT around everything; without
-    # it, the script has its own BEGIN/COMMIT around large objects, and that COMMIT would end
-    # psql's transaction half-way, leaving the rest to autocommit.
-    render = [str(pg_restore.path), "--file=-", "--single-transaction"]
-    if clean:
-        render += ["--clean", "--if-exists"]
-    if not compressed:
-        render.append(str(archive))
-    producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    widen_pipe(producer.stdout)
-    feeder = Feeder(archive, producer.stdin) if compressed else None
-    session = _Session(psql, target, single_transaction=True)
-    consumer = session.proc
-    producer_tail = Tail(producer.stderr)
-    dropped: list[str] = []
-    assert producer.stdout is not None
-    write = session.stdin.write
-    psql_stopped = False
-    # pg_restore's final COMMIT is held back until its exit status is known: a COMMIT inside a
-    # routine body is followed by more SQL and goes through; the real one is dropped at the end
-    # and psql --single-transaction commits only once we let it reach end of input.
-    held_commit = False
-    frozen = FreezeTracker() if freeze else None
-    try:
-        if prelude:
-            write(prelude)
-        for kind, data in script_events(producer.stdout):
-            if kind == "rows" or kind == "end":
-                write(data)
-                continue
-            if held_commit and not (data == b"\n" or data.startswith((b"--", b"\\unrestrict "))):
-                write(b"COMMIT;\n")
-                held_commit = False
-            if kind == "copy":
-                session.copies.append(copy_table(data))
-                if frozen is not None:
-                    data = frozen.header(data, session.copies[-1])
-            elif data == b"COMMIT;\n":
-                held_commit = True
-                continue
-            elif data.startswith((b"SET ", b"SELECT pg_catalog.set_config(")):
-                name = setting_name(data)
-                if name is not None and name not in known_settings:
-                    if name not in dropped:
-                        dropped.append(name)
-                    continue
-            elif frozen is not None:
-                frozen.see(data)
-            write(data)
-    except BrokenPipeError:
-        psql_stopped = True  # psql stopped on an error: reported below
-    except BaseException:
-        producer.kill()
-        producer.wait()
-        session.kill()
-        raise
-    finally:
-        producer.stdout.close()
-    if psql_stopped:
-        close_quietly(session.stdin)
-        producer.kill()
-        producer.wait()
-        consumer_rc = consumer.wait()
-        raise OperationFailed(
-            f"the restore failed; {ROLLED_BACK} (psql exit {consumer_rc}):\n"
-            f"{session.tail.text() or '(no error output)'}"
-        )
-    # A failed render must never reach psql as end-of-input: that would COMMIT half a restore.
-    # Killing psql instead drops its connection, and the server rolls the transaction back.
-    producer_rc = producer.wait()
-    if feeder is not None:
-        feeder.join()
-        if feeder.error:
-            producer_rc = producer_rc or 1
-    if producer_rc != 0:
-        session.kill()
-        raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}); {ROLLED_BACK}:"
-                              f"\n{producer_tail.text()}")
-    consumer_rc = session.finish()
-    if consumer_rc != 0:
-        raise OperationFailed(
-            f"the restore failed; {ROLLED_BACK} (psql exit {consumer_rc}):\n"
-            f"{session.tail.text() or '(no error output)'}"
-        )
-    return RestoreRun("pg_restore | psql --single-transaction (settings unknown to this server dropped"
-                      + (f"; {frozen.count} of {len(session.copies)} tables loaded with COPY FREEZE)"
-                         if frozen is not None else "; without COPY FREEZE)"),
-                      dropped, _loaded_rows([session]))
-
-
 class _Loader:
     """A data-loading session with its own writer thread, so a busy session never stalls the others."""
 
-    def __init__(self, session: _Session) -> None:
+    def __init__(self, session: PsqlSession) -> None:
         self.session = session
         self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=LOADER_QUEUE)
         self.failed = False
@@ -396,7 +181,7 @@ def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, ar
     widen_pipe(producer.stdout)
     feeder = Feeder(archive, producer.stdin) if compressed else None
     producer_tail = Tail(producer.stderr)
-    other = _Loader(_Session(psql, target, single_transaction=False))
+    other = _Loader(PsqlSession(psql, target, single_transaction=False))
     assert producer.stdout is not None
     header = b""
     table = ""
