@@ -13,9 +13,12 @@ from pathlib import Path
 
 import psycopg
 
+from pgwarden.names import QualifiedName
+from pgwarden.pg.blockers import find_blocking_sessions
 from pgwarden.pg.connection import DatabaseTarget
-from pgwarden.pg.locks import DeployLock, find_blocking_sessions, tables_touched
+from pgwarden.pg.deploy_lock import DeployLock
 from pgwarden.pipeline.deploy import run_deploy
+from pgwarden.risk.touched import tables_touched
 from tests.deploy.helpers import AppLoad, add_migration, audit_lines, open_transaction, write_project
 
 INIT = "create table users (id bigserial primary key, email text);\ninsert into users (email) values ('a'), ('b');\n"
@@ -140,8 +143,8 @@ def test_preflight_waits_for_blockers_then_deploys(db, tmp_path: Path) -> None:
 def test_preflight_only_reports_sessions_on_the_migrated_tables(db) -> None:
     db.execute("create table a (id int); create table b (id int)")
     with open_transaction(db.url, "select * from b"), db.connect() as conn:
-        assert find_blocking_sessions(conn, {"a"}) == []
-        found = find_blocking_sessions(conn, {"b"})
+        assert find_blocking_sessions(conn, {QualifiedName(None, "a")}) == []
+        found = find_blocking_sessions(conn, {QualifiedName(None, "b")})
         assert [s.relations for s in found] == [("public.b",)]
         assert "idle in transaction" in found[0].describe()
         assert find_blocking_sessions(conn, None)
@@ -149,7 +152,8 @@ def test_preflight_only_reports_sessions_on_the_migrated_tables(db) -> None:
 
 def test_tables_touched() -> None:
     sql = "alter table public.orders add column x int; drop table old_things; create index i on users (a);"
-    assert tables_touched(sql) == {"public.orders", "old_things", "users"}
+    assert tables_touched(sql) == {QualifiedName("public", "orders"), QualifiedName(None, "old_things"),
+                                   QualifiedName(None, "users")}
     assert tables_touched("this is not sql") is None
 
 
@@ -159,3 +163,25 @@ def test_deploy_lock_is_per_database(db, tmp_path: Path) -> None:
         other = DeployLock(target.with_dbname("postgres"), wait_s=0)
         other.acquire()
         other.release()
+
+
+def test_preflight_tells_schemas_apart(db) -> None:
+    # A lock on audit.users is no reason to wait before migrating users (unqualified: public.users).
+    db.execute("create schema audit; create table audit.users (id int); create table users (id int)")
+    touched = tables_touched("alter table users add column nickname text;")
+    with db.connect() as conn:
+        with open_transaction(db.url, "select * from audit.users"):
+            assert find_blocking_sessions(conn, touched) == []
+        with open_transaction(db.url, "select * from public.users"):
+            found = find_blocking_sessions(conn, touched)
+            assert [s.relations for s in found] == [("public.users",)]
+
+
+def test_deploy_ignores_a_lock_on_a_table_of_the_same_name_in_another_schema(db, tmp_path: Path) -> None:
+    settings, target = project(db, tmp_path)
+    db.execute("create schema audit; create table audit.users (id int)")
+    add_migration(settings, "0002_add_nickname", ADD_COLUMN)
+    with open_transaction(db.url, "select * from audit.users"):
+        result = run_deploy(settings, target, no_backup_reason="test")
+    assert result.ok, result.summary
+    assert result.details["preflight_blockers"] == []

@@ -35,19 +35,15 @@ from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import ConfigError, OperationFailed, PgwardenError, SafetyRefusal
 from pgwarden.guards import find_forbidden, is_protected, resolve_environment
+from pgwarden.names import QualifiedName
+from pgwarden.pg.blockers import BlockingSession, find_blocking_sessions, transactions_alive
 from pgwarden.pg.connection import DatabaseTarget, connect, connection
-from pgwarden.pg.locks import (
-    BlockingSession,
-    DeployLock,
-    LockWatchdog,
-    WatchdogReport,
-    find_blocking_sessions,
-    tables_touched,
-    transactions_alive,
-)
+from pgwarden.pg.deploy_lock import DeployLock
+from pgwarden.pg.watchdog import LockWatchdog, WatchdogReport
 from pgwarden.pipeline.verify import tables_with_primary_key
 from pgwarden.records import Check, Migration, MigrationStatus, StepResult
 from pgwarden.redact import redact
+from pgwarden.risk.touched import tables_touched
 from pgwarden.tools import get_tool
 from pgwarden.tools.base import ApplyResult, MigrationTool, SessionLimits
 
@@ -389,7 +385,7 @@ def _deploy_locked(run: _Run, pending: list[Migration]) -> StepResult:
 def _preflight(run: _Run, pending: list[Migration]) -> None:
     """Report (and optionally wait for) sessions the migrations would queue behind."""
     started = time.monotonic()
-    tables: set[str] | None = set()
+    tables: set[QualifiedName] | None = set()
     for m in pending:
         touched = tables_touched(m.sql) if m.sql else None
         if touched is None:
@@ -410,11 +406,12 @@ def _preflight(run: _Run, pending: list[Migration]) -> None:
                     time.sleep(0.25)
                     blockers = find_blocking_sessions(conn, tables, min_xact_age_s=LONG_TRANSACTION_S)
     run.preflight = blockers
-    scope = "every table" if tables is None else (", ".join(sorted(tables)) or "no table")
+    scope = "every table" if tables is None else (", ".join(sorted(t.display for t in tables)) or "no table")
     detail = "; ".join(b.describe() for b in blockers) if blockers else f"none holding locks on {scope}"
     run.checks.append(Check("no session holding locks the migrations need", not blockers, detail, warning=True))
     run.step("preflight", "clear" if not blockers else "blockers", started,
-             tables=None if tables is None else sorted(tables), blockers=[b.to_json() for b in blockers])
+             tables=None if tables is None else sorted(t.display for t in tables),
+             blockers=[b.to_json() for b in blockers])
 
 
 def _apply_with_retries(run: _Run) -> ApplyResult:

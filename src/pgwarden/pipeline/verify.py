@@ -28,10 +28,10 @@ from pgwarden.audit import latest_deploy
 from pgwarden.config import Settings, VerifyCheck
 from pgwarden.errors import OperationFailed, PgwardenError
 from pgwarden.pg.connection import DatabaseTarget, connection
-from pgwarden.pg.locks import tables_touched
 from pgwarden.pg.tables import count_rows, plan_counts, split_name
 from pgwarden.records import Check, MigrationStatus, StepResult
 from pgwarden.redact import redact
+from pgwarden.risk.touched import tables_touched
 from pgwarden.tools import get_tool
 
 Progress = Callable[[str], None]
@@ -172,7 +172,7 @@ def _touched_names(migration_sql: list[str | None]) -> set[str] | None:
         if found is None:
             return None
         for n in found:
-            schema, table = split_name(n)
+            schema, table = n.schema_or_public, n.name
             names.add(f"{schema}.{table}")
     return names
 
