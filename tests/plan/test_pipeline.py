@@ -10,8 +10,9 @@ import pytest
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError
 from pgwarden.pg.connection import DatabaseTarget
-from pgwarden.pipeline.plan import EDITED_AFTER_APPLY, FAILED_MIGRATION, SQL_UNAVAILABLE, plan_migrations
+from pgwarden.pipeline.plan import plan_migrations
 from pgwarden.records import Category, Severity
+from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
 from tests.tools.helpers import PYTHON, copy_project, settings_for
 
 SUMMARY_KEYS = {"max_severity", "blocked", "counts"}
@@ -92,11 +93,11 @@ def test_failed_and_edited_prisma_migrations_become_critical_findings(db, tmp_pa
     statuses = {m.name: m.status.value for m in report.migrations}
     assert statuses["20240110093000_init"] == "edited"
     assert statuses["20240302141500_add_post_slug"] == "failed"
-    failed = next(f for f in report.findings if f.rule == FAILED_MIGRATION)
+    failed = next(f for f in report.findings if f.rule == failed_migration.ID)
     assert failed.severity is Severity.CRITICAL and failed.category is Category.WILL_FAIL
     assert "npx prisma migrate resolve --rolled-back 20240302141500_add_post_slug" in failed.suggestion
     assert "23502" in failed.context["logs"]
-    edited = next(f for f in report.findings if f.rule == EDITED_AFTER_APPLY)
+    edited = next(f for f in report.findings if f.rule == edited_after_apply.ID)
     assert edited.migration == "20240110093000_init" and edited.severity is Severity.CRITICAL
     assert report.blocked and report.to_json()["summary"]["max_severity"] == "critical"
 
@@ -113,7 +114,7 @@ def test_sql_tool_edited_file_is_a_finding_not_a_crash(db, tmp_path: Path) -> No
     db.execute("create table t (id int)")
     report = plan_migrations(settings_for("sql", tmp_path), target=DatabaseTarget.from_url(db.url))
     assert [m.name for m in report.pending] == ["0002_more"]
-    assert [f.rule for f in report.findings if f.rule == EDITED_AFTER_APPLY] == [EDITED_AFTER_APPLY]
+    assert [f.rule for f in report.findings if f.rule == edited_after_apply.ID] == [edited_after_apply.ID]
 
 
 def test_plan_session_is_read_only(db, tmp_path: Path) -> None:
@@ -135,7 +136,7 @@ def test_laravel_migration_without_sql_is_flagged(db, tmp_path: Path) -> None:
                "('2024_01_10_100100_create_invoices_table', 1)")
     settings = settings_for("laravel", project, plan_command=f"{PYTHON} one.py")
     report = plan_migrations(settings, target=DatabaseTarget.from_url(db.url))
-    unavailable = [f.migration for f in report.findings if f.rule == SQL_UNAVAILABLE]
+    unavailable = [f.migration for f in report.findings if f.rule == sql_unavailable.ID]
     assert len(report.pending) == 5
     assert "2024_05_20_081532_add_status_to_invoices_table" not in unavailable
     assert len(unavailable) == 4

@@ -1,4 +1,4 @@
-"""Every rule has a doc page with a problem and a safe alternative per tool, and every page a rule."""
+"""Every rule is a module in risk/rules with a page, a test and a snapshot; every page is a rule."""
 
 from __future__ import annotations
 
@@ -7,23 +7,33 @@ from pathlib import Path
 
 import pytest
 
-from pgwarden.pipeline.plan import EDITED_AFTER_APPLY, FAILED_MIGRATION, SQL_UNAVAILABLE
 from pgwarden.records import Category
-from pgwarden.risk.engine import IGNORE_WITHOUT_REASON, SYNTAX_ERROR
-from pgwarden.risk.rules import RULES
+from pgwarden.risk.rule import Rule
+from pgwarden.risk.rules import ALL_RULES, OTHER_RULES, RULES
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules"
-# Findings raised by the engine and by the plan pipeline (tool history), not by a rule module.
-ENGINE_RULES = {SYNTAX_ERROR, IGNORE_WITHOUT_REASON, FAILED_MIGRATION, EDITED_AFTER_APPLY, SQL_UNAVAILABLE}
-RULE_IDS = [rule.ID for rule in RULES]
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "rules"
+RULES_DIR = ROOT / "src" / "pgwarden" / "risk" / "rules"
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+RULE_IDS = [rule.ID for rule in ALL_RULES]
+
+
+def _module_name(rule: Rule) -> str:
+    return str(rule.__name__).rsplit(".", 1)[-1]  # type: ignore[attr-defined]
 
 
 def test_every_rule_has_a_page_and_every_page_a_rule() -> None:
     pages = {p.stem for p in DOCS.glob("*.md")}
-    assert pages == set(RULE_IDS) | ENGINE_RULES
+    assert pages == set(RULE_IDS)
 
 
-@pytest.mark.parametrize("rule_id", sorted(set(RULE_IDS) | ENGINE_RULES))
+def test_every_rule_module_is_registered() -> None:
+    # A module in risk/rules that is not in ALL_RULES would be a rule nobody runs or documents.
+    files = {p.stem for p in RULES_DIR.glob("*.py") if p.stem != "__init__"}
+    assert files == {_module_name(rule) for rule in ALL_RULES}
+
+
+@pytest.mark.parametrize("rule_id", sorted(RULE_IDS))
 def test_page_has_problem_and_safe_alternative_for_each_tool(rule_id: str) -> None:
     text = (DOCS / f"{rule_id}.md").read_text(encoding="utf-8")
     for heading in ("## Problem", "## Safe alternative", "### Plain SQL", "### Prisma", "### Laravel",
@@ -31,13 +41,26 @@ def test_page_has_problem_and_safe_alternative_for_each_tool(rule_id: str) -> No
         assert heading in text, f"{rule_id}.md lacks {heading}"
 
 
-@pytest.mark.parametrize("rule", RULES, ids=RULE_IDS)
-def test_rule_module_shape(rule: object) -> None:
-    module_name = rule.__name__.rsplit(".", 1)[-1]  # type: ignore[attr-defined]
-    assert rule.ID == module_name.replace("_", "-")  # type: ignore[attr-defined]
-    assert isinstance(rule.CATEGORY, Category)  # type: ignore[attr-defined]
-    assert callable(rule.check) and rule.__doc__  # type: ignore[attr-defined]
-    assert importlib.import_module(f"tests.risk.rules.test_{module_name}").ID == rule.ID  # type: ignore[attr-defined]
+@pytest.mark.parametrize("rule", ALL_RULES, ids=RULE_IDS)
+def test_rule_module_shape(rule: Rule) -> None:
+    module_name = _module_name(rule)
+    assert rule.ID == module_name.replace("_", "-")
+    assert isinstance(rule.CATEGORY, Category)
+    assert rule.SUGGESTION
+    assert rule.__doc__ and rule.__doc__.startswith(f"{rule.ID}: ")
+    assert importlib.import_module(f"tests.risk.rules.test_{module_name}").ID == rule.ID
+    assert (SNAPSHOTS / f"{rule.ID}.txt").is_file()
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[rule.ID for rule in RULES])
+def test_statement_rules_say_what_they_inspect(rule: object) -> None:
+    assert callable(rule.check)  # type: ignore[attr-defined]
+    nodes = rule.NODES  # type: ignore[attr-defined]
+    assert nodes is None or (isinstance(nodes, tuple) and all(isinstance(n, type) for n in nodes))
+
+
+def test_other_rules_are_not_run_per_statement() -> None:
+    assert not set(OTHER_RULES) & set(RULES)
 
 
 def test_ids_are_unique() -> None:

@@ -19,21 +19,12 @@ import psycopg
 from pgwarden.config import Settings, check_migrations_path
 from pgwarden.errors import ConfigError
 from pgwarden.pg.connection import DatabaseTarget, connect
-from pgwarden.records import SEVERITY_NAMES, Category, Finding, Migration, MigrationStatus, PlanReport, Severity
-from pgwarden.tools.base import MigrationTool
+from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus, PlanReport
+from pgwarden.risk.engine import review
+from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
+from pgwarden.tools import get_tool
+from pgwarden.tools.base import MigrationTool, sha256_file
 from pgwarden.tools.sqldir import discover
-
-FAILED_MIGRATION = "failed-migration"
-EDITED_AFTER_APPLY = "edited-after-apply"
-SQL_UNAVAILABLE = "sql-unavailable"
-#: Rules that come from the tool's history rather than from the SQL (documented like the others).
-STATE_RULES = (FAILED_MIGRATION, EDITED_AFTER_APPLY, SQL_UNAVAILABLE)
-_HISTORY_TABLES = {
-    "prisma": "_prisma_migrations",
-    "sql": "pgwarden_migrations",
-    "laravel": "migrations",
-    "alembic": "alembic_version",
-}
 
 
 def plan_migrations(
@@ -70,8 +61,6 @@ def _plan(
     *,
     database: str | None,
 ) -> PlanReport:
-    from pgwarden.risk.engine import review
-
     state_findings: list[Finding] = []
     notes: list[str] = []
     if explicit is not None:
@@ -79,19 +68,17 @@ def _plan(
         pending = explicit
         tool_name = "paths"
     else:
-        from pgwarden.tools import get_tool
-
         check_migrations_path(settings)
         tool = get_tool(settings)
         tool_name = tool.name
-        migrations, pending, state_findings = _from_tool(tool, conn)
+        migrations, pending, state_findings = from_tool(tool, conn)
         if conn is None:
             notes.append(
                 "No database URL: every migration the tool lists is treated as pending, and findings are "
                 "judged without table sizes. Pass --database-url for live context."
             )
     findings = review(pending, conn=conn, risk=settings.risk)
-    unavailable = [_sql_unavailable(m) for m in pending if m.sql is None]
+    unavailable = [sql_unavailable.finding(m) for m in pending if m.sql is None]
     return PlanReport(
         migrations=migrations,
         findings=state_findings + unavailable + findings,
@@ -102,10 +89,15 @@ def _plan(
     )
 
 
-def _from_tool(
+def from_tool(
     tool: MigrationTool, conn: psycopg.Connection[Any] | None
 ) -> tuple[list[Migration], list[Migration], list[Finding]]:
-    """(migrations to list, pending migrations with SQL, findings about the history)."""
+    """(migrations to list, pending migrations with SQL, findings about the history).
+
+    The history findings: each migration ``tool`` records as failed (failed-migration) and each
+    whose file changed after it was applied (edited-after-apply). Without ``conn`` there is no
+    history: everything the tool lists is pending.
+    """
     if conn is None:
         pending = tool.pending(None)
         return pending, pending, []
@@ -131,70 +123,13 @@ def _from_tool(
         shown.append(migration)
     shown_names = {m.name for m in shown}
     shown += [m for m in pending if m.name not in shown_names]
-    findings = [_failed_finding(tool, m, conn) for m in failed]
-    findings += [_edited_finding(tool, m) for m in edited]
+    findings = [
+        failed_migration.finding(m, tool=tool.name, resolve_hint=tool.resolve_hint(m.name),
+                                 logs=tool.failure_logs(conn, m.name))
+        for m in failed
+    ]
+    findings += [edited_after_apply.finding(m, tool=tool.name) for m in edited]
     return shown, pending, findings
-
-
-def _failed_finding(tool: MigrationTool, migration: Migration, conn: psycopg.Connection[Any]) -> Finding:
-    table = _HISTORY_TABLES.get(tool.name, "the history table")
-    context: dict[str, Any] = {"resolve": tool.resolve_hint(migration.name)}
-    logs_of = getattr(tool, "failure_logs", None)
-    logs = logs_of(conn, migration.name) if callable(logs_of) else None
-    if logs:
-        context["logs"] = str(logs)[:2000]
-    return Finding(
-        rule=FAILED_MIGRATION,
-        category=Category.WILL_FAIL,
-        severity=Severity.CRITICAL,
-        migration=migration.name,
-        file=migration.path,
-        message=(
-            f"{migration.name} failed in an earlier deploy: {table} records it as started but neither "
-            f"finished nor rolled back, so {tool.name} refuses to apply anything until it is resolved"
-        ),
-        suggestion=(
-            f"Check what the failed attempt changed (its statements may be partly applied), undo or finish "
-            f"that by hand, then run `{tool.resolve_hint(migration.name)}` and plan again."
-        ),
-        context=context,
-    )
-
-
-def _edited_finding(tool: MigrationTool, migration: Migration) -> Finding:
-    table = _HISTORY_TABLES.get(tool.name, "the history table")
-    return Finding(
-        rule=EDITED_AFTER_APPLY,
-        category=Category.WILL_FAIL,
-        severity=Severity.CRITICAL,
-        migration=migration.name,
-        file=migration.path,
-        message=(
-            f"{migration.path} was edited after it was applied: its sha256 ({(migration.checksum or '')[:12]}...) "
-            f"no longer matches the checksum recorded in {table}. The database does not have the new "
-            "content, and the tool will refuse or silently ignore the change"
-        ),
-        suggestion=(
-            "Restore the file exactly as it was applied (e.g. `git log -p` / `git checkout <commit> -- <file>`) "
-            "and put the change in a new migration."
-        ),
-        context={"checksum": migration.checksum},
-    )
-
-
-def _sql_unavailable(migration: Migration) -> Finding:
-    return Finding(
-        rule=SQL_UNAVAILABLE,
-        category=Category.OTHER,
-        severity=Severity.MEDIUM,
-        migration=migration.name,
-        file=migration.path,
-        message=f"pgwarden could not see the SQL of {migration.name}, so it was not reviewed",
-        suggestion=(
-            "Make the plan command print it (Laravel: `php artisan migrate --pretend --no-ansi` against a "
-            "database where it is pending) or plan its SQL file as an explicit PATH."
-        ),
-    )
 
 
 def explicit_migrations(settings: Settings, paths: Sequence[str]) -> list[Migration]:
@@ -218,8 +153,6 @@ def explicit_migrations(settings: Settings, paths: Sequence[str]) -> list[Migrat
 
 
 def _file_migration(settings: Settings, path: Path, *, name: str) -> Migration:
-    from pgwarden.tools.base import sha256_file
-
     try:
         sql = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -10,13 +10,13 @@ since the SQL line is not a line of that file.
 from __future__ import annotations
 
 import hashlib
-from types import ModuleType
 from typing import Any
 
 from pgwarden import __version__
-from pgwarden.pipeline.plan import EDITED_AFTER_APPLY, FAILED_MIGRATION, SQL_UNAVAILABLE
 from pgwarden.records import Finding, PlanReport, Severity
 from pgwarden.report.findings import line_in_file
+from pgwarden.risk.rule import Rule
+from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {
@@ -35,9 +35,9 @@ _SECURITY_SEVERITY = {
     Severity.INFO: "1.0",
 }
 _STATE_RULE_TEXT = {
-    FAILED_MIGRATION: "A migration failed in an earlier deploy and is recorded as neither finished nor rolled back.",
-    EDITED_AFTER_APPLY: "A migration file changed after it was applied; its checksum no longer matches the history.",
-    SQL_UNAVAILABLE: "pgwarden could not see the SQL a migration runs, so it was not reviewed.",
+    failed_migration.ID: "A migration failed in an earlier deploy and is recorded as neither finished nor rolled back.",
+    edited_after_apply.ID: "A migration file changed after it was applied; its checksum no longer matches the history.",
+    sql_unavailable.ID: "pgwarden could not see the SQL a migration runs, so it was not reviewed.",
 }
 
 
@@ -71,13 +71,13 @@ def render_sarif(report: PlanReport, *, config_file: str = "pgwarden.yml") -> di
     }
 
 
-def _rule_modules() -> dict[str, ModuleType]:
+def _rule_modules() -> dict[str, Rule]:
     from pgwarden.risk.rules import RULES
 
     return {str(getattr(module, "ID", "")): module for module in RULES}
 
 
-def _rule_descriptor(rule_id: str, findings: list[Finding], module: ModuleType | None) -> dict[str, Any]:
+def _rule_descriptor(rule_id: str, findings: list[Finding], module: Rule | None) -> dict[str, Any]:
     example = next(f for f in findings if f.rule == rule_id)
     summary = _module_summary(module) or _STATE_RULE_TEXT.get(rule_id) or example.message
     help_text = str(getattr(module, "SUGGESTION", "") or example.suggestion)
@@ -100,7 +100,7 @@ def _rule_descriptor(rule_id: str, findings: list[Finding], module: ModuleType |
     }
 
 
-def _module_summary(module: ModuleType | None) -> str | None:
+def _module_summary(module: Rule | None) -> str | None:
     if module is None or not module.__doc__:
         return None
     first = module.__doc__.strip().splitlines()[0]

@@ -9,23 +9,19 @@ so a table created by migration 1 is known to be new and empty in migration 3.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from pgwarden.config import IgnoreEntry, RiskConfig
-from pgwarden.records import Category, Finding, Migration, Severity
+from pgwarden.records import Finding, Migration, Severity
 from pgwarden.risk.context import FactsSource, LiveFacts, NoFacts
 from pgwarden.risk.parse import Directive, ParsedStatement, display_statement, parse_sql
-from pgwarden.risk.rule import RuleContext, Statement
-from pgwarden.risk.rules import RULES
+from pgwarden.risk.rule import RuleContext, Statement, StatementRule
+from pgwarden.risk.rules import RULES, ignore_without_reason, syntax_error
 from pgwarden.risk.state import SetState
 from pgwarden.risk.trusted import trusted_nodes
 
 if TYPE_CHECKING:
     import psycopg  # only for the annotation: a static review never loads it
-
-SYNTAX_ERROR = "syntax-error"
-IGNORE_WITHOUT_REASON = "ignore-without-reason"
 
 
 def max_severity(findings: Sequence[Finding]) -> Severity | None:
@@ -33,12 +29,14 @@ def max_severity(findings: Sequence[Finding]) -> Severity | None:
     return max((f.severity for f in findings), default=None)
 
 
-def _dispatch_table(rules: Sequence[ModuleType]) -> tuple[dict[type, list[ModuleType]], list[ModuleType]]:
+def _dispatch_table(
+    rules: Sequence[StatementRule],
+) -> tuple[dict[type, list[StatementRule]], list[StatementRule]]:
     """Rules by the node type they look at, so each statement only meets the rules that care."""
-    by_type: dict[type, list[ModuleType]] = {}
-    any_node: list[ModuleType] = []
+    by_type: dict[type, list[StatementRule]] = {}
+    any_node: list[StatementRule] = []
     for rule in rules:
-        nodes = getattr(rule, "NODES", None)
+        nodes = rule.NODES
         if nodes is None:
             any_node.append(rule)
             continue
@@ -70,22 +68,17 @@ def review(
         state.start_migration(migration.name)
         for parsed in statements:
             findings.extend(_review_statement(parsed, migration, ctx, risk.ignore))
-    findings.extend(_config_ignore_findings(risk.ignore))
+    findings.extend(ignore_without_reason.config_findings(risk.ignore))
     return findings
 
 
 def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleContext,
                       ignores: Sequence[IgnoreEntry]) -> list[Finding]:
-    base: dict[str, Any] = {"migration": migration.name, "file": migration.path, "line": parsed.line,
-            "statement": display_statement(parsed.text)}
+    statement = display_statement(parsed.text)
     found: list[Finding] = []
     if parsed.error is not None:
-        found.append(Finding(
-            rule=SYNTAX_ERROR, category=Category.WILL_FAIL, severity=Severity.HIGH,
-            message=f"PostgreSQL cannot parse this statement: {parsed.error}",
-            suggestion="Fix the SQL; the migration would stop here. pgwarden reviewed the rest of the file.",
-            **base,
-        ))
+        found.append(syntax_error.finding(parsed.error, migration=migration.name, file=migration.path,
+                                          line=parsed.line, statement=statement))
     else:
         stmt = Statement(node=parsed.node, text=parsed.text, line=parsed.line, migration=migration.name,
                          file=migration.path)
@@ -95,17 +88,19 @@ def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleCo
                     rule=rule.ID, category=hit.category or rule.CATEGORY, severity=hit.severity,
                     message=hit.message, suggestion=hit.suggestion,
                     table=hit.table.display if hit.table is not None else None,
-                    context=hit.context, **base,
+                    context=hit.context, migration=migration.name, file=migration.path, line=parsed.line,
+                    statement=statement,
                 ))
         ctx.state.observe(parsed.node)
     kept = [f for f in found if not _suppressed(f, parsed.directives, ignores)]
-    kept.extend(_directive_findings(parsed.directives, base))
+    kept.extend(ignore_without_reason.directive_findings(parsed.directives, migration=migration.name,
+                                                         file=migration.path, statement=statement))
     return kept
 
 
 def _suppressed(finding: Finding, directives: Sequence[Directive], ignores: Sequence[IgnoreEntry]) -> bool:
     # An ignore only counts with a reason: a bare ignore would let anyone silence --fail-on
-    # without leaving a trace a reviewer can judge.
+    # without leaving a trace a reviewer can judge (ignore-without-reason reports it instead).
     for directive in directives:
         if directive.rule == finding.rule and directive.reason:
             return True
@@ -113,31 +108,3 @@ def _suppressed(finding: Finding, directives: Sequence[Directive], ignores: Sequ
         if entry.rule == finding.rule and entry.reason and entry.migration in (None, finding.migration):
             return True
     return False
-
-
-def _directive_findings(directives: Sequence[Directive], base: dict[str, Any]) -> list[Finding]:
-    result = []
-    for directive in directives:
-        if directive.reason and directive.rule:
-            continue
-        result.append(Finding(
-            rule=IGNORE_WITHOUT_REASON, category=Category.OTHER, severity=Severity.LOW,
-            message=(f"`pgwarden:ignore {directive.rule or '<rule-id>'}` has no reason, so it is not applied"
-                     if directive.rule else "`pgwarden:ignore` names no rule, so it is not applied"),
-            suggestion="Write it as `-- pgwarden:ignore <rule-id> <why this is safe here>`.",
-            **{**base, "line": directive.line},
-        ))
-    return result
-
-
-def _config_ignore_findings(ignores: Sequence[IgnoreEntry]) -> list[Finding]:
-    return [
-        Finding(
-            rule=IGNORE_WITHOUT_REASON, category=Category.OTHER, severity=Severity.LOW,
-            message=f"risk.ignore entry for {entry.rule} has no reason, so it is not applied",
-            suggestion="Add `reason:` to the entry in pgwarden.yml saying why the risk is accepted.",
-            migration=entry.migration,
-        )
-        for entry in ignores
-        if not entry.reason
-    ]

@@ -1,17 +1,18 @@
-"""What a rule receives and returns, and the shared judgement of "how big is this table".
+"""What a rule is, what it receives and returns, and the shared judgement of "how big is this table".
 
-A rule module has ``ID``, ``CATEGORY``, ``NODES`` (the statement node types it looks at, or
-``None`` for all) and ``check(stmt, ctx) -> Iterable[Hit]``. A :class:`Hit` is the rule's
-verdict; the engine turns it into a :class:`~pgwarden.records.Finding` with the rule id,
-migration, file, line and statement filled in, so rules stay about SQL only.
+A rule module is typed by :class:`Rule` (every rule: ``ID``, ``CATEGORY``, ``SUGGESTION``) or
+:class:`StatementRule` (a rule run on each parsed statement: also ``NODES``, the statement node
+types it looks at or ``None`` for all, and ``check(stmt, ctx) -> Iterable[Hit]``). A
+:class:`Hit` is a statement rule's verdict; the engine turns it into a
+:class:`~pgwarden.records.Finding` with the rule id, migration, file, line and statement filled
+in, so rules stay about SQL only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from pgwarden.records import Category, Severity
 from pgwarden.risk.context import FactsSource, TableFacts
@@ -28,6 +29,37 @@ BIG_BYTES = 1 * GIB
 #: A table this small turns it down one step (it is done in well under a second).
 SMALL_ROWS = 10_000
 SMALL_BYTES = 10 * MIB
+
+
+class Rule(Protocol):
+    """What every rule module provides (a module satisfies this Protocol by its globals).
+
+    ``ID`` is the module name with dashes and the name of its page, docs/rules/<ID>.md. The
+    module docstring's first line is ``<ID>: <what it finds>`` (SARIF uses it as the summary).
+    Members are read-only properties so a module's narrower constant types still match.
+    """
+
+    @property
+    def ID(self) -> str: ...
+
+    @property
+    def CATEGORY(self) -> Category: ...
+
+    @property
+    def SUGGESTION(self) -> str:
+        """The safe alternative, in general terms (a finding may spell it out for its statement)."""
+        ...
+
+
+class StatementRule(Rule, Protocol):
+    """A rule the engine runs on every parsed statement of the types in ``NODES``."""
+
+    @property
+    def NODES(self) -> tuple[type, ...] | None:
+        """Statement node types the rule looks at; None for every statement."""
+        ...
+
+    def check(self, stmt: Statement, ctx: RuleContext) -> Iterable[Hit]: ...
 
 
 @dataclass
@@ -141,7 +173,3 @@ def size_hit(base: Severity, facts: TableFacts | None, table: TableName | None, 
         text = f"{message} ({size_phrase(facts)}: {work} for {_DURATION_PHRASE[duration]})"
     return Hit(sized(base, facts), text, suggestion, table=table, context=context)
 
-
-def run_rule(rule: ModuleType, stmt: Statement, ctx: RuleContext) -> Iterable[Hit]:
-    result: Iterable[Hit] = rule.check(stmt, ctx)
-    return result

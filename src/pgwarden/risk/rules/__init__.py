@@ -1,14 +1,19 @@
 """The rule registry: one module per rule, listed explicitly so adding a rule is one line here.
 
-Each module has ``ID`` (its module name with dashes, also the name of docs/rules/<ID>.md),
-``CATEGORY``, ``NODES`` (statement node types it inspects, None for every statement) and
+Each module is a :class:`~pgwarden.risk.rule.StatementRule`: ``ID`` (its module name with
+dashes, also the name of docs/rules/<ID>.md), ``CATEGORY``, ``SUGGESTION``, ``NODES``
+(statement node types it inspects, None for every statement) and
 ``check(stmt, ctx) -> Iterable[Hit]``. ``tools/new_rule.py`` writes a new one with its test and doc.
+
+A few rules are about what no statement check can see (a statement that does not parse, an
+ignore without a reason, the tool's history): their modules are plain :class:`~pgwarden.risk.rule.Rule`
+with a pure function building the finding, called by the engine or the plan step. ``ALL_RULES``
+lists every rule, so each id has its module, its page and its tests.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
+from pgwarden.risk.rule import Rule, StatementRule
 from pgwarden.risk.rules import (
     add_column_volatile_default,
     change_column_type,
@@ -19,8 +24,11 @@ from pgwarden.risk.rules import (
     drop_database,
     drop_schema,
     drop_table,
+    edited_after_apply,
     enum_value_used_in_transaction,
     explicit_lock,
+    failed_migration,
+    ignore_without_reason,
     narrow_column_type,
     not_null_column_without_default,
     rename_column,
@@ -35,13 +43,15 @@ from pgwarden.risk.rules import (
     require_unique_using_index,
     set_logged_unlogged,
     set_not_null,
+    sql_unavailable,
+    syntax_error,
     truncate_table,
     update_without_where,
     vacuum_full,
     validate_constraint_same_transaction,
 )
 
-RULES: list[ModuleType] = [
+RULES: list[StatementRule] = [
     # data loss
     drop_table,
     drop_column,
@@ -77,3 +87,15 @@ RULES: list[ModuleType] = [
     concurrently_in_transaction,
     enum_value_used_in_transaction,
 ]
+
+#: Rules whose findings the engine (parse errors, ignore directives) or the plan step (the tool's
+#: history) builds directly, since no statement check can see what they are about.
+OTHER_RULES: list[Rule] = [
+    syntax_error,
+    ignore_without_reason,
+    failed_migration,
+    edited_after_apply,
+    sql_unavailable,
+]
+
+ALL_RULES: list[Rule] = [*RULES, *OTHER_RULES]
