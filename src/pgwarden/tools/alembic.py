@@ -29,15 +29,8 @@ from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file
-from pgwarden.tools.external import (
-    CommandResult,
-    apply_with_command,
-    child_environment,
-    python_tool,
-    run_command,
-    target_of,
-)
+from pgwarden.tools.base import sha256_file
+from pgwarden.tools.external import CommandResult, ExternalTool, python_tool, target_of
 
 HISTORY_TABLE = "alembic_version"
 _MARKER = re.compile(r"^-- Running upgrade (?P<down>[^\s]*) -> (?P<up>[^\s,]+)", re.M)
@@ -114,12 +107,12 @@ def _transaction_state(text: str, state: bool) -> bool:
     return state
 
 
-class AlembicTool:
+class AlembicTool(ExternalTool):
     name = "alembic"
     default_command: str | None = "alembic upgrade head"
 
     def __init__(self, settings: Settings, ini: Path | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.ini = ini or settings.migrations_path
 
     # --- running alembic -------------------------------------------------------------------
@@ -132,7 +125,7 @@ class AlembicTool:
             )
         return self.ini.resolve()
 
-    def _cwd(self) -> Path:
+    def cwd(self) -> Path:
         configured = self.settings.migrations.working_directory
         if configured:
             return self.settings.resolve_path(configured)
@@ -141,20 +134,15 @@ class AlembicTool:
 
     def _alembic(self, *args: str, target: DatabaseTarget | None, what: str) -> CommandResult:
         ini = self._check_ini()
-        env = child_environment(target, None, url_env_names=("DATABASE_URL", self.settings.database_url_env))
-        result = run_command(
-            [*python_tool("alembic"), "-c", str(ini), *args],
-            cwd=self._cwd(),
-            env=env,
-            what=what,
-            separate_stderr=True,
+        result = self.run(
+            [*python_tool("alembic"), "-c", str(ini), *args], target=target, what=what, separate_stderr=True
         )
         if not result.ok:
             tail = "\n".join((result.errors or result.output).strip().splitlines()[-10:])
             raise OperationFailed(
                 f"{what}: `alembic {' '.join(args)}` exited with code {result.returncode}"
                 + (f":\n{tail}" if tail else ""),
-                hint=f"run it yourself in {self._cwd()} to see the whole error",
+                hint=f"run it yourself in {self.cwd()} to see the whole error",
             )
         return result
 
@@ -163,13 +151,9 @@ class AlembicTool:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _display(self, path: str) -> str:
-        if not path:
-            return str(self.ini)
-        try:
-            return str(Path(path).resolve().relative_to(Path(self.settings.base_dir).resolve()))
-        except ValueError:
-            return path
+    def _revision_path(self, path: str) -> str:
+        # A revision alembic lists without a file is shown as the project's alembic.ini.
+        return self.display(Path(path)) if path else str(self.ini)
 
     def current(self, conn: psycopg.Connection[Any]) -> list[str]:
         """The revision id(s) in ``alembic_version``."""
@@ -195,7 +179,7 @@ class AlembicTool:
         path = Path(revision.path) if revision.path else None
         checksum = sha256_file(path) if path is not None and path.is_file() else None
         return Migration(
-            name=revision.name, path=self._display(revision.path), status=status, checksum=checksum, sql=sql
+            name=revision.name, path=self._revision_path(revision.path), status=status, checksum=checksum, sql=sql
         )
 
     def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
@@ -226,9 +210,6 @@ class AlembicTool:
         # A failed revision rolls back together with its alembic_version update.
         return []
 
-    def failure_logs(self, conn: psycopg.Connection[Any], name: str) -> str | None:
-        return None
-
     def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
         # alembic_version holds only the head(s); a head whose script is gone is the case to catch.
         names = {r.revision: r.name for r in self.revisions()}
@@ -258,15 +239,3 @@ class AlembicTool:
         if self.settings.migrations.command:
             return self.settings.migrations.command
         return f"alembic -c {shlex.quote(str(self._check_ini()))} upgrade head"
-
-    def apply(self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None) -> ApplyResult:
-        return apply_with_command(
-            self,
-            self.settings,
-            target,
-            limits,
-            command=self.command(),
-            url_env_names=("DATABASE_URL",),
-            run_id=run_id,
-            cwd=self._cwd(),
-        )

@@ -1,7 +1,8 @@
 """Run a project's own migration tool (Prisma, Laravel, Alembic) as a child process.
 
-The three external adapters share this module: how the child learns where the database is,
-which limits its session has, and how its output comes back.
+The three external adapters derive from :class:`ExternalTool`, which holds what they share:
+how the child learns where the database is, which limits its session has, how its output
+comes back, and how ``apply`` reads what changed.
 
 - No secret on a command line: the database URL (with its password) travels in the child's
   environment (``DATABASE_URL`` and the config's ``database_url_env``, plus ``DB_URL`` for
@@ -26,7 +27,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -35,9 +36,9 @@ from pgwarden.config import Settings
 from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.pg.connection import DatabaseTarget, connection
-from pgwarden.records import Migration, MigrationStatus
+from pgwarden.records import MigrationStatus
 from pgwarden.redact import redact, register_secret
-from pgwarden.tools.base import ApplyResult, SessionLimits
+from pgwarden.tools.base import ApplyResult, MigrationTool, SessionLimits
 
 MIGRATE_APPLICATION_NAME = "pgwarden-migrate"
 #: Output that means the tool's session hit ``lock_timeout``.
@@ -150,18 +151,6 @@ def command_argv(command: str) -> list[str]:
     return argv
 
 
-def working_directory(settings: Settings) -> Path:
-    """``migrations.working_directory`` (relative to the config), else the config's folder."""
-    configured = settings.migrations.working_directory
-    folder = settings.resolve_path(configured) if configured else Path(settings.base_dir)
-    if not folder.is_dir():
-        raise ConfigError(
-            f"{settings.source or 'pgwarden.yml'}: migrations.working_directory: expected an existing "
-            f"folder, but {folder} does not exist"
-        )
-    return folder
-
-
 def run_command(
     argv: Sequence[str],
     *,
@@ -223,53 +212,100 @@ def _trim(text: str) -> str:
     return "[... output truncated ...]\n" + text[-MAX_OUTPUT_CHARS:]
 
 
-class _StatusSource(Protocol):
-    name: str
+class ExternalTool(MigrationTool):
+    """What the Prisma, Laravel and Alembic adapters share: running their tool against a target.
 
-    def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]: ...
-
-    def failed(self, conn: psycopg.Connection[Any]) -> list[Migration]: ...
-
-
-def apply_with_command(
-    tool: _StatusSource,
-    settings: Settings,
-    target: DatabaseTarget,
-    limits: SessionLimits,
-    *,
-    command: str,
-    url_env_names: Sequence[str],
-    run_id: str | None = None,
-    cwd: Path | None = None,
-) -> ApplyResult:
-    """Run the tool's migrate command and report what it changed, read from its history table.
-
-    ``applied`` lists the migrations pending before and applied after; when the command fails,
-    ``failed`` names the first migration it left unapplied (or recorded as failed).
+    A subclass sets ``name``, ``default_command`` and ``url_env_names``, and reads the tool's
+    history (the rest of :class:`MigrationTool`). ``apply`` runs ``command()`` with the
+    database in the child's environment and reports the change from the history table, which
+    is the only account of what the tool did that does not depend on its output format.
     """
-    names = list(dict.fromkeys([*url_env_names, settings.database_url_env]))
-    extra = {"PGWARDEN_RUN_ID": run_id} if run_id else None
-    env = child_environment(target, limits, url_env_names=names, extra=extra)
-    with connection(target) as conn:
-        before = {m.name: m.status for m in tool.migrations(conn)}
-    result = run_command(
-        command_argv(command), cwd=cwd or working_directory(settings), env=env, what=f"{tool.name} migrate"
-    )
-    with connection(target) as conn:
-        after = tool.migrations(conn)
-        failed_now = tool.failed(conn)
-    was_applied = {name for name, status in before.items() if status is MigrationStatus.APPLIED}
-    applied = [m.name for m in after if m.status is MigrationStatus.APPLIED and m.name not in was_applied]
-    outcome = ApplyResult(applied=applied, output=result.output, lock_timeout_hit=result.lock_timeout_hit)
-    if result.ok and not failed_now:
+
+    #: Environment variables the tool reads the database URL from (``database_url_env`` is added).
+    url_env_names: tuple[str, ...] = ("DATABASE_URL",)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def display(self, path: Path) -> str:
+        """``path`` relative to the config's folder when it is inside it, as reports show it."""
+        try:
+            return str(path.resolve().relative_to(Path(self.settings.base_dir).resolve()))
+        except ValueError:
+            return str(path)
+
+    def command(self) -> str:
+        return self.settings.migrations.command or str(self.default_command)
+
+    def cwd(self) -> Path:
+        """``migrations.working_directory`` (relative to the config), else the config's folder."""
+        configured = self.settings.migrations.working_directory
+        folder = self.settings.resolve_path(configured) if configured else Path(self.settings.base_dir)
+        if not folder.is_dir():
+            raise ConfigError(
+                f"{self.settings.source or 'pgwarden.yml'}: migrations.working_directory: expected an existing "
+                f"folder, but {folder} does not exist"
+            )
+        return folder
+
+    def failure_logs(self, conn: psycopg.Connection[Any], name: str) -> str | None:
+        return None
+
+    def environment(
+        self, target: DatabaseTarget | None, limits: SessionLimits | None, *, run_id: str | None = None
+    ) -> dict[str, str]:
+        """The child's environment: the database (URL and libpq variables), limits, the run id."""
+        names = list(dict.fromkeys([*self.url_env_names, self.settings.database_url_env]))
+        extra = {"PGWARDEN_RUN_ID": run_id} if run_id else None
+        return child_environment(target, limits, url_env_names=names, extra=extra)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        target: DatabaseTarget | None,
+        what: str,
+        limits: SessionLimits | None = None,
+        run_id: str | None = None,
+        separate_stderr: bool = False,
+    ) -> CommandResult:
+        """Run one of the tool's commands against ``target`` (None: the ambient configuration)."""
+        return run_command(
+            argv,
+            cwd=self.cwd(),
+            env=self.environment(target, limits, run_id=run_id),
+            what=what,
+            separate_stderr=separate_stderr,
+        )
+
+    def apply(
+        self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
+    ) -> ApplyResult:
+        """Run the migrate command and report what it changed, read from the history table.
+
+        ``applied`` lists the migrations pending before and applied after; when the command fails,
+        ``failed`` names the first migration it left unapplied (or recorded as failed).
+        """
+        with connection(target) as conn:
+            before = {m.name: m.status for m in self.migrations(conn)}
+        result = self.run(
+            command_argv(self.command()), target=target, limits=limits, run_id=run_id, what=f"{self.name} migrate"
+        )
+        with connection(target) as conn:
+            after = self.migrations(conn)
+            failed_now = self.failed(conn)
+        was_applied = {name for name, status in before.items() if status is MigrationStatus.APPLIED}
+        applied = [m.name for m in after if m.status is MigrationStatus.APPLIED and m.name not in was_applied]
+        outcome = ApplyResult(applied=applied, output=result.output, lock_timeout_hit=result.lock_timeout_hit)
+        if result.ok and not failed_now:
+            return outcome
+        if failed_now:
+            outcome.failed = failed_now[0].name
+        else:
+            left = [m.name for m in after if m.status is not MigrationStatus.APPLIED]
+            outcome.failed = left[0] if left else None
+        outcome.error = _error_summary(self.name, result)
         return outcome
-    if failed_now:
-        outcome.failed = failed_now[0].name
-    else:
-        left = [m.name for m in after if m.status is not MigrationStatus.APPLIED]
-        outcome.failed = left[0] if left else None
-    outcome.error = _error_summary(tool.name, result)
-    return outcome
 
 
 def _error_summary(tool_name: str, result: CommandResult) -> str:

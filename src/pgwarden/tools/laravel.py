@@ -23,20 +23,11 @@ from pgwarden.config import Settings
 from pgwarden.errors import OperationFailed
 from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file
-from pgwarden.tools.external import (
-    apply_with_command,
-    child_environment,
-    command_argv,
-    run_command,
-    target_of,
-    working_directory,
-)
+from pgwarden.tools.base import sha256_file
+from pgwarden.tools.external import ExternalTool, command_argv, target_of
 
 HISTORY_TABLE = "migrations"
 DEFAULT_PLAN_COMMAND = "php artisan migrate --pretend --no-ansi"
-#: Laravel reads DATABASE_URL (up to 10) or DB_URL (11+) in config/database.php.
-URL_ENV_NAMES = ("DATABASE_URL", "DB_URL")
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 # "  2024_01_15_093000_create_orders_table ........  " (optionally "... 12ms DONE" / "Pending").
@@ -96,12 +87,14 @@ def _terminated(query: str) -> str:
     return query if query.endswith(";") else query + ";"
 
 
-class LaravelTool:
+class LaravelTool(ExternalTool):
     name = "laravel"
     default_command: str | None = "php artisan migrate --force"
+    #: Laravel reads DATABASE_URL (up to 10) or DB_URL (11+) in config/database.php.
+    url_env_names = ("DATABASE_URL", "DB_URL")
 
     def __init__(self, settings: Settings, folder: Path | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.folder = folder or settings.migrations_path
 
     # --- reading ---------------------------------------------------------------------------
@@ -110,12 +103,6 @@ class LaravelTool:
         if not self.folder.is_dir():
             return []
         return sorted((p for p in self.folder.glob("*.php") if p.is_file()), key=lambda p: p.name)
-
-    def _display(self, path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(Path(self.settings.base_dir).resolve()))
-        except ValueError:
-            return str(path)
 
     def ran(self, conn: psycopg.Connection[Any]) -> dict[str, int]:
         """Recorded migrations and their batch."""
@@ -133,7 +120,7 @@ class LaravelTool:
         result = [
             Migration(
                 name=path.stem,
-                path=self._display(path),
+                path=self.display(path),
                 status=MigrationStatus.APPLIED if path.stem in ran else MigrationStatus.PENDING,
                 checksum=sha256_file(path),
             )
@@ -143,7 +130,7 @@ class LaravelTool:
         # Recorded but not on disk (deleted or on another branch): still part of the history.
         result += [
             Migration(
-                name=name, path=self._display(self.folder / f"{name}.php"), status=MigrationStatus.APPLIED
+                name=name, path=self.display(self.folder / f"{name}.php"), status=MigrationStatus.APPLIED
             )
             for name in ran
             if name not in on_disk
@@ -156,13 +143,7 @@ class LaravelTool:
 
     def pretend(self, target: DatabaseTarget | None) -> list[PretendedMigration]:
         """Run the plan command (it reads the database to know what is pending) and parse it."""
-        env = child_environment(target, None, url_env_names=(*URL_ENV_NAMES, self.settings.database_url_env))
-        result = run_command(
-            command_argv(self.plan_command),
-            cwd=working_directory(self.settings),
-            env=env,
-            what="laravel plan command",
-        )
+        result = self.run(command_argv(self.plan_command), target=target, what="laravel plan command")
         if not result.ok:
             tail = "\n".join(result.output.strip().splitlines()[-10:])
             raise OperationFailed(
@@ -188,7 +169,7 @@ class LaravelTool:
             names = list(pretended) or list(files)
         result = []
         for name in names:
-            base = files.get(name) or Migration(name=name, path=self._display(self.folder / f"{name}.php"))
+            base = files.get(name) or Migration(name=name, path=self.display(self.folder / f"{name}.php"))
             sql = pretended[name].sql if name in pretended else None
             result.append(
                 Migration(
@@ -200,9 +181,6 @@ class LaravelTool:
     def failed(self, conn: psycopg.Connection[Any]) -> list[Migration]:
         # Laravel inserts into `migrations` only after success; nothing records a failed attempt.
         return []
-
-    def failure_logs(self, conn: psycopg.Connection[Any], name: str) -> str | None:
-        return None
 
     def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
         return list(self.ran(conn))
@@ -227,21 +205,3 @@ class LaravelTool:
         cur = conn.execute(f"select id, migration, batch from {HISTORY_TABLE} order by id desc limit 10")
         cols = [d.name for d in cur.description or []]
         return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
-
-    # --- changing --------------------------------------------------------------------------
-
-    def command(self) -> str:
-        return self.settings.migrations.command or str(self.default_command)
-
-    def apply(
-        self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
-    ) -> ApplyResult:
-        return apply_with_command(
-            self,
-            self.settings,
-            target,
-            limits,
-            command=self.command(),
-            url_env_names=URL_ENV_NAMES,
-            run_id=run_id,
-        )

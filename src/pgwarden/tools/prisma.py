@@ -23,10 +23,10 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError
-from pgwarden.pg.connection import DatabaseTarget, table_exists
+from pgwarden.pg.connection import table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file
-from pgwarden.tools.external import apply_with_command
+from pgwarden.tools.base import sha256_file
+from pgwarden.tools.external import ExternalTool
 
 HISTORY_TABLE = "_prisma_migrations"
 
@@ -51,12 +51,14 @@ class PrismaRow:
         return self.finished_at is None and self.rolled_back_at is None
 
 
-class PrismaTool:
+class PrismaTool(ExternalTool):
     name = "prisma"
     default_command: str | None = "npx prisma migrate deploy"
+    # Prisma's engine reads only the URL (its options parameter carries the session limits).
+    url_env_names = ("DATABASE_URL",)
 
     def __init__(self, settings: Settings, folder: Path | None = None) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.folder = folder or settings.migrations_path
 
     # --- reading ---------------------------------------------------------------------------
@@ -76,12 +78,6 @@ class PrismaTool:
             ),
             key=lambda entry: entry.name,
         )
-
-    def _display(self, path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(Path(self.settings.base_dir).resolve()))
-        except ValueError:
-            return str(path)
 
     def rows(self, conn: psycopg.Connection[Any]) -> list[PrismaRow]:
         """Every row of ``_prisma_migrations``, oldest attempt first."""
@@ -105,7 +101,7 @@ class PrismaTool:
             result.append(
                 Migration(
                     name=folder.name,
-                    path=self._display(path),
+                    path=self.display(path),
                     status=status,
                     checksum=checksum,
                     sql=path.read_text(encoding="utf-8"),
@@ -130,7 +126,7 @@ class PrismaTool:
         result += [
             Migration(
                 name=name,
-                path=self._display(self.folder / name / "migration.sql"),
+                path=self.display(self.folder / name / "migration.sql"),
                 status=MigrationStatus.FAILED,
             )
             for name in sorted(failed_names - set(known))
@@ -167,24 +163,6 @@ class PrismaTool:
         )
         cols = [d.name for d in cur.description or []]
         return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
-
-    # --- changing --------------------------------------------------------------------------
-
-    def command(self) -> str:
-        return self.settings.migrations.command or str(self.default_command)
-
-    def apply(
-        self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
-    ) -> ApplyResult:
-        return apply_with_command(
-            self,
-            self.settings,
-            target,
-            limits,
-            command=self.command(),
-            url_env_names=("DATABASE_URL",),
-            run_id=run_id,
-        )
 
 
 def _status(rows: list[PrismaRow], checksum: str) -> MigrationStatus:
