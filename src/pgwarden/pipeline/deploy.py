@@ -37,10 +37,10 @@ from pgwarden.errors import ConfigError, OperationFailed, PgwardenError, SafetyR
 from pgwarden.guards import find_forbidden, is_protected, resolve_environment
 from pgwarden.names import QualifiedName
 from pgwarden.pg.blockers import BlockingSession, find_blocking_sessions, transactions_alive
+from pgwarden.pg.catalog import tables_with_primary_key
 from pgwarden.pg.connection import DatabaseTarget, connect, connection
 from pgwarden.pg.deploy_lock import DeployLock
 from pgwarden.pg.watchdog import LockWatchdog, WatchdogReport
-from pgwarden.pipeline.verify import tables_with_primary_key
 from pgwarden.records import Check, Migration, MigrationStatus, StepResult
 from pgwarden.redact import redact
 from pgwarden.risk.touched import tables_touched
