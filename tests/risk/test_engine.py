@@ -98,3 +98,10 @@ def test_an_ordinary_safe_migration_produces_nothing_blocking() -> None:
     findings = run(sql, "ALTER TABLE orders VALIDATE CONSTRAINT orders_user;",
                    "CREATE INDEX CONCURRENTLY users_plan ON users (plan);")
     assert findings == []
+
+
+def test_a_dotted_schema_is_not_a_dotted_table_of_another_schema() -> None:
+    # "a.b".c and a."b.c" are two tables; keyed by the text a.b.c they were one, so an index on
+    # the old table a."b.c" looked like one on the table just created.
+    findings = run('CREATE TABLE "a.b".c (x int);', 'SET lock_timeout = \'1s\'; CREATE INDEX i ON a."b.c" (x);')
+    assert [(f.rule, f.table) for f in findings] == [("require-concurrent-index", "a.b.c")]

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from pgwarden.config import RiskConfig
+from pgwarden.names import QualifiedName
 from pgwarden.records import Category, Migration, Severity
 from pgwarden.risk import context as context_module
 from pgwarden.risk.context import LiveFacts
 from pgwarden.risk.engine import review
-from pgwarden.risk.sqlast import TableName
 
 
 def _review(conn: Any, sql: str, rule: str, **kwargs: Any) -> list[Any]:
@@ -61,7 +61,7 @@ def test_huge_tables_are_sampled(conn: Any, monkeypatch: pytest.MonkeyPatch) -> 
     _populate(conn, 20_000)
     monkeypatch.setattr(context_module, "SAMPLE_ABOVE_ROWS", 1_000)
     monkeypatch.setattr(context_module, "SAMPLE_TARGET_ROWS", 10_000)
-    count = LiveFacts(conn).non_null_count(TableName(None, "t"), "name")
+    count = LiveFacts(conn).non_null_count(QualifiedName(None, "t"), "name")
     assert count is not None and count.sampled and 8_000 < count.count < 24_000
 
 
@@ -114,7 +114,7 @@ def test_context_queries_time_out_and_fall_back_to_static(db: Any, conn: Any) ->
             findings = _review(facts_conn, "create index t_a on t (a);", "require-concurrent-index",
                                risk=RiskConfig(statement_timeout=0.2))
             facts = LiveFacts(facts_conn, 0.2)
-            assert facts.table(TableName(None, "t")) is None
+            assert facts.table(QualifiedName(None, "t")) is None
             assert any("statement timeout" in e for e in facts.errors)
         finally:
             facts_conn.close()

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from pglast import ast, enums
 
+from pgwarden.names import QualifiedName
 from pgwarden.risk.rule import RuleContext
-from pgwarden.risk.sqlast import TableName, table_of, type_name
+from pgwarden.risk.sqlast import table_of, type_name
 from pgwarden.risk.typechange import TypeChange, canonical, classify
 
 _DISPLAY = {"int8": "bigint", "int4": "integer", "int2": "smallint", "float8": "double precision",
@@ -20,7 +21,7 @@ _DISPLAY = {"int8": "bigint", "int4": "integer", "int2": "smallint", "float8": "
 
 @dataclass(frozen=True)
 class ColumnTypeChange:
-    table: TableName
+    table: QualifiedName
     column: str
     new: tuple[str, tuple[int, ...]]
     new_display: str

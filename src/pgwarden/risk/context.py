@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pgwarden.risk.sqlast import TableName
+from pgwarden.names import QualifiedName
 
 if TYPE_CHECKING:
     # Imported where used instead: psycopg is 60% of the import time of a static review,
@@ -80,9 +80,9 @@ class FactsSource(Protocol):
 
     live: bool
 
-    def table(self, name: TableName) -> TableFacts | None: ...
+    def table(self, name: QualifiedName) -> TableFacts | None: ...
 
-    def non_null_count(self, name: TableName, column: str) -> NonNullCount | None: ...
+    def non_null_count(self, name: QualifiedName, column: str) -> NonNullCount | None: ...
 
     def function_volatility(self, name: str) -> str | None: ...
 
@@ -92,10 +92,10 @@ class NoFacts:
 
     live = False
 
-    def table(self, name: TableName) -> TableFacts | None:
+    def table(self, name: QualifiedName) -> TableFacts | None:
         return None
 
-    def non_null_count(self, name: TableName, column: str) -> NonNullCount | None:
+    def non_null_count(self, name: QualifiedName, column: str) -> NonNullCount | None:
         return None
 
     def function_volatility(self, name: str) -> str | None:
@@ -164,12 +164,12 @@ class LiveFacts:
             log.debug("live context query failed: %s", message)
             return None
 
-    def table(self, name: TableName) -> TableFacts | None:
+    def table(self, name: QualifiedName) -> TableFacts | None:
         if name.key not in self._tables:
             self._tables[name.key] = self._read_table(name)
         return self._tables[name.key]
 
-    def _read_table(self, name: TableName) -> TableFacts | None:
+    def _read_table(self, name: QualifiedName) -> TableFacts | None:
         rows = self._query(_TABLE_SQL, (name.regclass_text,))
         if rows is None:
             return None
@@ -189,13 +189,13 @@ class LiveFacts:
             facts.constraints.append(ConstraintFacts(conname, contype, bool(validated), definition))
         return facts
 
-    def non_null_count(self, name: TableName, column: str) -> NonNullCount | None:
+    def non_null_count(self, name: QualifiedName, column: str) -> NonNullCount | None:
         key = (name.key, column)
         if key not in self._non_null:
             self._non_null[key] = self._count_non_null(name, column)
         return self._non_null[key]
 
-    def _count_non_null(self, name: TableName, column: str) -> NonNullCount | None:
+    def _count_non_null(self, name: QualifiedName, column: str) -> NonNullCount | None:
         facts = self.table(name)
         if facts is None or not facts.exists or column not in facts.columns:
             return None

@@ -10,7 +10,8 @@ from typing import Any
 
 from pglast import ast, enums
 
-from pgwarden.risk.sqlast import TableName, has_option, table_from_names, table_of
+from pgwarden.names import QualifiedName
+from pgwarden.risk.sqlast import has_option, table_from_names, table_of
 
 #: LockStmt modes from SHARE (5) up block INSERT/UPDATE/DELETE.
 SHARE_MODE = 5
@@ -29,7 +30,7 @@ _WEAK_ALTERS = frozenset({
 })
 
 
-def strong_lock_tables(node: Any) -> list[TableName | None]:
+def strong_lock_tables(node: Any) -> list[QualifiedName | None]:
     """Tables this statement locks against writes (None: a table pgwarden cannot name, e.g. DROP INDEX)."""
     if isinstance(node, ast.AlterTableStmt):
         # ALTER INDEX / ALTER SEQUENCE / ALTER VIEW are catalog-only in practice.

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pgwarden.names import QualifiedName
 from pgwarden.records import Category, Severity
 from pgwarden.risk.context import FactsSource, TableFacts
-from pgwarden.risk.sqlast import TableName
 from pgwarden.risk.state import SetState
 
 KIB = 1024
@@ -80,7 +80,7 @@ class Hit:
     severity: Severity
     message: str
     suggestion: str
-    table: TableName | None = None
+    table: QualifiedName | None = None
     context: dict[str, Any] = field(default_factory=dict)
     #: Overrides the rule's CATEGORY (e.g. "will fail" once live data proves it).
     category: Category | None = None
@@ -91,14 +91,14 @@ class RuleContext:
     state: SetState
     facts: FactsSource
 
-    def is_new(self, table: TableName | None) -> bool:
+    def is_new(self, table: QualifiedName | None) -> bool:
         """Created earlier in this migration set, or (with live context) not in the database yet."""
         if table is None or self.state.is_new_table(table):
             return True
         facts = self.facts.table(table)
         return facts is not None and not facts.exists
 
-    def table(self, table: TableName | None) -> TableFacts | None:
+    def table(self, table: QualifiedName | None) -> TableFacts | None:
         if table is None:
             return None
         facts = self.facts.table(table)
@@ -160,7 +160,7 @@ def sized(base: Severity, facts: TableFacts | None) -> Severity:
     return base
 
 
-def size_hit(base: Severity, facts: TableFacts | None, table: TableName | None, message: str,
+def size_hit(base: Severity, facts: TableFacts | None, table: QualifiedName | None, message: str,
              suggestion: str, *, work: str = "the lock is held") -> Hit:
     """A lock/rewrite Hit whose severity, message and context follow the table's size."""
     if facts is None:

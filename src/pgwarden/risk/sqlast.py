@@ -1,18 +1,19 @@
 """Small, pure helpers over pglast's AST: names, type names, walking, expressions.
 
 Rules read the parse tree through these so each rule states its logic, not pglast's shape.
-Table names are normalised once here: ``public.users`` and ``users`` are the same table for
-pgwarden (migrations almost always run with the default search_path), other schemas stay
-qualified.
+Table names are :class:`~pgwarden.names.QualifiedName` as written (schema None when the SQL
+names none); their ``key`` makes ``public.users`` and ``users`` the same table for pgwarden
+(migrations almost always run with the default search_path), other schemas stay qualified.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pglast import ast, enums
+
+from pgwarden.names import QualifiedName
 
 # Functions whose value changes per row: a column default calling one of these makes
 # ADD COLUMN fill every existing row, i.e. rewrite the table. (now()/current_timestamp are
@@ -35,40 +36,16 @@ NON_VOLATILE_FUNCTIONS = frozenset(
 SERIAL_TYPES = frozenset({"serial", "serial2", "serial4", "serial8", "smallserial", "bigserial"})
 
 
-@dataclass(frozen=True)
-class TableName:
-    """A table as written in the migration, and the key pgwarden compares it by."""
-
-    schema: str | None
-    name: str
-
-    @property
-    def key(self) -> str:
-        return self.name if self.schema in (None, "public") else f"{self.schema}.{self.name}"
-
-    @property
-    def display(self) -> str:
-        return self.name if self.schema is None else f"{self.schema}.{self.name}"
-
-    @property
-    def regclass_text(self) -> str:
-        """Text for ``to_regclass``: quoted, so mixed case and odd names resolve exactly."""
-        quoted = '"' + self.name.replace('"', '""') + '"'
-        if self.schema is None:
-            return quoted
-        return '"' + self.schema.replace('"', '""') + '".' + quoted
-
-
-def table_of(range_var: Any) -> TableName | None:
+def table_of(range_var: Any) -> QualifiedName | None:
     if range_var is None or range_var.relname is None:
         return None
-    return TableName(range_var.schemaname, range_var.relname)
+    return QualifiedName(range_var.schemaname, range_var.relname)
 
 
-def table_from_names(names: Any) -> TableName:
+def table_from_names(names: Any) -> QualifiedName:
     """``DROP TABLE a.b``-style name lists (tuples of String nodes)."""
     parts = [n.sval for n in names]
-    return TableName(parts[-2] if len(parts) > 1 else None, parts[-1])
+    return QualifiedName(parts[-2] if len(parts) > 1 else None, parts[-1])
 
 
 def type_name(type_node: Any) -> tuple[str, tuple[int, ...], bool]:

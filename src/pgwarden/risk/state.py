@@ -13,8 +13,8 @@ from typing import Any
 
 from pglast import ast, enums
 
+from pgwarden.names import QualifiedName
 from pgwarden.risk.sqlast import (
-    TableName,
     column_is_not_null,
     nodes_of,
     proves_not_null,
@@ -64,7 +64,7 @@ class SetState:
     def start_migration(self, name: str) -> None:
         self.migration = MigrationState(name)
 
-    def is_new_table(self, table: TableName | None) -> bool:
+    def is_new_table(self, table: QualifiedName | None) -> bool:
         return table is not None and table.key in self.new_tables
 
     def observe(self, node: Any) -> None:
@@ -101,7 +101,7 @@ class SetState:
             old = table_of(node.relation)
             if node.renameType == enums.ObjectType.OBJECT_TABLE and old is not None and node.newname:
                 if old.key in self.new_tables:
-                    self.new_tables.add(TableName(old.schema, node.newname).key)
+                    self.new_tables.add(QualifiedName(old.schema, node.newname).key)
         elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
             for names in node.objects or ():
                 self.new_tables.discard(table_from_names(names).key)
@@ -141,7 +141,7 @@ class SetState:
             elif subtype == enums.AlterTableType.AT_SetNotNull and cmd.name:
                 self.proven_not_null.add((table.key, cmd.name))
 
-    def _observe_constraint(self, table: TableName, constraint: Any) -> None:
+    def _observe_constraint(self, table: QualifiedName, constraint: Any) -> None:
         if constraint.conname and constraint.skip_validation:
             self.migration.not_valid_here.add((table.key, constraint.conname))
         if constraint.contype != enums.ConstrType.CONSTR_CHECK:
@@ -152,7 +152,7 @@ class SetState:
         else:
             self._prove(table, constraint.raw_expr)
 
-    def _prove(self, table: TableName, expr: Any) -> None:
+    def _prove(self, table: QualifiedName, expr: Any) -> None:
         for column_ref in _column_refs(expr):
             if proves_not_null(expr, column_ref):
                 self.proven_not_null.add((table.key, column_ref))
