@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +83,75 @@ def test_version(cli: Cli) -> None:
 
     result = cli("--version")
     assert result.code == 0 and __version__ in result.stdout
+
+
+# --- the JSON error contract: under --format json a failure is still one document on stdout -----
+
+SECRET_URL = "postgresql://app:hunter2-secret@127.0.0.1:1/shop"
+
+
+def _error_document(result: CliResult, step: str | None, kind: str, exit_code: int) -> dict[str, Any]:
+    doc = json.loads(result.stdout)  # the whole of stdout is one JSON document
+    assert result.code == exit_code, result.stderr
+    assert doc["version"] == 1 and doc["step"] == step and doc["ok"] is False
+    assert doc["exit_code"] == exit_code and doc["error"]["kind"] == kind
+    assert set(doc["error"]) == {"kind", "message", "hint"}
+    assert "hunter2" not in result.stdout + result.stderr
+    return doc
+
+
+@pytest.fixture
+def sql_project(tmp_path: Path) -> Path:
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_t.sql").write_text("CREATE TABLE t (id int);\n")
+    (tmp_path / "pgwarden.yml").write_text(
+        "migrations:\n  tool: sql\n  path: migrations\nbackup:\n  store: file://./backups\n")
+    return tmp_path
+
+
+def test_a_refusal_under_json_is_one_error_document(cli_subprocess: Cli, sql_project: Path) -> None:
+    result = cli_subprocess("deploy", "--format", "json", "--database-url", SECRET_URL, cwd=sql_project)
+    doc = _error_document(result, "deploy", "refused", 4)
+    assert doc["error"]["message"] == "no verified backup of shop in file://./backups"
+    assert doc["error"]["hint"].startswith("run `pgwarden backup` first")
+    # The human text is still on stderr, as before.
+    assert "pgwarden deploy: no verified backup of shop" in result.stderr and "hint: run" in result.stderr
+
+
+def test_a_wrong_confirm_under_json_is_one_error_document(cli: Cli, sql_project: Path) -> None:
+    result = cli("restore", "--format", "json", "--backup-id", "latest", "--confirm", "other",
+                 "--database-url", SECRET_URL, cwd=sql_project)
+    doc = _error_document(result, "restore", "refused", 4)
+    assert "--confirm 'other' does not match the target database 'shop'" in doc["error"]["message"]
+    assert "pass --confirm shop" in doc["error"]["hint"]
+
+
+def test_a_usage_error_under_json_is_one_error_document(cli: Cli, sql_project: Path) -> None:
+    # A mistyped argument that carries a password: redacted, and the document still parses.
+    result = cli("status", "--format=json", "--frobnicate", "password=hunter2", cwd=sql_project)
+    doc = _error_document(result, "status", "usage", 2)
+    assert "unrecognized arguments: --frobnicate password=********" in doc["error"]["message"]
+    assert doc["error"]["hint"] is None
+    assert "error: unrecognized arguments" in result.stderr
+
+    missing = cli("restore", "--format", "json", "--backup-id", "latest", cwd=sql_project)
+    doc = _error_document(missing, "restore", "usage", 2)
+    assert "--confirm" in doc["error"]["message"] and "--into" in doc["error"]["message"]
+
+
+def test_a_configuration_error_under_json_is_one_error_document(cli: Cli, tmp_path: Path) -> None:
+    result = cli("status", "--format", "json", "--config", str(tmp_path / "nope.yml"))
+    doc = _error_document(result, "status", "usage", 2)
+    assert "nope.yml" in doc["error"]["message"] and "not found" in doc["error"]["message"]
+
+
+def test_a_failure_under_json_is_one_error_document(cli: Cli, sql_project: Path) -> None:
+    result = cli("status", "--format", "json", "--database-url", SECRET_URL, cwd=sql_project)
+    doc = _error_document(result, "status", "failed", 1)
+    assert "127.0.0.1" in doc["error"]["message"]
+
+
+def test_text_format_errors_print_nothing_on_stdout(cli: Cli, sql_project: Path) -> None:
+    result = cli("deploy", "--database-url", SECRET_URL, cwd=sql_project)
+    assert result.code == 4 and result.stdout == ""
+    assert "no verified backup" in result.stderr

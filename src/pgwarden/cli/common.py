@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ class Command:
     example: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Context], int]
+    #: The ``--format`` choices, text first (the default); empty: the command has no ``--format``.
     formats: tuple[str, ...] = ("text", "json")
     uses_config: bool = True
     description: str = ""
@@ -41,6 +43,8 @@ class Context:
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     _target: DatabaseTarget | None = None
+    #: Set once the command's own document is on stdout (an error then prints no second one).
+    printed_document: bool = False
 
     @property
     def format(self) -> str:
@@ -54,8 +58,6 @@ class Context:
         return database_url_from_env(self.settings, getattr(self.args, "database_url", None))
 
     def has_database_url(self) -> bool:
-        import os
-
         return bool(getattr(self.args, "database_url", None) or os.environ.get(self.settings.database_url_env))
 
     def target(self) -> DatabaseTarget:
@@ -73,8 +75,8 @@ class Context:
         print(redact(text), file=self.stderr, flush=True)
 
     def emit_json(self, document: Any) -> None:
-        text = json.dumps(document, indent=2, default=str, ensure_ascii=False)
-        print(redact(text), file=self.stdout, flush=True)
+        print(json_text(document), file=self.stdout, flush=True)
+        self.printed_document = True
 
     def write_output(self, text: str, path: str | None) -> None:
         """Write a report to ``--output`` (and say where), or to stdout."""
@@ -85,6 +87,27 @@ class Context:
             self.note(f"report written to {out}")
         else:
             print(redact(text), file=self.stdout, flush=True)
+            self.printed_document = True
+
+
+def json_text(document: Any) -> str:
+    """The document as JSON, every string in it redacted.
+
+    Redacting the strings rather than the finished text keeps the document valid JSON: the
+    ``password=...`` pattern would otherwise swallow a closing quote.
+    """
+    plain = json.loads(json.dumps(document, default=str))
+    return json.dumps(_redacted(plain), indent=2, ensure_ascii=False)
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {redact(str(key)): _redacted(item) for key, item in value.items()}
+    return value
 
 
 def add_config_options(parser: argparse.ArgumentParser, *, database: bool = True) -> None:

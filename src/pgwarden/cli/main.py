@@ -1,4 +1,8 @@
-"""``pgwarden`` entry point: parse, dispatch to one command module, map errors to exit codes."""
+"""``pgwarden`` entry point: parse, dispatch to one command module, map errors to exit codes.
+
+An error or refusal is a message on stderr and an exit code; under ``--format json`` it is also
+the one JSON document on stdout (:class:`pgwarden.errors.ErrorReport`), usage errors included.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from collections.abc import Sequence
 
 from pgwarden import __version__
 from pgwarden.cli import backup, backups, demo, deploy, drill, plan, report, restore, status, verify
-from pgwarden.cli.common import Command, add_config_options, load_context
-from pgwarden.errors import EXIT_FAILED, EXIT_USAGE, PgwardenError
+from pgwarden.cli.common import Command, Context, add_config_options, json_text, load_context
+from pgwarden.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, ErrorReport, PgwardenError
 from pgwarden.redact import RedactingFilter, redact
 
 #: Every command, in the order ``--help`` lists them. Adding a command = one module + one entry.
@@ -29,13 +33,17 @@ COMMANDS: list[Command] = [
 ]
 
 
+class CommandLineError(ConfigError):
+    """A usage error argparse found; the parser has already printed it with the usage line."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors name the command and exit 2 without a traceback."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {redact(message)}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise CommandLineError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,31 +64,74 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if command.uses_config:
             add_config_options(sub)
-        sub.add_argument("--format", choices=command.formats, default="text", help="output format (default: text)")
+        if command.formats:
+            sub.add_argument("--format", choices=command.formats, default="text",
+                             help="output format (default: text)")
         command.add_arguments(sub)
         sub.set_defaults(_command=command)
     return parser
+
+
+def requested(arguments: Sequence[str]) -> tuple[str | None, bool]:
+    """The command named on the command line and whether ``--format json`` was asked for.
+
+    Read before argparse, so that a usage error can still be answered with the JSON document.
+    Accepts what argparse accepts: ``--format json``, ``--format=json``, an abbreviation (``--form``).
+    """
+    names = {c.name for c in COMMANDS}
+    step = next((a for a in arguments if not a.startswith("-")), None)
+    as_json = False
+    for i, arg in enumerate(arguments):
+        if arg == "--":
+            break
+        option, equals, value = arg.partition("=")
+        if len(option) >= 4 and "--format".startswith(option):
+            if not equals:
+                value = arguments[i + 1] if i + 1 < len(arguments) else ""
+            as_json = value == "json"
+    return (step if step in names else None), as_json
+
+
+def _print_error(report: ErrorReport, as_json: bool, ctx: Context | None) -> None:
+    """The error document on stdout, unless the command already printed its own document."""
+    if as_json and not (ctx is not None and ctx.printed_document):
+        print(json_text(report.to_json()), file=sys.stdout, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    step, as_json = requested(arguments)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(arguments)
+    except CommandLineError as exc:
+        _print_error(ErrorReport.of(step, exc), as_json, None)
+        return exc.exit_code
     command: Command | None = getattr(args, "_command", None)
     if command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    as_json = getattr(args, "format", None) == "json"
+    ctx: Context | None = None
     try:
         ctx = load_context(args)
         return command.run(ctx)
     except PgwardenError as exc:
         print(f"pgwarden {command.name}: {redact(str(exc))}", file=sys.stderr)
+        _print_error(ErrorReport.of(command.name, exc), as_json, ctx)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"pgwarden {command.name}: interrupted", file=sys.stderr)
+        _print_error(ErrorReport(command.name, EXIT_FAILED, "interrupted"), as_json, ctx)
         return EXIT_FAILED
+    except Exception as exc:
+        # A bug: the traceback goes to stderr as ever, and the contract still holds on stdout.
+        _print_error(ErrorReport(command.name, EXIT_FAILED, f"internal error: {type(exc).__name__}: {exc}",
+                                 hint="this is a bug in pgwarden; the traceback is on stderr"), as_json, ctx)
+        raise
 
 
 if __name__ == "__main__":
