@@ -14,7 +14,7 @@ from pgwarden.errors import OperationFailed
 from pgwarden.pg import restore_atomic, restore_parallel
 from pgwarden.pg import script as pg_script_mod
 from pgwarden.pg.connection import DatabaseTarget
-from pgwarden.pg.script import copy_table, script_events
+from pgwarden.pg.script import script_events
 from pgwarden.pipeline.backup import take_backup
 from pgwarden.pipeline.restore import restore_backup
 from tests.backup.helpers import create_rich, file_settings, fingerprint, make_shims
@@ -49,11 +49,6 @@ def test_script_events_pass_every_byte_and_end_copy_only_at_the_marker() -> None
     assert all(data.endswith(b"\n") for kind, data in events if kind == "rows")
     whole = list(script_events(io.BytesIO(SCRIPT)))
     assert [k for k, _ in whole if k != "rows"] == [k for k, _ in events if k != "rows"]
-
-
-def test_copy_table_reads_quoted_names() -> None:
-    assert copy_table(b'COPY "We.ird"."ta""ble" (id, t) FROM stdin;\n') == 'We.ird.ta"ble'
-    assert copy_table(b"COPY public.events (id, user_id) FROM stdin;\n") == "public.events"
 
 
 def _captured_connections(monkeypatch) -> list[list[str]]:

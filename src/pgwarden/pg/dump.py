@@ -27,6 +27,7 @@ import zstandard
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.records import Progress
 from pgwarden.redact import redact
 
 CHUNK = 1024 * 1024
@@ -92,7 +93,7 @@ def parse_compression(text: str | None) -> Compression:
 class DumpProgress:
     """Tables done, bytes written, throughput: printed as plain lines every few seconds."""
 
-    emit: Callable[[str], None] | None
+    emit: Progress | None
     total_tables: int
     interval_s: float = field(default_factory=lambda: PROGRESS_INTERVAL_S)
     tables_done: int = 0

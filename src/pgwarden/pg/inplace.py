@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from pgwarden.names import AUDIT_TABLE as HISTORY_TABLE
+from pgwarden.names import AUDIT_TABLE
 
 # TOC descriptions we compare with the live catalog, longest first so "TABLE DATA" is not "TABLE".
 _TOC_KINDS = ("MATERIALIZED VIEW", "FOREIGN TABLE", "PROCEDURE", "AGGREGATE", "FUNCTION", "SEQUENCE",
@@ -95,10 +95,16 @@ def parse_toc(listing: str) -> ArchiveContents:
 @dataclass
 class LiveObject:
     kind: str          # label as in _LABELS values, or "index"
-    name: str          # schema.name (routines: schema.name(argtypes), like pg_dump's TOC)
+    schema: str
+    local_name: str    # the name in its schema (routines: name(argtypes), like pg_dump's TOC)
     drop: str | None   # the DROP statement, or None when it goes with its table
     owner: str
     can_drop: bool
+
+    @property
+    def name(self) -> str:
+        """``schema.name`` as pg_restore --list writes it (unquoted), to compare with the archive."""
+        return f"{self.schema}.{self.local_name}"
 
 
 @dataclass
@@ -128,7 +134,7 @@ ext as (select classid, objid from pg_depend where deptype = 'e')
 select case c.relkind when 'r' then 'table' when 'p' then 'table' when 'v' then 'view'
                       when 'm' then 'materialized view' when 'f' then 'foreign table'
                       when 'S' then 'sequence' else 'index' end,
-       n.nspname || '.' || c.relname,
+       n.nspname, c.relname,
        case when c.relkind in ('i', 'I') then null
             else 'DROP ' || case c.relkind when 'r' then 'TABLE' when 'p' then 'TABLE' when 'v' then 'VIEW'
                                            when 'm' then 'MATERIALIZED VIEW' when 'f' then 'FOREIGN TABLE'
@@ -145,7 +151,7 @@ where c.relkind in ('r', 'p', 'v', 'm', 'f', 'S', 'i', 'I')
            and d.objid = c.oid and d.deptype = 'i'))
   and not c.relispartition
 union all
-select 'type', n.nspname || '.' || t.typname,
+select 'type', n.nspname, t.typname,
        'DROP ' || case t.typtype when 'd' then 'DOMAIN' else 'TYPE' end || ' IF EXISTS '
            || format('%%I.%%I', n.nspname, t.typname) || ' CASCADE;',
        pg_get_userbyid(t.typowner), pg_has_role(t.typowner, 'USAGE'), 'pg_type'::regclass::oid, t.oid
@@ -156,7 +162,7 @@ where t.typtype in ('b', 'c', 'd', 'e', 'r')
   and not exists (select 1 from pg_depend d where d.classid = 'pg_type'::regclass and d.objid = t.oid
                   and d.deptype in ('e', 'i'))
 union all
-select 'routine', n.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')',
+select 'routine', n.nspname, p.proname || '(' || oidvectortypes(p.proargtypes) || ')',
        'DROP ROUTINE IF EXISTS ' || p.oid::regprocedure::text || ' CASCADE;',
        pg_get_userbyid(p.proowner), pg_has_role(p.proowner, 'USAGE'), 'pg_proc'::regclass::oid, p.oid
 from pg_proc p join ns n on n.oid = p.pronamespace
@@ -184,14 +190,14 @@ def plan_replace(conn: psycopg.Connection[Any], contents: ArchiveContents) -> Re
     with conn.transaction():
         conn.execute("select set_config('search_path', '', true)")
         rows = conn.execute(_LIVE_SQL, {"schemas": schemas}).fetchall()
-        live = [LiveObject(str(r[0]), str(r[1]), r[2], str(r[3]), bool(r[4])) for r in rows]
-        classes = [int(r[5]) for r in rows]
-        oids = [int(r[6]) for r in rows]
+        live = [LiveObject(str(r[0]), str(r[1]), str(r[2]), r[3], str(r[4]), bool(r[5])) for r in rows]
+        classes = [int(r[6]) for r in rows]
+        oids = [int(r[7]) for r in rows]
         dependents = [str(r[0]) for r in conn.execute(
             _DEPENDENTS_SQL, {"classes": classes, "oids": oids, "schemas": schemas}).fetchall()]
     # pgwarden's own audit table records the deploy being undone: when the backup predates it,
     # it stays (with its rows). A backup that has it brings back its own copy.
-    kept = [o for o in live if o.kind == "table" and o.name.split(".", 1)[1] == HISTORY_TABLE
+    kept = [o for o in live if o.kind == "table" and o.local_name == AUDIT_TABLE
             and (o.kind, o.name) not in contents.objects]
     live = [o for o in live if o not in kept]
     # Tables before the rest: their CASCADE takes views, sequences and indexes with them.

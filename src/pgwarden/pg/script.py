@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
+from pgwarden.names import QualifiedName
+
 _SET_LINE = re.compile(rb"^SET ([a-z_][a-z0-9_.]*) = .*;\n?$")
 _SET_CONFIG_LINE = re.compile(rb"^SELECT pg_catalog\.set_config\('([a-z_][a-z0-9_.]*)',.*;\n?$")
 _COPY_START = re.compile(rb"^COPY .* FROM stdin;\n$")
@@ -76,7 +78,8 @@ _IDENT = re.compile(r'"((?:[^"]|"")*)"|([^".\s(]+)')
 
 
 def _qualified_name(text: str) -> str:
-    """``schema.table`` (unquoted) from the start of ``text``: ``"s"."t" (...)`` or ``public.events (...``."""
+    """The table at the start of ``text`` (``"s"."t" (...)`` or ``public.events (...``), in the
+    manifest's form (:attr:`QualifiedName.text`), so COPY results and the manifest name a table alike."""
     parts: list[str] = []
     pos = 0
     while (match := _IDENT.match(text, pos)) is not None:
@@ -85,11 +88,13 @@ def _qualified_name(text: str) -> str:
         if not text.startswith(".", pos):
             break
         pos += 1
-    return ".".join(parts)
+    if len(parts) < 2:  # pg_restore always qualifies; an unqualified name is read as written
+        return ".".join(parts)
+    return QualifiedName(parts[0], ".".join(parts[1:])).text
 
 
 def copy_table(header: bytes) -> str:
-    """``schema.table`` (unquoted, as the manifest names it) from ``COPY "s"."t" (...) FROM stdin;``."""
+    """``schema.table`` (as the manifest names it) from ``COPY "s"."t" (...) FROM stdin;``."""
     return _qualified_name(header.decode("utf-8", "replace")[len("COPY "):])
 
 

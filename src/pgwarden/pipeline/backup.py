@@ -22,19 +22,21 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
 import psycopg
+from psycopg import sql
 
+from pgwarden.audit import new_run_id
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, OperationFailed, PgwardenError
 from pgwarden.manifest import BackupFile, BackupManifest, new_backup_id, utc_now_iso
+from pgwarden.names import QualifiedName
 from pgwarden.pg.archive import ArchiveListing, ListingFeed, list_archive
 from pgwarden.pg.binaries import ClientProgram, find_client
-from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
+from pgwarden.pg.connection import DatabaseTarget, connect, server_version
 from pgwarden.pg.dump import (
     Compression,
     DumpProgress,
@@ -45,16 +47,17 @@ from pgwarden.pg.dump import (
     stream_custom_dump,
 )
 from pgwarden.pg.tables import TABLES_SQL
+from pgwarden.records import Progress
 from pgwarden.redact import redact
+from pgwarden.snapshots import get_snapshotter, take_snapshot
 from pgwarden.stores import BackupStore, open_store
 from pgwarden.stores.transfer import HashingWriter, read_checked
+from pgwarden.tools import get_tool
 
-Progress = Callable[[str], None]
 #: Tables smaller than this are counted exactly (in the dump's snapshot); bigger ones use the
 #: planner's estimate, because a full scan of a big table would slow the backup down.
 EXACT_COUNT_MAX_BYTES = 64 * 1024 * 1024
 DUMP_FORMATS = ("custom", "directory")
-
 
 
 @dataclass
@@ -72,18 +75,18 @@ def safe_name(dbname: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", dbname) or "database"
 
 
-def _excluded(name: str, patterns: list[str]) -> bool:
-    table = name.split(".", 1)[1]
-    return any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(table, p) for p in patterns)
+def _excluded(table: QualifiedName, patterns: list[str]) -> bool:
+    """``backup.exclude_tables``: a pattern matches the qualified name or the bare table name."""
+    return any(fnmatch.fnmatchcase(table.text, p) or fnmatch.fnmatchcase(table.name, p) for p in patterns)
 
 
 def _count_tables(conn: psycopg.Connection[Any], tables: list[tuple[str, str, int, int]], out: TableCounts) -> None:
     """Runs in a thread, inside the exported snapshot, while pg_dump streams."""
     try:
         for schema, table, estimate, size in tables:
-            name = f"{schema}.{table}"
+            name = QualifiedName(schema, table).text
             if size <= EXACT_COUNT_MAX_BYTES or estimate < 0:
-                row = conn.execute(f"select count(*) from {quote_ident(schema)}.{quote_ident(table)}").fetchone()
+                row = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))).fetchone()
                 out.rows[name] = int(row[0]) if row else 0
                 out.exact.append(name)
             else:
@@ -94,18 +97,16 @@ def _count_tables(conn: psycopg.Connection[Any], tables: list[tuple[str, str, in
 
 def _migration_head(settings: Settings, conn: psycopg.Connection[Any]) -> str | None:
     try:
-        from pgwarden.tools import get_tool
-
         return get_tool(settings).head(conn)
     except (PgwardenError, ImportError, psycopg.Error, OSError):
         # The head is informative; a backup must not fail because the tool cannot say it.
         return None
 
 
-def _run_id() -> str | None:
-    run = os.environ.get("GITHUB_RUN_ID")
-    attempt = os.environ.get("GITHUB_RUN_ATTEMPT")
-    return f"{run}-{attempt}" if run and attempt else run
+def _ci_run_id() -> str | None:
+    """The Actions run (``new_run_id``'s form) that took the backup; None outside CI, where
+    ``new_run_id`` would make up a local id that names no run."""
+    return new_run_id() if os.environ.get("GITHUB_RUN_ID") else None
 
 
 def _dump_custom(
@@ -206,8 +207,6 @@ def take_backup(
     if settings.backup.snapshot.provider:
         # A snapshot misconfiguration (unsupported provider, no instance, no region) is a usage
         # error: say so (exit 2) before spending a full dump, not after it.
-        from pgwarden.snapshots import get_snapshotter
-
         get_snapshotter(settings)
     started = time.monotonic()
     now = dt.datetime.now(dt.timezone.utc)
@@ -234,7 +233,7 @@ def take_backup(
         tables = [
             (str(s), str(t), int(e), int(z))
             for s, t, e, z in snap_conn.execute(TABLES_SQL).fetchall()
-            if not _excluded(f"{s}.{t}", config.exclude_tables)
+            if not _excluded(QualifiedName(str(s), str(t)), config.exclude_tables)
         ]
         dump_progress = DumpProgress(say, total_tables=len(tables))
         counter = threading.Thread(target=_count_tables, args=(snap_conn, tables, counts), daemon=True)
@@ -282,7 +281,7 @@ def take_backup(
         exact_tables=counts.exact,
         migration_head=head,
         git_sha=os.environ.get("GITHUB_SHA"),
-        run_id=_run_id(),
+        run_id=_ci_run_id(),
         store=uri,
         uncompressed_bytes=plain_bytes,
     )
@@ -300,8 +299,6 @@ def take_backup(
         ) from None
     snapshot_error: str | None = None
     if settings.backup.snapshot.provider:
-        from pgwarden.snapshots import take_snapshot
-
         try:
             manifest.snapshot = take_snapshot(settings, backup_id, manifest.run_id, say)
         except PgwardenError as exc:

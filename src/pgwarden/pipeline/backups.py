@@ -7,15 +7,14 @@ only loads the store, applies the decision and reports exactly what it deleted.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pgwarden.config import Settings
 from pgwarden.manifest import BackupManifest, decide_prune, latest_verified
+from pgwarden.pipeline.restore_source import resolve_backup
+from pgwarden.records import Progress
 from pgwarden.stores import BackupStore, open_store
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -60,8 +59,6 @@ def list_backups(settings: Settings, store_uri: str | None = None) -> Listing:
 def show_backup(settings: Settings, backup_id: str, store_uri: str | None = None) -> BackupManifest:
     store = _store(settings, store_uri)
     if backup_id == "latest":
-        from pgwarden.pipeline.restore import resolve_backup
-
         return resolve_backup(store, backup_id)
     return store.get_manifest(backup_id)
 
