@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,20 @@ def test_lock_timeout_reaches_the_session(tmp_path: Path, db: TestDatabase) -> N
     assert result.failed == "0001_alter"
     assert result.lock_timeout_hit
     assert "lock timeout" in (result.error or "")
+
+
+def test_a_user_without_a_passwd_entry_can_apply(
+    tmp_path: Path, db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `docker run --user 1234`: getpass.getuser() raised KeyError and the deploy crashed.
+    def no_passwd_entry() -> str:
+        raise KeyError("getpwuid(): uid not found: 1234")
+
+    monkeypatch.delenv("GITHUB_ACTOR", raising=False)
+    monkeypatch.setattr("getpass.getuser", no_passwd_entry)
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_create.sql").write_text("create table t (id int primary key);")
+    result = make_tool(folder).apply(DatabaseTarget.from_url(db.url), LIMITS)
+    assert result.ok and result.applied == ["0001_create"]
+    assert db.scalar("select applied_by from pgwarden_migrations") == f"uid {os.getuid()}"

@@ -8,13 +8,11 @@ snapshot always creates a new instance or cluster; the original is never modifie
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from pgwarden.config import SNAPSHOT_PROVIDERS, Settings
 from pgwarden.errors import ConfigError
-
-Progress = Callable[[str], None]
+from pgwarden.records import Progress
 
 
 class Snapshotter(Protocol):

@@ -19,11 +19,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pgwarden.config import SnapshotConfig
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
+from pgwarden.records import Progress
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
 
-Progress = Callable[[str], None]
 POLL_FIRST_S = 2.0
 POLL_MAX_S = 20.0
 FAILED_STATES = ("failed", "incompatible-restore", "incompatible-parameters", "deleted", "deleting")

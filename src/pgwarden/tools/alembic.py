@@ -27,12 +27,12 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, OperationFailed
+from pgwarden.names import TOOL_HISTORY_TABLES
 from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import sha256_file
+from pgwarden.tools.base import history_sql, sha256_file
 from pgwarden.tools.external import CommandResult, ExternalTool, python_tool, target_of
 
-HISTORY_TABLE = "alembic_version"
 _MARKER = re.compile(r"^-- Running upgrade (?P<down>[^\s]*) -> (?P<up>[^\s,]+)", re.M)
 _BOOKKEEPING = re.compile(
     r"^\s*(?:insert\s+into|update|delete\s+from|create\s+table|drop\s+table)\s+alembic_version\b", re.I
@@ -109,6 +109,7 @@ def _transaction_state(text: str, state: bool) -> bool:
 
 class AlembicTool(ExternalTool):
     name = "alembic"
+    history_table = TOOL_HISTORY_TABLES[name]
     default_command: str | None = "alembic upgrade head"
 
     def __init__(self, settings: Settings, ini: Path | None = None) -> None:
@@ -157,9 +158,10 @@ class AlembicTool(ExternalTool):
 
     def current(self, conn: psycopg.Connection[Any]) -> list[str]:
         """The revision id(s) in ``alembic_version``."""
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return []
-        return [str(r[0]) for r in conn.execute(f"select version_num from {HISTORY_TABLE}").fetchall()]
+        query = history_sql("select version_num from {table}", self.history_table)
+        return [str(r[0]) for r in conn.execute(query).fetchall()]
 
     def _statuses(self, revisions: list[Revision], current: list[str]) -> dict[str, MigrationStatus]:
         parents = {r.revision: r.parents for r in revisions}

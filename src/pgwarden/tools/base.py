@@ -11,9 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
+from psycopg import sql
+
+if TYPE_CHECKING:
+    # typing.LiteralString is 3.11+; psycopg types sql.SQL's argument with it.
+    from typing_extensions import LiteralString
 
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.records import Migration
@@ -43,6 +48,8 @@ class ApplyResult:
 class MigrationTool(Protocol):
     name: str
     default_command: str | None
+    #: Where the tool records what it applied (:data:`pgwarden.names.TOOL_HISTORY_TABLES`).
+    history_table: str
 
     def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
         """All migrations in order, with status from the history table when ``conn`` is given."""
@@ -105,3 +112,16 @@ class MigrationTool(Protocol):
 
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def display_path(path: Path, base_dir: str) -> str:
+    """``path`` relative to the config's folder when it is inside it, as reports show it."""
+    try:
+        return str(path.resolve().relative_to(Path(base_dir).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def history_sql(template: LiteralString, table: str) -> sql.Composed:
+    """``template`` with ``{table}`` replaced by the quoted name of a history table."""
+    return sql.SQL(template).format(table=sql.Identifier(table))

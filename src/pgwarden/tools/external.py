@@ -35,12 +35,12 @@ import psycopg
 from pgwarden.config import Settings
 from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
+from pgwarden.names import MIGRATE_APPLICATION_NAME
 from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.records import MigrationStatus
 from pgwarden.redact import redact, register_secret
-from pgwarden.tools.base import ApplyResult, MigrationTool, SessionLimits
+from pgwarden.tools.base import ApplyResult, MigrationTool, SessionLimits, display_path
 
-MIGRATE_APPLICATION_NAME = "pgwarden-migrate"
 #: Output that means the tool's session hit ``lock_timeout``.
 LOCK_TIMEOUT_PATTERN = re.compile(r"55P03|canceling statement due to lock timeout|lock_not_available", re.I)
 _SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?~\n]|&&|\|\|")
@@ -229,10 +229,7 @@ class ExternalTool(MigrationTool):
 
     def display(self, path: Path) -> str:
         """``path`` relative to the config's folder when it is inside it, as reports show it."""
-        try:
-            return str(path.resolve().relative_to(Path(self.settings.base_dir).resolve()))
-        except ValueError:
-            return str(path)
+        return display_path(path, self.settings.base_dir)
 
     def command(self) -> str:
         return self.settings.migrations.command or str(self.default_command)

@@ -21,12 +21,12 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import OperationFailed
+from pgwarden.names import TOOL_HISTORY_TABLES
 from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import sha256_file
+from pgwarden.tools.base import history_sql, sha256_file
 from pgwarden.tools.external import ExternalTool, command_argv, target_of
 
-HISTORY_TABLE = "migrations"
 DEFAULT_PLAN_COMMAND = "php artisan migrate --pretend --no-ansi"
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -89,6 +89,7 @@ def _terminated(query: str) -> str:
 
 class LaravelTool(ExternalTool):
     name = "laravel"
+    history_table = TOOL_HISTORY_TABLES[name]
     default_command: str | None = "php artisan migrate --force"
     #: Laravel reads DATABASE_URL (up to 10) or DB_URL (11+) in config/database.php.
     url_env_names = ("DATABASE_URL", "DB_URL")
@@ -106,14 +107,10 @@ class LaravelTool(ExternalTool):
 
     def ran(self, conn: psycopg.Connection[Any]) -> dict[str, int]:
         """Recorded migrations and their batch."""
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return {}
-        return {
-            str(name): int(batch)
-            for name, batch in conn.execute(
-                f"select migration, batch from {HISTORY_TABLE} order by id"
-            ).fetchall()
-        }
+        query = history_sql("select migration, batch from {table} order by id", self.history_table)
+        return {str(name): int(batch) for name, batch in conn.execute(query).fetchall()}
 
     def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
         ran = self.ran(conn) if conn is not None else {}
@@ -192,16 +189,18 @@ class LaravelTool(ExternalTool):
         )
 
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return None
-        row = conn.execute(
-            f"select migration from {HISTORY_TABLE} order by batch desc, id desc limit 1"
-        ).fetchone()
+        row = conn.execute(history_sql(
+            "select migration from {table} order by batch desc, id desc limit 1", self.history_table
+        )).fetchone()
         return str(row[0]) if row else None
 
     def history_state(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return []
-        cur = conn.execute(f"select id, migration, batch from {HISTORY_TABLE} order by id desc limit 10")
+        cur = conn.execute(history_sql(
+            "select id, migration, batch from {table} order by id desc limit 10", self.history_table
+        ))
         cols = [d.name for d in cur.description or []]
         return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]

@@ -23,12 +23,11 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError
+from pgwarden.names import TOOL_HISTORY_TABLES
 from pgwarden.pg.connection import table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import sha256_file
+from pgwarden.tools.base import history_sql, sha256_file
 from pgwarden.tools.external import ExternalTool
-
-HISTORY_TABLE = "_prisma_migrations"
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,7 @@ class PrismaRow:
 
 class PrismaTool(ExternalTool):
     name = "prisma"
+    history_table = TOOL_HISTORY_TABLES[name]
     default_command: str | None = "npx prisma migrate deploy"
     # Prisma's engine reads only the URL (its options parameter carries the session limits).
     url_env_names = ("DATABASE_URL",)
@@ -81,12 +81,13 @@ class PrismaTool(ExternalTool):
 
     def rows(self, conn: psycopg.Connection[Any]) -> list[PrismaRow]:
         """Every row of ``_prisma_migrations``, oldest attempt first."""
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return []
-        cur = conn.execute(
-            f"select migration_name, checksum, started_at, finished_at, rolled_back_at, logs "
-            f"from {HISTORY_TABLE} order by started_at, migration_name"
-        )
+        cur = conn.execute(history_sql(
+            "select migration_name, checksum, started_at, finished_at, rolled_back_at, logs "
+            "from {table} order by started_at, migration_name",
+            self.history_table,
+        ))
         return [PrismaRow(*row) for row in cur.fetchall()]
 
     def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
@@ -145,22 +146,23 @@ class PrismaTool(ExternalTool):
         return f"npx prisma migrate resolve --rolled-back {name}"
 
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return None
-        row = conn.execute(
-            f"select migration_name from {HISTORY_TABLE} "
-            "where finished_at is not null and rolled_back_at is null "
-            "order by finished_at desc, migration_name desc limit 1"
-        ).fetchone()
+        row = conn.execute(history_sql(
+            "select migration_name from {table} where finished_at is not null and rolled_back_at is null "
+            "order by finished_at desc, migration_name desc limit 1",
+            self.history_table,
+        )).fetchone()
         return str(row[0]) if row else None
 
     def history_state(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return []
-        cur = conn.execute(
-            f"select migration_name, started_at, finished_at, rolled_back_at, applied_steps_count, logs "
-            f"from {HISTORY_TABLE} order by started_at desc limit 10"
-        )
+        cur = conn.execute(history_sql(
+            "select migration_name, started_at, finished_at, rolled_back_at, applied_steps_count, logs "
+            "from {table} order by started_at desc limit 10",
+            self.history_table,
+        ))
         cols = [d.name for d in cur.description or []]
         return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 

@@ -16,18 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pglast
 import psycopg
+from psycopg.sql import SQL, Literal
 
 from pgwarden.config import Settings
+from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
+from pgwarden.names import MIGRATE_APPLICATION_NAME, TOOL_HISTORY_TABLES
 from pgwarden.pg.connection import DatabaseTarget, connect, table_exists
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.redact import redact
-from pgwarden.tools.base import ApplyResult, SessionLimits, sha256_file
+from pgwarden.tools.base import ApplyResult, MigrationTool, SessionLimits, display_path, history_sql, sha256_file
 
-HISTORY_TABLE = "pgwarden_migrations"
-HISTORY_DDL = f"""
-create table if not exists {HISTORY_TABLE} (
+HISTORY_DDL = """
+create table if not exists {table} (
     name text primary key,
     checksum text not null,
     started_at timestamptz not null default now(),
@@ -104,8 +107,6 @@ def needs_own_transaction(sql: str) -> bool:
 
 def split_statements(sql: str) -> list[str]:
     """Split a SQL file into statements with the real PostgreSQL parser."""
-    import pglast
-
     try:
         return [str(s) for s in pglast.split(sql, with_parser=True)]
     except pglast.parser.ParseError as exc:
@@ -116,9 +117,10 @@ def _strip_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql)
 
 
-class SqlDirTool:
+class SqlDirTool(MigrationTool):
     name = "sql"
     default_command: str | None = None
+    history_table = TOOL_HISTORY_TABLES[name]
 
     def __init__(self, settings: Settings, folder: Path | None = None) -> None:
         self.settings = settings
@@ -129,16 +131,12 @@ class SqlDirTool:
             raise ConfigError(f"migrations.path: expected a folder of .sql files, {self.folder} is not one")
         return discover(self.folder)
 
-    def _display(self, path: Path) -> str:
-        try:
-            return str(path.resolve().relative_to(Path(self.settings.base_dir).resolve()))
-        except ValueError:
-            return str(path)
-
     def _history(self, conn: psycopg.Connection[Any]) -> dict[str, tuple[str, Any, Any]]:
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return {}
-        rows = conn.execute(f"select name, checksum, finished_at, error from {HISTORY_TABLE}").fetchall()
+        rows = conn.execute(
+            history_sql("select name, checksum, finished_at, error from {table}", self.history_table)
+        ).fetchall()
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
@@ -156,8 +154,8 @@ class SqlDirTool:
                 else:
                     status = MigrationStatus.APPLIED
             result.append(
-                Migration(name=f.name, path=self._display(f.path), status=status, checksum=checksum,
-                          sql=f.path.read_text(encoding="utf-8"))
+                Migration(name=f.name, path=display_path(f.path, self.settings.base_dir), status=status,
+                          checksum=checksum, sql=f.path.read_text(encoding="utf-8"))
             )
         return result
 
@@ -166,7 +164,7 @@ class SqlDirTool:
         if edited:
             raise OperationFailed(
                 f"migration {edited[0]} was edited after it was applied (its sha256 no longer matches "
-                f"{HISTORY_TABLE}); put changes in a new migration instead",
+                f"{self.history_table}); put changes in a new migration instead",
             )
 
     def pending(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
@@ -183,7 +181,7 @@ class SqlDirTool:
 
     def resolve_hint(self, name: str) -> str:
         return (
-            f"undo what {name} changed, then: delete from {HISTORY_TABLE} where name = '{name}' "
+            f"undo what {name} changed, then: delete from {self.history_table} where name = {_sql_string(name)} "
             "(pgwarden re-runs it on the next deploy)"
         )
 
@@ -191,21 +189,21 @@ class SqlDirTool:
         return [name for name, (_, finished_at, _) in self._history(conn).items() if finished_at is not None]
 
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return None
-        row = conn.execute(
-            f"select name from {HISTORY_TABLE} where finished_at is not null "
-            "order by finished_at desc, name desc limit 1"
-        ).fetchone()
+        row = conn.execute(history_sql(
+            "select name from {table} where finished_at is not null order by finished_at desc, name desc limit 1",
+            self.history_table,
+        )).fetchone()
         return row[0] if row else None
 
     def history_state(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-        if not table_exists(conn, HISTORY_TABLE):
+        if not table_exists(conn, self.history_table):
             return []
-        cur = conn.execute(
-            f"select name, started_at, finished_at, duration_ms, error from {HISTORY_TABLE} "
-            "order by started_at desc limit 10"
-        )
+        cur = conn.execute(history_sql(
+            "select name, started_at, finished_at, duration_ms, error from {table} order by started_at desc limit 10",
+            self.history_table,
+        ))
         cols = [d.name for d in cur.description or []]
         return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 
@@ -217,24 +215,24 @@ class SqlDirTool:
         self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
     ) -> ApplyResult:
         result = ApplyResult()
-        applied_by = os.environ.get("GITHUB_ACTOR") or getpass.getuser()
+        applied_by = _applied_by()
         # The deploy's lock watchdog finds the migration session by this application_name.
-        with connect(target, application_name="pgwarden-migrate") as conn:
-            conn.execute(HISTORY_DDL)
+        with connect(target, application_name=MIGRATE_APPLICATION_NAME) as conn:
+            conn.execute(history_sql(HISTORY_DDL, self.history_table))
             pending = self.pending(conn)
-            from pgwarden.durations import pg_duration
-
-            conn.execute(f"set lock_timeout = '{pg_duration(limits.lock_timeout_s)}'")
-            conn.execute(f"set statement_timeout = '{pg_duration(limits.statement_timeout_s)}'")
+            conn.execute(SQL("set lock_timeout = {}").format(Literal(pg_duration(limits.lock_timeout_s))))
+            conn.execute(SQL("set statement_timeout = {}").format(Literal(pg_duration(limits.statement_timeout_s))))
             for migration in pending:
                 sql = migration.sql or ""
                 started = time.monotonic()
                 conn.execute(
-                    f"insert into {HISTORY_TABLE} (name, checksum, applied_by, run_id) "
-                    "values (%s, %s, %s, %s) "
-                    "on conflict (name) do update set checksum = excluded.checksum, started_at = now(), "
-                    "finished_at = null, error = null, applied_by = excluded.applied_by, "
-                    "run_id = excluded.run_id",
+                    history_sql(
+                        "insert into {table} (name, checksum, applied_by, run_id) values (%s, %s, %s, %s) "
+                        "on conflict (name) do update set checksum = excluded.checksum, started_at = now(), "
+                        "finished_at = null, error = null, applied_by = excluded.applied_by, "
+                        "run_id = excluded.run_id",
+                        self.history_table,
+                    ),
                     (migration.name, migration.checksum, applied_by, run_id),
                 )
                 try:
@@ -252,10 +250,13 @@ class SqlDirTool:
                     if sqlstate in ("55P03", "57014") and not needs_own_transaction(sql):
                         # A lock timeout or a cancel (lock watchdog, statement_timeout) rolled the
                         # whole file back: nothing was applied, it is simply still pending.
-                        conn.execute(f"delete from {HISTORY_TABLE} where name = %s", (migration.name,))
+                        conn.execute(
+                            history_sql("delete from {table} where name = %s", self.history_table), (migration.name,)
+                        )
                     else:
                         conn.execute(
-                            f"update {HISTORY_TABLE} set error = %s where name = %s", (message, migration.name)
+                            history_sql("update {table} set error = %s where name = %s", self.history_table),
+                            (message, migration.name),
                         )
                     result.failed = migration.name
                     result.error = message
@@ -263,8 +264,26 @@ class SqlDirTool:
                     return result
                 duration_ms = int((time.monotonic() - started) * 1000)
                 conn.execute(
-                    f"update {HISTORY_TABLE} set finished_at = now(), duration_ms = %s where name = %s",
+                    history_sql("update {table} set finished_at = now(), duration_ms = %s where name = %s",
+                                self.history_table),
                     (duration_ms, migration.name),
                 )
                 result.applied.append(migration.name)
         return result
+
+
+def _applied_by() -> str:
+    """Who applies: the GitHub actor in Actions, else the local user, else the uid."""
+    actor = os.environ.get("GITHUB_ACTOR")
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        # No passwd entry for the uid (`docker run --user 1234`); Python 3.13 raises OSError.
+        return f"uid {os.getuid()}"
+
+
+def _sql_string(text: str) -> str:
+    """A SQL string literal for a hint a human pastes into psql (a quote in a name stays inside it)."""
+    return "'" + text.replace("'", "''") + "'"
