@@ -170,3 +170,22 @@ def test_verify_catches_an_applied_migration_whose_file_is_gone(deployed) -> Non
     assert not result.ok
     check = names(result)["every applied migration has its file"]
     assert not check.ok and "0001_init" in check.detail and "deleted or renamed" in check.detail
+
+
+def test_verify_never_compares_laravels_migrations_table(db, tmp_path: Path) -> None:
+    # Laravel records what it applied in `migrations`: bookkeeping that changes with every deploy
+    # (and shrinks on a rollback or a squash), not the application's data.
+    laravel_history = (
+        "create table migrations (id serial primary key, migration text not null, batch int not null);\n"
+        "insert into migrations (migration, batch) select 'm' || g, 1 from generate_series(1, 20) g;\n"
+    )
+    settings = write_project(tmp_path, {"0001_init": INIT + laravel_history})
+    target = DatabaseTarget.from_url(db.url)
+    assert run_deploy(settings, target, no_backup_reason="setup").ok
+    backup = verified_backup(settings, target)
+    add_migration(settings, "0002_add_note", "alter table orders add column note text;\n")
+    assert run_deploy(settings, target, backup_id=backup.id).ok
+    db.execute("delete from migrations where id > 5")
+    result = run_verify(settings, target)
+    assert result.ok, [c for c in result.checks if not c.ok]
+    assert "public.migrations" not in {r["table"] for r in result.details["row_counts"]}

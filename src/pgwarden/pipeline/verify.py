@@ -27,6 +27,7 @@ import psycopg
 from pgwarden.audit import latest_deploy
 from pgwarden.config import Settings, VerifyCheck
 from pgwarden.errors import OperationFailed, PgwardenError
+from pgwarden.names import BOOKKEEPING_TABLES
 from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.pg.tables import count_rows, plan_counts, split_name
 from pgwarden.records import Check, MigrationStatus, StepResult
@@ -36,8 +37,6 @@ from pgwarden.tools import get_tool
 
 Progress = Callable[[str], None]
 QUERY_TIMEOUT = "30s"
-#: Bookkeeping tables that change with every deploy by design: never compared with the backup.
-HISTORY_TABLES = {"pgwarden_history", "pgwarden_migrations", "_prisma_migrations", "alembic_version"}
 
 
 def _noop(_message: str) -> None:
@@ -187,7 +186,8 @@ def check_row_counts(
     skipped: list[str] = []
     for table, before in sorted(plan.expected.items()):
         members = plan.partitions.get(table, [table])
-        if split_name(table)[1] in HISTORY_TABLES:
+        # Bookkeeping tables change with every deploy by design: never compared with the backup.
+        if split_name(table)[1] in BOOKKEEPING_TABLES:
             continue
         if touched is not None and any("{}.{}".format(*split_name(n)) in touched for n in [table, *members]):
             skipped.append(table)
