@@ -23,14 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from pgwarden.names import AUDIT_TABLE
 from pgwarden.pg.connection import table_exists
 from pgwarden.redact import redact
 
-HISTORY_TABLE = "pgwarden_history"
-HISTORY_DDL = f"""
-create table if not exists {HISTORY_TABLE} (
+_TABLE = sql.Identifier(AUDIT_TABLE)
+_HISTORY_DDL = sql.SQL("""
+create table if not exists {table} (
     id bigserial primary key,
     run_id text,
     started_at timestamptz not null,
@@ -48,7 +50,7 @@ create table if not exists {HISTORY_TABLE} (
     max_wait_ms bigint,
     details jsonb
 )
-"""
+""").format(table=_TABLE)
 
 
 def current_actor(env: dict[str, str] | None = None) -> str:
@@ -92,14 +94,14 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _clean(value: Any) -> Any:
-    """Redact every string inside a JSON-able value."""
+def redacted_json(value: Any) -> Any:
+    """``value`` as JSON-able data (dates as ISO text, tuples and sets as lists), every string redacted."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): redacted_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
-        return [_clean(v) for v in value]
+        return [redacted_json(v) for v in value]
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     return value
@@ -131,7 +133,7 @@ class AuditLog:
         if duration_s is not None:
             line["duration_s"] = round(duration_s, 3)
         line.update(fields)
-        line = _clean(line)
+        line = redacted_json(line)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
@@ -167,11 +169,13 @@ class DeployRecord:
 
 def record_deploy(conn: psycopg.Connection[Any], record: DeployRecord) -> None:
     """Insert one row into ``pgwarden_history`` (creating the table on first use)."""
-    conn.execute(HISTORY_DDL)
+    conn.execute(_HISTORY_DDL)
     conn.execute(
-        f"insert into {HISTORY_TABLE} (run_id, started_at, actor, environment, git_sha, tool, "
-        "migrations_applied, backup_id, no_backup_reason, outcome, failed_migration, error, max_wait_ms, details) "
-        "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        sql.SQL(
+            "insert into {table} (run_id, started_at, actor, environment, git_sha, tool, "
+            "migrations_applied, backup_id, no_backup_reason, outcome, failed_migration, error, max_wait_ms, "
+            "details) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ).format(table=_TABLE),
         (
             record.run_id,
             record.started_at,
@@ -186,7 +190,7 @@ def record_deploy(conn: psycopg.Connection[Any], record: DeployRecord) -> None:
             record.failed_migration,
             redact(record.error) if record.error else None,
             None if record.max_wait_s is None else int(record.max_wait_s * 1000),
-            Jsonb(_clean(record.details)) if record.details is not None else None,
+            Jsonb(redacted_json(record.details)) if record.details is not None else None,
         ),
     )
 
@@ -198,12 +202,14 @@ def last_deploys(conn: psycopg.Connection[Any], limit: int = 10) -> list[dict[st
     migrations_applied (list), backup_id, no_backup_reason, outcome ("succeeded"/"failed"),
     failed_migration, error, max_wait_s.
     """
-    if not table_exists(conn, HISTORY_TABLE):
+    if not table_exists(conn, AUDIT_TABLE):
         return []
     cur = conn.execute(
-        f"select run_id, started_at, finished_at, actor, environment, git_sha, tool, migrations_applied, "
-        f"backup_id, no_backup_reason, outcome, failed_migration, error, max_wait_ms from {HISTORY_TABLE} "
-        "order by finished_at desc, id desc limit %s",
+        sql.SQL(
+            "select run_id, started_at, finished_at, actor, environment, git_sha, tool, migrations_applied, "
+            "backup_id, no_backup_reason, outcome, failed_migration, error, max_wait_ms from {table} "
+            "order by finished_at desc, id desc limit %s"
+        ).format(table=_TABLE),
         (limit,),
     )
     cols = [d.name for d in cur.description or []]
@@ -219,11 +225,13 @@ def last_deploys(conn: psycopg.Connection[Any], limit: int = 10) -> list[dict[st
 
 def latest_deploy(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
     """The newest ``pgwarden_history`` row with its ``details`` (what verify compares against)."""
-    if not table_exists(conn, HISTORY_TABLE):
+    if not table_exists(conn, AUDIT_TABLE):
         return None
     cur = conn.execute(
-        f"select run_id, outcome, backup_id, migrations_applied, details from {HISTORY_TABLE} "
-        "order by finished_at desc, id desc limit 1"
+        sql.SQL(
+            "select run_id, outcome, backup_id, migrations_applied, details from {table} "
+            "order by finished_at desc, id desc limit 1"
+        ).format(table=_TABLE)
     )
     row = cur.fetchone()
     if row is None:
