@@ -18,6 +18,7 @@ from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.pipeline.plan import plan_migrations
 from pgwarden.records import Category, Finding, PlanReport, Severity
 from pgwarden.report.markdown import render_markdown
+from pgwarden.risk.rules import sql_unavailable
 from tests.tools.helpers import CORPUS, PYTHON, settings_for
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -154,4 +155,4 @@ def test_laravel_corpus_through_pretend_output(db) -> None:
         describe(report)
     loss = of(report, "2024_06_11_120000", Category.DATA_LOSS)
     assert loss and "500" in loss[0].message and loss[0].table == "customers", describe(report)
-    assert all(f.rule != "sql-unavailable" for f in report.findings), describe(report)
+    assert all(f.rule != sql_unavailable.ID for f in report.findings), describe(report)

@@ -121,3 +121,24 @@ def test_context_queries_time_out_and_fall_back_to_static(db: Any, conn: Any) ->
         locker.rollback()
     [finding] = findings
     assert finding.severity is Severity.HIGH and finding.context == {}
+
+
+def test_names_that_need_quoting_are_read_and_counted(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Mixed case, spaces, a dot and a double quote: the catalog lookup, the emptiness probe and
+    # both counts (full and sampled) must name exactly this table and column.
+    monkeypatch.setattr(context_module, "SAMPLE_ABOVE_ROWS", 10)
+    with db.connect() as conn:
+        conn.execute('create schema "My.Schema"')
+        conn.execute('create table "My.Schema"."Odd ""T""" (id int, "Col x" text)')
+        conn.execute('insert into "My.Schema"."Odd ""T""" select g, case when g % 2 = 0 then \'v\' end '
+                     "from generate_series(1, 5000) g")
+        conn.execute('analyze "My.Schema"."Odd ""T"""')
+        facts = LiveFacts(conn)
+        name = QualifiedName("My.Schema", 'Odd "T"')
+        table = facts.table(name)
+        assert table is not None and table.exists and not table.empty and "Col x" in table.columns
+        count = facts.non_null_count(name, "Col x")
+        assert count is not None and count.sampled and count.count > 0
+        monkeypatch.setattr(context_module, "SAMPLE_ABOVE_ROWS", 1_000_000)
+        assert LiveFacts(conn).non_null_count(name, "Col x") == context_module.NonNullCount(2500, sampled=False)
+        assert facts.errors == []

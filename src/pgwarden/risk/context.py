@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     # Imported where used instead: psycopg is 60% of the import time of a static review,
     # which never opens a connection.
     import psycopg
+    from psycopg import sql
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,21 @@ select conname, contype::text, convalidated, pg_get_constraintdef(oid)
 """
 
 
+def _sql(template: str, *parts: QualifiedName | str | float) -> sql.Composed:
+    """``template`` with each ``{}`` filled: a table or column name quoted as an identifier by
+    psycopg.sql, a number as a literal."""
+    from psycopg import sql  # loaded already: only LiveFacts, which was handed a connection, runs SQL
+
+    def part(value: QualifiedName | str | float) -> sql.Composable:
+        if isinstance(value, QualifiedName):
+            return sql.Identifier(value.name) if value.schema is None else sql.Identifier(value.schema, value.name)
+        if isinstance(value, str):
+            return sql.Identifier(value)
+        return sql.Literal(value)
+
+    return sql.SQL(template).format(*(part(value) for value in parts))
+
+
 class LiveFacts:
     """Facts read from a live database through a read-only connection, cached per table."""
 
@@ -148,7 +164,7 @@ class LiveFacts:
         #: Lookups that failed (timeout, permissions): reported by the engine as context.
         self.errors: list[str] = []
 
-    def _query(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]] | None:
+    def _query(self, query: str | sql.Composable, params: tuple[Any, ...]) -> list[tuple[Any, ...]] | None:
         import psycopg  # already loaded: the caller handed us a connection
 
         try:
@@ -157,7 +173,7 @@ class LiveFacts:
                 # caller's session; READ ONLY makes "context is read-only" a server guarantee.
                 self.conn.execute("set transaction read only")
                 self.conn.execute(f"set local statement_timeout = {self.timeout_ms}")
-                return self.conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+                return self.conn.execute(query, params).fetchall()  # type: ignore[arg-type]
         except psycopg.Error as exc:
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.errors.append(message)
@@ -176,7 +192,7 @@ class LiveFacts:
         if not rows:
             return TableFacts(table=name.display, exists=False)
         oid, kind, reltuples, size, live_tuples = rows[0]
-        probe = self._query(f"select exists (select 1 from {name.regclass_text})", ())
+        probe = self._query(_sql("select exists (select 1 from {})", name), ())
         empty = bool(probe is not None and not probe[0][0])
         estimate = max(int(reltuples), int(live_tuples))
         row_count: int | None = 0 if empty else (estimate if estimate > 0 else None)
@@ -201,18 +217,16 @@ class LiveFacts:
             return None
         if facts.empty:
             return NonNullCount(0, sampled=False)
-        quoted = '"' + column.replace('"', '""') + '"'
         if facts.rows is not None and facts.rows > SAMPLE_ABOVE_ROWS:
             # A full count(col) of a huge table could outlive statement_timeout; a block
             # sample of ~200k rows gives the order of magnitude a reviewer needs.
-            percent = max(0.001, min(100.0, 100.0 * SAMPLE_TARGET_ROWS / facts.rows))
-            rows = self._query(
-                f"select count({quoted}) from {name.regclass_text} tablesample system ({percent:.6f})", ()
-            )
+            percent = round(max(0.001, min(100.0, 100.0 * SAMPLE_TARGET_ROWS / facts.rows)), 6)
+            rows = self._query(_sql("select count({}) from {} tablesample system ({})", column, name,
+                                    percent), ())
             if rows is None:
                 return None
             return NonNullCount(int(rows[0][0] * 100.0 / percent), sampled=True)
-        rows = self._query(f"select count({quoted}) from {name.regclass_text}", ())
+        rows = self._query(_sql("select count({}) from {}", column, name), ())
         return None if rows is None else NonNullCount(int(rows[0][0]), sampled=False)
 
     def function_volatility(self, name: str) -> str | None:
