@@ -7,9 +7,10 @@ import pytest
 from pgwarden.records import Category, Finding, Migration, PlanReport, Severity
 from pgwarden.report.annotations import annotation_lines, escape_data, escape_property
 from pgwarden.report.checklist import ITEM_IDS, render_checklists
-from pgwarden.report.markdown import COMMENT_LIMIT, render_markdown
+from pgwarden.report.markdown import COMMENT_LIMIT, findings_markdown, render_markdown
 from pgwarden.report.sarif import render_sarif
 from pgwarden.report.text import render_text
+from pgwarden.risk.rules import failed_migration
 
 
 def finding(i: int, severity: Severity, *, file: str = "m.sql", line: int | None = 1) -> Finding:
@@ -99,3 +100,52 @@ def test_text_report() -> None:
     assert "HIGH     drop-column [data-loss]  m.sql:3" in text
     assert "live context from app@db:5432/app" in text
     assert text.rstrip().endswith("Resolve or justify them before deploying.")
+
+
+def _live(finding_: Finding) -> Finding:
+    finding_.context = {"rows": 60000, "bytes": 4358144, "duration": "seconds"}
+    return finding_
+
+
+def test_live_facts_read_the_same_in_text_and_markdown() -> None:
+    """One wording of a finding's context; sizes in binary units (the text said "4.2 MB" for 4358144 bytes)."""
+    report = PlanReport(migrations=[Migration(name="m001", path="m.sql")],
+                        findings=[_live(finding(1, Severity.HIGH, line=3))])
+    assert "  context: ~60,000 rows, 4.2 MiB, duration: seconds" in render_text(report)
+    assert "Context: ~60,000 rows, 4.2 MiB, duration: seconds" in render_markdown(report)
+
+
+def test_markdown_findings_point_at_the_same_place_as_the_text() -> None:
+    rendered = finding(1, Severity.MEDIUM, file="alembic/versions/abc_x.py", line=7)
+    config = Finding(rule="ignore-without-reason", category=Category.OTHER, severity=Severity.LOW,
+                     message="risk.ignore entry has no reason", suggestion="Add a reason.")
+    report = PlanReport(migrations=[], findings=[rendered, config])
+    markdown, text = render_markdown(report), render_text(report)
+    for where in ("alembic/versions/abc_x.py (line 7 of the rendered SQL)", "(configuration)"):
+        assert where in text and where in markdown
+
+
+def test_the_plan_report_renders_findings_with_the_shared_function() -> None:
+    report = PlanReport(migrations=[Migration(name="m001", path="m.sql")],
+                        findings=[finding(1, Severity.HIGH, line=3)])
+    shared = "\n".join(findings_markdown(report.migrations, report.findings))
+    assert shared.startswith("#### `m001`\n")
+    assert shared in render_markdown(report)
+    assert "```sql\nALTER TABLE t1 DROP COLUMN c;" in shared
+
+
+def test_sarif_describes_every_rule_from_its_module() -> None:
+    """Statement rules and the rules the plan step raises alike (failed-migration has no parse tree)."""
+    report = PlanReport(migrations=[], findings=[
+        finding(1, Severity.HIGH),
+        Finding(rule=failed_migration.ID, category=failed_migration.CATEGORY, severity=Severity.CRITICAL,
+                message="0003 failed", suggestion="Resolve it first.", migration="m003", file="m003.sql"),
+        Finding(rule="not-a-rule", category=Category.OTHER, severity=Severity.LOW, message="its own words",
+                suggestion="its own help"),
+    ])
+    rules = {r["id"]: r for r in render_sarif(report)["runs"][0]["tool"]["driver"]["rules"]}
+    assert rules["drop-column"]["shortDescription"]["text"].startswith("ALTER TABLE ... DROP COLUMN")
+    assert rules["failed-migration"]["shortDescription"]["text"].startswith("a migration failed in an earlier")
+    assert rules["failed-migration"]["help"]["text"].startswith(failed_migration.SUGGESTION)
+    assert rules["not-a-rule"]["shortDescription"]["text"] == "its own words"
+    assert rules["not-a-rule"]["help"]["text"].startswith("its own help")

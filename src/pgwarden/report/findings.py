@@ -1,4 +1,4 @@
-"""What every reporter needs to know about findings: order, icons, and where they point.
+"""What every reporter needs to know about findings: order, where they point, their facts in words.
 
 A finding's ``line`` counts lines of the SQL that was reviewed. For plain SQL files (sql,
 Prisma, explicit PATHs) that is the file itself; for Alembic and Laravel the SQL was rendered
@@ -10,15 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pgwarden.records import Finding, Migration, PlanReport, Severity
-
-SEVERITY_ICON = {
-    Severity.CRITICAL: "🟥",
-    Severity.HIGH: "🟧",
-    Severity.MEDIUM: "🟨",
-    Severity.LOW: "🟦",
-    Severity.INFO: "⬜",
-}
+from pgwarden.durations import format_duration
+from pgwarden.records import Finding, Migration, PlanReport
+from pgwarden.report.format import format_bytes
 
 
 def by_severity(findings: Iterable[Finding]) -> list[Finding]:
@@ -26,6 +20,14 @@ def by_severity(findings: Iterable[Finding]) -> list[Finding]:
     indexed = list(enumerate(findings))
     indexed.sort(key=lambda pair: (-pair[1].severity.rank, pair[0]))
     return [f for _, f in indexed]
+
+
+def keep_highest(findings: list[Finding], keep: int | None) -> list[Finding]:
+    """The ``keep`` highest findings (all of them for None), in the order they were found."""
+    if keep is None:
+        return list(findings)
+    kept = {id(f) for f in by_severity(findings)[:keep]}
+    return [f for f in findings if id(f) in kept]
 
 
 def line_in_file(finding: Finding) -> int | None:
@@ -43,6 +45,23 @@ def where(finding: Finding) -> str:
     if line_in_file(finding) is None:
         return f"{file} (line {finding.line} of the rendered SQL)"
     return f"{file}:{finding.line}"
+
+
+def context_facts(finding: Finding) -> list[str]:
+    """The live facts a rule attached, in words: rows, size, durations, then anything else."""
+    parts = []
+    for key, value in finding.context.items():
+        if isinstance(value, bool) or key == "logs":
+            continue
+        if key == "rows" and isinstance(value, (int, float)):
+            parts.append(f"~{int(value):,} rows")
+        elif key == "bytes" and isinstance(value, (int, float)):
+            parts.append(format_bytes(value))
+        elif key.endswith("_s") and isinstance(value, (int, float)):
+            parts.append(f"{key[:-2].replace('_', ' ')} {format_duration(float(value))}")
+        elif isinstance(value, (str, int, float)) and value != "":
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+    return parts
 
 
 def group_by_migration(migrations: list[Migration], findings: list[Finding]) -> list[tuple[str, list[Finding]]]:

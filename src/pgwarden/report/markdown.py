@@ -9,12 +9,12 @@ saying how many it left out and where the full report is.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from pgwarden.records import SEVERITY_NAMES, Finding, PlanReport, Severity
+from pgwarden.records import SEVERITY_NAMES, Finding, Migration, PlanReport, Severity
 from pgwarden.report.checklist import render_checklists
-from pgwarden.report.findings import SEVERITY_ICON, by_severity, group_by_migration, line_in_file, verdict
+from pgwarden.report.findings import by_severity, context_facts, group_by_migration, keep_highest, verdict, where
+from pgwarden.report.format import SEVERITY_ICON, cell, clip, code, fenced, html
 
 #: GitHub's limit for an issue or PR comment body.
 COMMENT_LIMIT = 65_536
@@ -74,8 +74,6 @@ def _render(
     done: Mapping[str, str],
     title: str,
 ) -> str:
-    kept = ranked[:keep]
-    kept_ids = {id(f) for f in kept}
     icon = "⛔" if report.blocked else ("⚠️" if report.findings else "✅")
     lines = [
         f"## {icon} {title}: "
@@ -83,8 +81,8 @@ def _render(
         "",
     ]
     counts = " · ".join(f"{SEVERITY_ICON[f_sev]} {n} {f_sev.value}" for f_sev, n in _counts(report))
-    source = f"live context from `{report.database}`" if report.database else "static review (no database URL)"
-    lines.append(" · ".join(p for p in (counts, f"tool `{report.tool}`", source) if p))
+    source = f"live context from {code(report.database)}" if report.database else "static review (no database URL)"
+    lines.append(" · ".join(p for p in (counts, f"tool {code(report.tool)}", source) if p))
     lines.append("")
     if keep < len(ranked):
         lines += [_truncation_note(len(ranked), keep, full_report), ""]
@@ -97,65 +95,62 @@ def _render(
             summary = ", ".join(f"{n} {sev}" for sev, n in _severity_counts(mine)) or "—"
             status = _STATUS_ICON.get(migration.status.value, "")
             lines.append(
-                f"| {status} {migration.status.value} | `{_cell(migration.name)}`<br><sub>{_cell(migration.path)}</sub>"
-                f" | {summary} |"
+                f"| {status} {migration.status.value} | {code(migration.name, in_table=True)}"
+                f"<br><sub>{cell(migration.path)}</sub> | {summary} |"
             )
         lines.append("")
-    groups = group_by_migration(report.migrations, [f for f in report.findings if id(f) in kept_ids])
-    if groups:
-        lines += ["### Findings", ""]
-    for name, findings in groups:
-        lines += [f"#### {('`' + _cell(name) + '`') if name else 'Configuration'}", ""]
-        lines += ["| Severity | Rule | Where | Table | Finding |", "|---|---|---|---|---|"]
-        for finding in findings:
-            lines.append(
-                f"| {SEVERITY_ICON[finding.severity]} {finding.severity.value} | `{finding.rule}` "
-                f"| {_cell(_where(finding))} | {_cell(finding.table or '')} "
-                f"| {_cell(_clip(finding.message, _MAX_TEXT))} |"
-            )
-        lines.append("")
-        for finding in findings:
-            lines += _details(finding)
+    kept_findings = keep_highest(report.findings, keep)
+    if kept_findings:
+        lines += ["### Findings", "", *findings_markdown(report.migrations, kept_findings)]
     lines.append(render_checklists(done))
     return "\n".join(lines).rstrip() + "\n"
 
 
+def findings_markdown(migrations: Sequence[Migration], findings: list[Finding]) -> list[str]:
+    """Findings per migration in apply order: a table, then each one's statement and safe alternative.
+
+    The plan report and the PR comment both render findings with this.
+    """
+    lines: list[str] = []
+    for name, group in group_by_migration(list(migrations), findings):
+        lines += [f"#### {code(name) if name else 'Configuration'}", ""]
+        lines += ["| Severity | Rule | Where | Table | Finding |", "|---|---|---|---|---|"]
+        for finding in group:
+            lines.append(
+                f"| {SEVERITY_ICON[finding.severity]} {finding.severity.value} | {code(finding.rule, in_table=True)} "
+                f"| {cell(where(finding))} | {cell(finding.table or '')} | {cell(finding.message, _MAX_TEXT)} |"
+            )
+        lines.append("")
+        for finding in group:
+            lines += _details(finding)
+    return lines
+
+
 def _details(finding: Finding) -> list[str]:
     summary = (
-        f"{SEVERITY_ICON[finding.severity]} <code>{finding.rule}</code> at {_html(_where(finding))}: safe alternative"
+        f"{SEVERITY_ICON[finding.severity]} <code>{html(finding.rule)}</code> at {html(where(finding))}: "
+        "safe alternative"
     )
     lines = [f"<details><summary>{summary}</summary>", ""]
     if finding.statement:
-        statement = _clip(finding.statement, _MAX_STATEMENT)
-        fence = "`" * max(3, _longest_backtick_run(statement) + 1)
-        lines += [f"{fence}sql", statement, fence, ""]
-    lines += [_clip(finding.suggestion, _MAX_TEXT * 2), ""]
-    facts = [f"`{k}`: {_clip(str(v), 300)}" for k, v in finding.context.items() if k != "logs" and v not in (None, "")]
+        lines += [*fenced(clip(finding.statement, _MAX_STATEMENT), "sql"), ""]
+    lines += [clip(finding.suggestion, _MAX_TEXT * 2), ""]
+    facts = context_facts(finding)
     if facts:
-        lines += ["Context: " + ", ".join(_cell(f) for f in facts), ""]
+        lines += ["Context: " + html(clip(", ".join(facts), _MAX_TEXT)), ""]
     logs = finding.context.get("logs")
     if logs:
-        lines += ["```text", _clip(str(logs), 1_000).replace("```", "'''"), "```", ""]
+        lines += [*fenced(clip(str(logs), _MAX_TEXT), "text"), ""]
     lines += ["</details>", ""]
     return lines
 
 
 def _truncation_note(total: int, kept: int, full_report: str | None) -> str:
-    where = full_report or "`pgwarden plan --format markdown --output plan.md` (or the run's plan artifact)"
+    location = full_report or "`pgwarden plan --format markdown --output plan.md` (or the run's plan artifact)"
     return (
         f"> [!NOTE]\n> This report is too long for a GitHub comment: it shows the {kept} highest of {total} "
-        f"findings. The full report is in {where}."
+        f"findings. The full report is in {location}."
     )
-
-
-def _where(finding: Finding) -> str:
-    file = finding.file or "pgwarden.yml"
-    line = line_in_file(finding)
-    if line is not None:
-        return f"{file}:{line}"
-    if finding.line is not None:
-        return f"{file} (SQL line {finding.line})"
-    return file
 
 
 def _counts(report: PlanReport) -> list[tuple[Severity, int]]:
@@ -169,23 +164,6 @@ def _severity_counts(findings: list[Finding]) -> list[tuple[str, int]]:
         if n:
             result.append((name, n))
     return result
-
-
-def _cell(text: str) -> str:
-    """Safe inside a table cell: no pipes, no newlines, no raw HTML."""
-    return _html(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _longest_backtick_run(text: str) -> int:
-    return max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
 
 
 #: The name the demo and other steps use for the plan's markdown report.

@@ -16,7 +16,7 @@ from pgwarden import __version__
 from pgwarden.records import Finding, PlanReport, Severity
 from pgwarden.report.findings import line_in_file
 from pgwarden.risk.rule import Rule
-from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
+from pgwarden.risk.rules import ALL_RULES
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {
@@ -34,21 +34,14 @@ _SECURITY_SEVERITY = {
     Severity.LOW: "3.0",
     Severity.INFO: "1.0",
 }
-_STATE_RULE_TEXT = {
-    failed_migration.ID: "A migration failed in an earlier deploy and is recorded as neither finished nor rolled back.",
-    edited_after_apply.ID: "A migration file changed after it was applied; its checksum no longer matches the history.",
-    sql_unavailable.ID: "pgwarden could not see the SQL a migration runs, so it was not reviewed.",
-}
-
-
 def render_sarif(report: PlanReport, *, config_file: str = "pgwarden.yml") -> dict[str, Any]:
     """The SARIF log as a JSON-ready dict."""
     rule_ids: list[str] = []
     for finding in report.findings:
         if finding.rule not in rule_ids:
             rule_ids.append(finding.rule)
-    modules = _rule_modules()
-    rules = [_rule_descriptor(rule_id, report.findings, modules.get(rule_id)) for rule_id in rule_ids]
+    known = {rule.ID: rule for rule in ALL_RULES}
+    rules = [_rule_descriptor(rule_id, report.findings, known.get(rule_id)) for rule_id in rule_ids]
     results = [_result(f, rule_ids.index(f.rule), config_file) for f in report.findings]
     return {
         "$schema": SARIF_SCHEMA,
@@ -71,16 +64,11 @@ def render_sarif(report: PlanReport, *, config_file: str = "pgwarden.yml") -> di
     }
 
 
-def _rule_modules() -> dict[str, Rule]:
-    from pgwarden.risk.rules import RULES
-
-    return {str(getattr(module, "ID", "")): module for module in RULES}
-
-
-def _rule_descriptor(rule_id: str, findings: list[Finding], module: Rule | None) -> dict[str, Any]:
+def _rule_descriptor(rule_id: str, findings: list[Finding], rule: Rule | None) -> dict[str, Any]:
+    """The rule's summary and safe alternative from its module; a finding's own for an unknown id."""
     example = next(f for f in findings if f.rule == rule_id)
-    summary = _module_summary(module) or _STATE_RULE_TEXT.get(rule_id) or example.message
-    help_text = str(getattr(module, "SUGGESTION", "") or example.suggestion)
+    summary = _rule_summary(rule) or example.message
+    help_text = (rule.SUGGESTION if rule is not None else "") or example.suggestion
     doc = f"docs/rules/{rule_id}.md"
     return {
         "id": rule_id,
@@ -100,10 +88,11 @@ def _rule_descriptor(rule_id: str, findings: list[Finding], module: Rule | None)
     }
 
 
-def _module_summary(module: Rule | None) -> str | None:
-    if module is None or not module.__doc__:
+def _rule_summary(rule: Rule | None) -> str | None:
+    """The first line of the rule module's docstring, ``<id>: <what it finds>``, without the id."""
+    if rule is None or not rule.__doc__:
         return None
-    first = module.__doc__.strip().splitlines()[0]
+    first = rule.__doc__.strip().splitlines()[0]
     _, _, text = first.partition(": ")
     return (text or first).strip() or None
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
-from pgwarden.durations import format_duration
 from pgwarden.records import Finding, PlanReport
-from pgwarden.report.findings import by_severity, verdict, where
+from pgwarden.report.findings import by_severity, context_facts, verdict, where
 
 _WIDTH = 100
 
@@ -38,33 +37,8 @@ def _finding(finding: Finding) -> list[str]:
     if finding.statement:
         statement = finding.statement if len(finding.statement) <= 300 else finding.statement[:297] + "..."
         lines += ["  > " + line for line in statement.splitlines()]
-    facts = _facts(finding)
+    facts = context_facts(finding)
     if facts:
-        lines.append("  context: " + facts)
+        lines.append("  context: " + ", ".join(facts))
     lines += textwrap.wrap("fix: " + finding.suggestion, _WIDTH, initial_indent="  ", subsequent_indent="       ")
     return lines
-
-
-def _facts(finding: Finding) -> str:
-    """Live facts in words: rows, size, estimated duration, and anything else the rule attached."""
-    parts = []
-    ctx = finding.context
-    for key, value in ctx.items():
-        if key == "rows" and isinstance(value, (int, float)):
-            parts.append(f"~{int(value):,} rows")
-        elif key == "bytes" and isinstance(value, (int, float)):
-            parts.append(_size(int(value)))
-        elif key.endswith("_s") and isinstance(value, (int, float)):
-            parts.append(f"{key[:-2].replace('_', ' ')} {format_duration(float(value))}")
-        elif isinstance(value, (str, int, float)) and not isinstance(value, bool) and key != "logs":
-            parts.append(f"{key.replace('_', ' ')}: {value}")
-    return ", ".join(parts)
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"

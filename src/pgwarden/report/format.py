@@ -1,0 +1,100 @@
+"""The small pieces every markdown and text sink shares: escaping, icons, sizes.
+
+One of each, so the PR comment, ``plan --format markdown`` and the step summaries escape the
+same way and say the same thing: a table cell (:func:`cell`), an inline code span
+(:func:`code`), a fenced block (:func:`fenced`), HTML text (:func:`html`), sizes in binary
+units (:func:`format_bytes`: KiB, MiB, GiB, as ``pg_size_pretty`` counts), the severity and
+outcome icons. Durations are :func:`pgwarden.durations.format_duration`, shared with the CLI.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pgwarden.records import Severity
+
+SEVERITY_ICON = {
+    Severity.CRITICAL: "🟥",
+    Severity.HIGH: "🟧",
+    Severity.MEDIUM: "🟨",
+    Severity.LOW: "🟦",
+    Severity.INFO: "⬜",
+}
+
+#: A step's outcome as GitHub reports it (plus our own ``pending`` and ``blocked``).
+OUTCOME_ICON = {
+    "success": "✅",
+    "failure": "❌",
+    "skipped": "⏭️",
+    "cancelled": "🚫",
+    "pending": "⏳",
+    "blocked": "⛔",
+}
+UNKNOWN_ICON = "❔"
+
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def outcome_icon(outcome: str) -> str:
+    return OUTCOME_ICON.get(outcome, UNKNOWN_ICON)
+
+
+def check_icon(ok: bool, warning: bool = False) -> str:
+    """A check passed, failed, or failed as a warning only (which does not fail the step)."""
+    return "✅" if ok else ("⚠️" if warning else "❌")
+
+
+def clip(text: str, limit: int | None) -> str:
+    """At most ``limit`` characters, an ellipsis marking a cut."""
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def one_line(value: object) -> str:
+    """The text with every run of white space (newlines too) folded to one space."""
+    return " ".join(str("" if value is None else value).split())
+
+
+def html(text: str) -> str:
+    """Text that GitHub shows as written, never as HTML (``<b>`` stays visible, ``&lt;`` too)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def cell(value: object, limit: int | None = None) -> str:
+    """Safe inside a table cell: one line, clipped to ``limit``, no raw HTML, pipes escaped."""
+    return html(clip(one_line(value), limit)).replace("|", "\\|")
+
+
+def code(value: object, *, in_table: bool = False) -> str:
+    """An inline code span showing ``value`` literally, backticks and all.
+
+    The fence is one backtick longer than the longest run inside (CommonMark), with a space of
+    padding where the text starts or ends with a backtick. In a table cell GitHub splits on
+    pipes before it reads code spans, so there a pipe is escaped (and shown without the backslash).
+    """
+    text = one_line(value)
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    span = f"{fence}{pad}{text}{pad}{fence}"
+    return span.replace("|", "\\|") if in_table else span
+
+
+def fenced(text: str, info: str = "") -> list[str]:
+    """A fenced code block (as lines) that no backtick run inside the text can close early."""
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    return [f"{fence}{info}", text, fence]
+
+
+def format_bytes(size: float) -> str:
+    """``512 B``, ``4.0 KiB``, ``1.5 MiB``, ``2.3 GiB``: binary units, one decimal."""
+    value, unit = float(size), "B"
+    for bigger in _BYTE_UNITS[1:]:
+        if abs(value) < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
