@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 from pathlib import Path
 
@@ -31,6 +32,19 @@ def test_every_rule_module_is_registered() -> None:
     # A module in risk/rules that is not in ALL_RULES would be a rule nobody runs or documents.
     files = {p.stem for p in RULES_DIR.glob("*.py") if p.stem != "__init__"}
     assert files == {_module_name(rule) for rule in ALL_RULES}
+
+
+def test_findings_are_built_only_by_rule_modules_and_the_engine() -> None:
+    # So a new finding cannot appear with an id that has no module, page or tests: the engine
+    # builds findings from a statement rule's Hit (rule=rule.ID), every other one is built in
+    # its own rule module. records.py may rebuild findings from JSON.
+    allowed = {RULES_DIR, RULES_DIR.parent / "engine.py", ROOT / "src" / "pgwarden" / "records.py"}
+    builders = set()
+    for path in (ROOT / "src" / "pgwarden").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Finding":
+                builders.add(path.parent if path.parent == RULES_DIR else path)
+    assert builders <= allowed, sorted(str(b.relative_to(ROOT)) for b in builders - allowed)
 
 
 @pytest.mark.parametrize("rule_id", sorted(RULE_IDS))
