@@ -178,7 +178,7 @@ def test_restore_workflow_brings_the_data_back(tmp_path: Path, db: TestDatabase,
     assert db.scalar("select count(*) from items") == 2
     files = restore.artifact_files()
     report = files["pgwarden-restore-production/restore-report.md"]
-    assert "Restored and verified" in report and "RTO 30m00s: within ✅" in report
+    assert "Restored and verified" in report and "RTO 30min 00s: within ✅" in report
 
 
 FLEET_CALLER = f"""name: fleet

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from pgwarden.manifest import BackupFile, BackupManifest
+from pgwarden.records import PlanReport
 from pgwarden.report import comment as rc
 from pgwarden.report import github as gh
+from pgwarden.report import results as rr
 from pgwarden.report.annotations import annotation
 from tests.fix_github import FakeGitHub
 
@@ -28,13 +31,21 @@ def _env(
 def _plan(n_findings: int = 1, blocked: bool = False) -> dict:
     sev = ["info", "low", "medium", "high", "critical"]
     findings = [{"rule": f"rule-{i}", "category": "blocking-lock", "severity": sev[i % 5], "migration": "0002_x",
-                 "line": i, "message": "m" * 300, "suggestion": "s" * 300} for i in range(n_findings)]
+                 "file": "migrations/0002_x.sql", "line": i + 1, "message": "m" * 300, "suggestion": "s" * 300}
+                for i in range(n_findings)]
     counts: dict[str, int] = {}
     for f in findings:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
     return {"version": 1, "migrations": [{"name": "0002_x", "path": "migrations/0002_x.sql", "status": "pending"}],
             "findings": findings, "summary": {"max_severity": "high" if findings else None, "blocked": blocked,
                                                 "counts": counts}}
+
+
+def _manifest() -> BackupManifest:
+    return BackupManifest(
+        id="20260101T000000Z-shop", created_at="2026-01-01T00:00:00.000Z", database="shop", server_version="16.4",
+        pg_dump_version="16.4", format="custom", compression="zstd:1", store="file://./backups", verified=True,
+        files=[BackupFile("dump.pgdump", 4096, "ab" * 32)], size_bytes=4096, duration_s=1.5)
 
 
 def test_comment_created_then_updated_in_place(github_api: FakeGitHub, tmp_path: Path) -> None:
@@ -69,12 +80,13 @@ def test_push_event_finds_the_pull_request_of_the_commit(github_api: FakeGitHub,
 def test_report_fits_in_a_comment_dropping_lowest_findings_first() -> None:
     plan = _plan(400)
     info = rc.RunInfo(workflow="migrate", environment="production", stage="plan", outcomes={"plan": "success"})
-    text = rc.render_report(info, rc.RunResults(plan=plan), full_link="https://example.test/run/1")
+    text = rc.render_report(info, rr.RunResults(plan=PlanReport.from_json(plan)), full_link="https://example.test/run/1")
     assert len(text) < rc.COMMENT_LIMIT
     assert "lower-severity finding(s) not shown" in text
     assert "https://example.test/run/1" in text
+    # The findings table is the plan report's (report.markdown): "| 🟥 critical | `rule-4` | ...".
     shown = [line for line in text.splitlines() if line.startswith("| ") and "`rule-" in line]
-    severities = {line.split("|")[2].strip() for line in shown}
+    severities = {line.split("|")[1].split()[-1] for line in shown}
     assert "critical" in severities and "info" not in severities
 
 
@@ -83,14 +95,12 @@ def test_report_sections_from_real_shaped_results(tmp_path: Path) -> None:
     run.mkdir()
     (tmp_path / "pgwarden-plan-production").mkdir()
     (tmp_path / "pgwarden-plan-production" / "plan.json").write_text(json.dumps(_plan(2)))
-    (run / "backup.json").write_text(json.dumps({
-        "id": "20260101T000000Z-shop", "database": "shop", "verified": True, "store": "file://./backups",
-        "files": [{"name": "dump.pgdump", "size": 4096, "sha256": "ab" * 32}], "duration_s": 1.5}))
+    (run / "backup.json").write_text(json.dumps(_manifest().to_json()))
     (run / "deploy.json").write_text(json.dumps({"step": "deploy", "ok": False, "summary": "0003 failed",
                                                  "applied": ["0002_x"], "checks": []}))
     (run / "outcomes.json").write_text(json.dumps({"target": "default", "outcomes": {
         "backup": "success", "deploy": "failure", "verify": "skipped"}}))
-    results = rc.load_results(tmp_path)
+    results = rr.load_results(tmp_path)
     info = rc.RunInfo(workflow="migrate", environment="production", stage="final",
                       outcomes={"plan": "success", "migrate": "failure"},
                       restore_workflow_url="https://github.com/acme/shop/actions/workflows/restore.yml")
@@ -102,6 +112,8 @@ def test_report_sections_from_real_shaped_results(tmp_path: Path) -> None:
     assert "```mermaid" in text and 'deploy["deploy ❌"]' in text and 'verify["verify ⏭️"]' in text
     assert "- [x] Backup created and verified" in text
     assert "- [ ] Migration run\n" in text
+    assert "| default | `20260101T000000Z-shop` | 4.0 KiB | `abababababababab…` | file://./backups | ✅ |" in text
+    assert "| backup | 1.5s |" in text
 
 
 def test_refused_approval_heads_the_comment_with_the_reason(tmp_path: Path) -> None:
@@ -115,10 +127,76 @@ def test_refused_approval_heads_the_comment_with_the_reason(tmp_path: Path) -> N
         "approval": "failure", "backup": "skipped", "deploy": "skipped", "verify": "skipped"}}))
     info = rc.RunInfo(workflow="migrate", environment="production", stage="final",
                       outcomes={"plan": "success", "migrate": "failure"})
-    text = rc.render_report(info, rc.load_results(tmp_path))
+    text = rc.render_report(info, rr.load_results(tmp_path))
     assert "## ⛔" in text
     assert "Not approved, nothing was backed up or deployed: PR #7: needs an approving review from one of alice" in text
     assert 'approval["approval ❌"]' in text and 'backup["backup ⏭️"]' in text
+
+
+def _refused_deploy_run(tmp_path: Path, deploy: dict) -> rr.RunResults:
+    run = tmp_path / "pgwarden-migrate-production-default"
+    run.mkdir()
+    (run / "plan.json").write_text(json.dumps(_plan(0)))
+    (run / "backup.json").write_text(json.dumps(_manifest().to_json()))
+    (run / "deploy.json").write_text(json.dumps(deploy))
+    (run / "outcomes.json").write_text(json.dumps({"target": "default", "outcomes": {
+        "backup": "success", "deploy": "failure", "verify": "skipped"}}))
+    return rr.load_results(tmp_path)
+
+
+FINAL = rc.RunInfo(workflow="migrate", environment="production", stage="final",
+                   outcomes={"plan": "success", "migrate": "failure"})
+
+
+def test_a_refusal_shows_its_message_and_hint(tmp_path: Path) -> None:
+    """The CLI's error document: the comment says why, not "printed no result" (issue 16, bug 2)."""
+    results = _refused_deploy_run(tmp_path, {
+        "version": 1, "step": "deploy", "ok": False, "exit_code": 4,
+        "error": {"kind": "refused", "message": "the newest verified backup is 3d 2h old",
+                  "hint": "run `pgwarden backup` first"}})
+    text = rc.render_report(FINAL, results)
+    assert ("- ❌ **refused** (exit code 4): the newest verified backup is 3d 2h old"
+            " — **hint:** run `pgwarden backup` first") in text
+    assert "| deploy |" not in text  # a failure document has no duration to show
+
+
+def test_a_step_that_printed_nothing_keeps_the_reason_from_its_log(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.json"
+    path.write_text("")
+    log = "connecting...\npgwarden: the deploy lock is held by run 41\n  hint: wait for it, or cancel that run\n"
+    doc = rr.read_document(path, 4, log)
+    assert doc == {"version": 1, "step": "deploy", "ok": False, "exit_code": 4, "error": {
+        "kind": "refused", "message": "pgwarden deploy printed no result: pgwarden: the deploy lock is held by run 41",
+        "hint": "wait for it, or cancel that run"}}
+    text = rc.render_report(FINAL, _refused_deploy_run(tmp_path, doc))
+    assert "**refused** (exit code 4): pgwarden deploy printed no result: pgwarden: the deploy lock is held" in text
+    assert "**hint:** wait for it, or cancel that run" in text
+    # Nothing at all in the log: the fallback still says which step and how it ended.
+    bare = rr.read_document(path, None)
+    assert bare is not None and bare["error"] == {
+        "kind": "failed", "message": "pgwarden deploy printed no result", "hint": None}
+
+
+def test_a_plan_that_failed_says_why_instead_of_an_empty_review(tmp_path: Path) -> None:
+    (tmp_path / "plan.json").write_text(json.dumps({
+        "version": 1, "step": "plan", "ok": False, "exit_code": 2,
+        "error": {"kind": "usage", "message": "pgwarden.yml: migrations.tool: expected one of prisma, laravel",
+                  "hint": None}}))
+    results = rr.load_results(tmp_path)
+    assert results.plan is None and results.plan_failure is not None
+    info = rc.RunInfo(workflow="migrate", environment="production", stage="plan", outcomes={"plan": "failure"})
+    text = rc.render_report(info, results)
+    assert ("## ❌ pgwarden migrate → `production`\n\nThe plan step failed before it could review the migrations: "
+            "**usage** (exit code 2): pgwarden.yml: migrations.tool: expected one of prisma, laravel\n") in text
+    assert "The plan step failed: **usage** (exit code 2)" in text
+    assert 'plan["plan ❌"]' in text
+
+
+def test_a_plan_that_printed_nothing_renders(tmp_path: Path) -> None:
+    (tmp_path / "plan.json").write_text("Traceback (most recent call last):\n")
+    info = rc.RunInfo(workflow="migrate", environment="production", stage="plan", outcomes={"plan": "failure"})
+    text = rc.render_report(info, rr.load_results(tmp_path))
+    assert "The plan step failed: **failed** (exit code 1): pgwarden plan printed no result" in text
 
 
 @pytest.mark.parametrize(
