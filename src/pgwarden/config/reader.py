@@ -14,14 +14,17 @@ import dataclasses
 import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from pgwarden.durations import DURATION_HELP, parse_duration
 from pgwarden.errors import ConfigError
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 @dataclass
@@ -145,7 +148,7 @@ def read_dataclass(cls: type[T], node: yaml.Node, key: str, ctx: ReadContext) ->
         raise ctx.error(node, key or "(top level)", "a mapping of keys to values")
     # Fields without a reader (Settings.source, .base_dir) are set by the loader, not from YAML.
     fields = {
-        f.name: f for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        f.name: f for f in dataclasses.fields(cls)
         if f.metadata.get("reader") is not None
     }
     values: dict[str, Any] = {}

@@ -110,7 +110,7 @@ def _transaction_state(text: str, state: bool) -> bool:
 class AlembicTool(ExternalTool):
     name = "alembic"
     history_table = TOOL_HISTORY_TABLES[name]
-    default_command: str | None = "alembic upgrade head"
+    default_command = "alembic upgrade head"
 
     def __init__(self, settings: Settings, ini: Path | None = None) -> None:
         super().__init__(settings)

@@ -47,7 +47,6 @@ class ApplyResult:
 
 class MigrationTool(Protocol):
     name: str
-    default_command: str | None
     #: Where the tool records what it applied (:data:`pgwarden.names.TOOL_HISTORY_TABLES`).
     history_table: str
 

@@ -221,6 +221,8 @@ class ExternalTool(MigrationTool):
     is the only account of what the tool did that does not depend on its output format.
     """
 
+    #: What ``deploy`` runs unless ``migrations.command`` is set.
+    default_command: str
     #: Environment variables the tool reads the database URL from (``database_url_env`` is added).
     url_env_names: tuple[str, ...] = ("DATABASE_URL",)
 
@@ -232,7 +234,7 @@ class ExternalTool(MigrationTool):
         return display_path(path, self.settings.base_dir)
 
     def command(self) -> str:
-        return self.settings.migrations.command or str(self.default_command)
+        return self.settings.migrations.command or self.default_command
 
     def cwd(self) -> Path:
         """``migrations.working_directory`` (relative to the config), else the config's folder."""

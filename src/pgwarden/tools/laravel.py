@@ -90,7 +90,7 @@ def _terminated(query: str) -> str:
 class LaravelTool(ExternalTool):
     name = "laravel"
     history_table = TOOL_HISTORY_TABLES[name]
-    default_command: str | None = "php artisan migrate --force"
+    default_command = "php artisan migrate --force"
     #: Laravel reads DATABASE_URL (up to 10) or DB_URL (11+) in config/database.php.
     url_env_names = ("DATABASE_URL", "DB_URL")
 

@@ -53,7 +53,7 @@ class PrismaRow:
 class PrismaTool(ExternalTool):
     name = "prisma"
     history_table = TOOL_HISTORY_TABLES[name]
-    default_command: str | None = "npx prisma migrate deploy"
+    default_command = "npx prisma migrate deploy"
     # Prisma's engine reads only the URL (its options parameter carries the session limits).
     url_env_names = ("DATABASE_URL",)
 

@@ -119,7 +119,6 @@ def _strip_comments(sql: str) -> str:
 
 class SqlDirTool(MigrationTool):
     name = "sql"
-    default_command: str | None = None
     history_table = TOOL_HISTORY_TABLES[name]
 
     def __init__(self, settings: Settings, folder: Path | None = None) -> None:
