@@ -61,4 +61,16 @@ def test_verify_restored_from_catches_rows_lost_after_the_restore(db, tmp_path: 
     result = run_verify(settings, target, restored_from=backup.id)
     assert not result.ok
     rows = {c.name: c for c in result.checks}["row counts match the backup"]
-    assert "public.customers: 300 -> 100 rows" in rows.detail
+    assert "public.customers: 100 rows, backup had 300" in rows.detail
+
+
+def test_verify_restored_from_fails_on_a_single_lost_row(db, tmp_path: Path) -> None:
+    # One row of 300 is far inside the deploy tolerance (5 %), but after a restore nothing may be missing.
+    settings, target, backup = _restored(db, tmp_path)
+    db.execute("delete from customers where id = 300")
+    result = run_verify(settings, target, restored_from=backup.id)
+    assert not result.ok
+    rows = {c.name: c for c in result.checks}["row counts match the backup"]
+    assert not rows.ok and not rows.warning
+    # The same policy and words as the restore's own comparison.
+    assert rows.detail == "public.customers: 299 rows, backup had 300"

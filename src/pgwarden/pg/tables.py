@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 
-from pgwarden.pg.connection import quote_ident, server_version
+from pgwarden.names import QualifiedName
+from pgwarden.pg.connection import server_version
 
 #: The tables a backup counts rows of: plain tables (partitions one by one), not an extension's.
 TABLES_SQL = """
@@ -30,25 +31,24 @@ order by 1, 2
 """
 
 
-def split_name(name: str) -> tuple[str, str]:
-    """``("schema", "table")`` from ``schema.table`` (``public`` when unqualified)."""
-    schema, dot, table = name.partition(".")
-    return (schema, table) if dot else ("public", name)
+def counted_tables(conn: psycopg.Connection[Any]) -> set[str]:
+    """The tables a backup of this database would count rows of (:data:`TABLES_SQL`), by name."""
+    return {QualifiedName(str(s), str(t)).text for s, t, _, _ in conn.execute(TABLES_SQL).fetchall()}
 
 
 def count_rows(conn: psycopg.Connection[Any], name: str, exact: bool = True) -> int | None:
     """Rows of ``schema.table`` now (the planner's estimate unless ``exact``); None when it does not exist."""
-    schema, table = split_name(name)
-    found = conn.execute("select to_regclass(%s)", (f"{quote_ident(schema)}.{quote_ident(table)}",)).fetchone()
+    table = QualifiedName.parse(name)
+    found = conn.execute("select to_regclass(%s)", (table.regclass_text,)).fetchone()
     if found is None or found[0] is None:
         return None
     if exact:
         row = conn.execute(pgsql.SQL("select count(*) from {}.{}").format(
-            pgsql.Identifier(schema), pgsql.Identifier(table))).fetchone()
+            pgsql.Identifier(table.schema_or_public), pgsql.Identifier(table.name))).fetchone()
     else:
         row = conn.execute(
             "select greatest(c.reltuples, 0)::bigint from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            "where n.nspname = %s and c.relname = %s", (schema, table)).fetchone()
+            "where n.nspname = %s and c.relname = %s", (table.schema_or_public, table.name)).fetchone()
     return int(row[0]) if row else None
 
 
@@ -79,7 +79,8 @@ def plan_counts(conn: psycopg.Connection[Any], tables: dict[str, int], exact: se
     """Fold the manifest's ``tables`` for comparison with the database ``conn`` holds now."""
     roots: dict[str, str] = {}
     if server_version(conn)[0] >= 12:  # pg_partition_root(); hash partitioning came in 11
-        roots = {f"{s}.{t}": f"{rs}.{rt}" for s, t, rs, rt in conn.execute(_HASH_PARTITIONS_SQL).fetchall()}
+        roots = {QualifiedName(s, t).text: QualifiedName(rs, rt).text
+                 for s, t, rs, rt in conn.execute(_HASH_PARTITIONS_SQL).fetchall()}
     plan = CountPlan()
     for name, count in tables.items():
         root = roots.get(name)

@@ -1,8 +1,10 @@
 """``run_drill``: prove the newest verified backup restores, before anyone needs it to.
 
 Restore it into a scratch database on the same server, check row counts against the
-manifest, run the configured ``verify.checks`` on the copy, drop the copy, and report the
-backup's age, the restore duration and the row-count match. The drill fails (exit 1) when a
+manifest (exactly, as after any restore), run the configured ``verify.checks`` on the copy the
+way verify runs them (:func:`~pgwarden.pipeline.checks.run_sql_check`), drop the copy, and
+report the backup's age, the recovery time against ``restore.rto`` (the span restore measures,
+:class:`~pgwarden.pipeline.checks.RecoveryClock`) and the row-count match. The drill fails (exit 1) when a
 step fails or when the newest verified backup is older than ``drill.max_age`` / ``--max-age``.
 """
 
@@ -10,37 +12,21 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
-from typing import Any
 
-import psycopg
+from psycopg import sql as pgsql
 
-from pgwarden.config import Settings, VerifyCheck
+from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import OperationFailed
-from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident
-from pgwarden.pipeline.restore import restore_manifest
-from pgwarden.records import Check, StepResult
-from pgwarden.redact import redact
+from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.pipeline.checks import RecoveryClock, run_sql_check
+from pgwarden.pipeline.restore_load import restore_manifest
+from pgwarden.records import Check, Progress, StepResult
 from pgwarden.stores import open_store
-
-Progress = Callable[[str], None]
 
 
 def _quiet(_: str) -> None:
     pass
-
-
-def run_check(conn: psycopg.Connection[Any], check: VerifyCheck) -> Check:
-    """One ``verify.checks`` entry: true, or equal to ``expect`` when given."""
-    try:
-        row = conn.execute(check.sql).fetchone()  # user SQL from the config
-    except psycopg.Error as exc:
-        return Check(check.name, ok=False, detail=redact(str(exc).strip()))
-    value = row[0] if row else None
-    if check.expect is None:
-        return Check(check.name, ok=value is True, detail=f"returned {value!r}")
-    return Check(check.name, ok=str(value) == check.expect, detail=f"returned {value!r}, expected {check.expect}")
 
 
 def run_drill(
@@ -53,6 +39,7 @@ def run_drill(
 ) -> StepResult:
     say = progress or _quiet
     started = time.monotonic()
+    clock = RecoveryClock()
     store = open_store(store_uri or settings.backup.store, settings)
     manifest = store.latest_verified()
     if manifest is None:
@@ -62,30 +49,28 @@ def run_drill(
     age = manifest.age_s()
     scratch = f"pgwarden_drill_{manifest.id.split('-')[0].lower()}_{secrets.token_hex(3)}"
     say(f"drill: restoring {manifest.id} (age {format_duration(age)}) into scratch database {scratch}")
-    outcome = restore_manifest(settings, target, store, manifest, into=scratch, say=say)
+    outcome = restore_manifest(settings, target, store, manifest, into=scratch, say=say, clock=clock)
     copy = target.with_dbname(scratch)
     checks: list[Check] = list(outcome.checks)
     try:
         with connect(copy) as conn:
             for check in settings.verify.checks:
-                checks.append(run_check(conn, check))
+                checks.append(run_sql_check(conn, check))
     finally:
         with connect(target) as conn:
-            conn.execute(f"drop database if exists {quote_ident(scratch)} with (force)")
+            conn.execute(pgsql.SQL("drop database if exists {} with (force)").format(pgsql.Identifier(scratch)))
         say(f"drill: dropped {scratch}")
     checks.append(Check(
         "backup age", ok=age <= limit,
         detail=f"newest verified backup is {format_duration(age)} old; maximum {format_duration(limit)}",
     ))
     rto = settings.restore.rto
-    restore_total = outcome.fetch_s + outcome.restore_s
-    checks.append(Check("within the recovery time objective", ok=restore_total <= rto, warning=True,
-                        detail=f"{format_duration(restore_total)} against restore.rto {format_duration(rto)}"))
+    checks.append(clock.check(rto))
     ok = all(c.ok or c.warning for c in checks)
     failed = [c.name for c in checks if not c.ok and not c.warning]
     summary = (
         f"drill {'passed' if ok else 'FAILED'}: backup {manifest.id} ({format_duration(age)} old) restored in "
-        f"{format_duration(restore_total)}" + (f"; failed: {', '.join(failed)}" if failed else "")
+        f"{format_duration(clock.seconds)}" + (f"; failed: {', '.join(failed)}" if failed else "")
     )
     return StepResult(
         "drill", ok=ok, summary=summary, duration_s=time.monotonic() - started, checks=checks,
@@ -94,7 +79,7 @@ def run_drill(
             "store": store.uri,
             "backup_age_s": round(age, 1),
             "max_age_s": limit,
-            "restore_s": round(restore_total, 3),
+            "restore_s": round(clock.seconds, 3),
             "rto_s": rto,
             "scratch_database": scratch,
             "rows": outcome.rows,

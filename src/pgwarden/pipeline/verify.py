@@ -6,37 +6,36 @@ Checks, each a :class:`~pgwarden.records.Check` (a failed ``warning`` check does
 - schema health: no INVALID index (a failed ``CREATE INDEX CONCURRENTLY``), no table that lost
   the primary key it had when the last deploy started; NOT VALID constraints are warnings;
 - data: row counts of the tables the migrations did not touch, against the backup manifest,
-  within ``verify.row_count_tolerance`` (a drop beyond it fails; growth is live traffic);
-- the custom SQL checks of ``verify.checks`` and the ``verify.health_urls``.
+  within ``verify.row_count_tolerance`` (a drop beyond it fails; growth is live traffic); after
+  a restore (``--restored-from``) every table, exactly (:mod:`pgwarden.pipeline.rowcounts`);
+- the custom SQL checks of ``verify.checks`` (:func:`~pgwarden.pipeline.checks.run_sql_check`,
+  as the drill runs them) and the ``verify.health_urls``.
 
 The comparison backup is ``--backup-id``, else the one the last recorded deploy used.
 """
 
 from __future__ import annotations
 
-import math
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from pgwarden.audit import latest_deploy
-from pgwarden.config import Settings, VerifyCheck
+from pgwarden.config import Settings
 from pgwarden.errors import OperationFailed, PgwardenError
-from pgwarden.names import BOOKKEEPING_TABLES
+from pgwarden.manifest import BackupManifest
+from pgwarden.pg.catalog import invalid_indexes, not_valid_constraints, tables_with_primary_key, user_tables
 from pgwarden.pg.connection import DatabaseTarget, connection
-from pgwarden.pg.tables import count_rows, plan_counts, split_name
-from pgwarden.records import Check, MigrationStatus, StepResult
+from pgwarden.pipeline.checks import run_sql_check
+from pgwarden.pipeline.rowcounts import ROW_COUNTS, RowCountPolicy, check_row_counts
+from pgwarden.records import Check, MigrationStatus, Progress, StepResult
 from pgwarden.redact import redact
 from pgwarden.risk.touched import tables_touched
+from pgwarden.stores import open_store
 from pgwarden.tools import get_tool
-
-Progress = Callable[[str], None]
-QUERY_TIMEOUT = "30s"
 
 
 def _noop(_message: str) -> None:
@@ -64,10 +63,7 @@ def check_history(
     by_status: dict[MigrationStatus, list[str]] = {s: [] for s in MigrationStatus}
     for m in migrations:
         by_status[m.status].append(m.name)
-    failed = set(by_status[MigrationStatus.FAILED])
-    failed_of = getattr(tool, "failed", None)
-    if callable(failed_of):
-        failed |= {m.name for m in failed_of(conn)}
+    failed = set(by_status[MigrationStatus.FAILED]) | {m.name for m in tool.failed(conn)}
     pending = by_status[MigrationStatus.PENDING]
     head = tool.head(conn)
     if after_restore:
@@ -100,29 +96,10 @@ def check_history(
 
 # --- schema health ----------------------------------------------------------------------------
 
-_USER_SCHEMAS = "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%%'"
-
-
-def tables_with_primary_key(conn: psycopg.Connection[Any]) -> list[str]:
-    """``schema.table`` of every user table that has a primary key (recorded by deploy)."""
-    rows = conn.execute(
-        "select n.nspname || '.' || c.relname from pg_constraint k join pg_class c on c.oid = k.conrelid "
-        f"join pg_namespace n on n.oid = c.relnamespace where k.contype = 'p' and {_USER_SCHEMAS} order by 1"
-    ).fetchall()
-    return [r[0] for r in rows]
-
 
 def check_schema(conn: psycopg.Connection[Any], pk_before: list[str] | None) -> list[Check]:
-    invalid = [r[0] for r in conn.execute(
-        "select n.nspname || '.' || c.relname || ' on ' || t.relname from pg_index i "
-        "join pg_class c on c.oid = i.indexrelid join pg_class t on t.oid = i.indrelid "
-        f"join pg_namespace n on n.oid = c.relnamespace where not i.indisvalid and {_USER_SCHEMAS} order by 1"
-    ).fetchall()]
-    not_valid = [r[0] for r in conn.execute(
-        "select k.conname || ' on ' || n.nspname || '.' || c.relname from pg_constraint k "
-        "join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace "
-        f"where not k.convalidated and {_USER_SCHEMAS} order by 1"
-    ).fetchall()]
+    invalid = invalid_indexes(conn)
+    not_valid = not_valid_constraints(conn)
     checks = [
         Check("no INVALID index", not invalid,
               ("left by a failed CREATE INDEX CONCURRENTLY? drop and re-create: " + ", ".join(invalid))
@@ -132,10 +109,7 @@ def check_schema(conn: psycopg.Connection[Any], pk_before: list[str] | None) -> 
               warning=True),
     ]
     if pk_before is not None:
-        existing = {r[0] for r in conn.execute(
-            "select n.nspname || '.' || c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            f"where c.relkind in ('r', 'p') and {_USER_SCHEMAS}"
-        ).fetchall()}
+        existing = user_tables(conn)
         now = set(tables_with_primary_key(conn))
         lost = sorted(t for t in pk_before if t in existing and t not in now)
         checks.append(Check("no table lost its primary key", not lost,
@@ -146,111 +120,19 @@ def check_schema(conn: psycopg.Connection[Any], pk_before: list[str] | None) -> 
 # --- row counts -------------------------------------------------------------------------------
 
 
-@dataclass
-class RowCount:
-    table: str
-    before: int
-    after: int | None
-    exact: bool
-
-    @property
-    def change(self) -> float:
-        if self.after is None:
-            return -1.0
-        return (self.after - self.before) / max(self.before, 1)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"table": self.table, "before": self.before, "after": self.after, "exact": self.exact,
-                "change": round(self.change, 4)}
-
-
 def _touched_names(migration_sql: list[str | None]) -> set[str] | None:
+    """The tables the migrations change, as :attr:`~pgwarden.names.QualifiedName.text` (unqualified
+    meaning ``public``); None when any SQL is unreadable."""
     names: set[str] = set()
     for text in migration_sql:
         found = tables_touched(text) if text else None
         if found is None:
             return None
-        for n in found:
-            schema, table = n.schema_or_public, n.name
-            names.add(f"{schema}.{table}")
+        names |= {n.text for n in found}
     return names
 
 
-def check_row_counts(
-    conn: psycopg.Connection[Any], manifest: Any, touched: set[str] | None, tolerance: float
-) -> tuple[list[Check], list[RowCount]]:
-    tables = {str(t): int(n) for t, n in manifest.tables.items()}
-    # A manifest from before exact counts were recorded holds exact counts only.
-    plan = plan_counts(conn, tables, set(getattr(manifest, "exact_tables", []) or []) or set(tables))
-    counts: list[RowCount] = []
-    skipped: list[str] = []
-    for table, before in sorted(plan.expected.items()):
-        members = plan.partitions.get(table, [table])
-        # Bookkeeping tables change with every deploy by design: never compared with the backup.
-        if split_name(table)[1] in BOOKKEEPING_TABLES:
-            continue
-        if touched is not None and any("{}.{}".format(*split_name(n)) in touched for n in [table, *members]):
-            skipped.append(table)
-            continue
-        exact = table in plan.exact
-        if exact or table not in plan.partitions:
-            after = count_rows(conn, table, exact)
-        else:  # the planner's estimates of the partitions (a partitioned table has none of its own)
-            estimates = [count_rows(conn, m, False) for m in members]
-            after = None if None in estimates else sum(e for e in estimates if e is not None)
-        counts.append(RowCount(table, before, after, exact))
-    problems, growth = [], []
-    for c in counts:
-        allowed = math.ceil(tolerance * c.before)
-        if c.after is None:
-            problems.append(f"{c.table} is gone (had {c.before} rows)")
-        elif c.before - c.after > allowed:
-            problems.append(f"{c.table}: {c.before} -> {c.after} rows ({c.change:+.1%})")
-        elif c.after - c.before > allowed:
-            growth.append(f"{c.table}: {c.before} -> {c.after} ({c.change:+.1%})")
-    # Estimates (reltuples) are only a warning: they drift without anything being wrong.
-    only_estimates = bool(counts) and not any(c.exact for c in counts)
-    detail = "; ".join(problems) if problems else (
-        f"{len(counts)} table(s) within {tolerance:.0%} of backup {manifest.id}"
-        + (f"; grew: {'; '.join(growth)}" if growth else "")
-        + (f"; not compared (changed by the migrations): {', '.join(skipped)}" if skipped else "")
-        + ("" if touched is not None else "; the migrations' tables are unknown, so every table was compared")
-    )
-    warning = only_estimates or touched is None
-    return [Check("row counts match the backup", not problems, detail, warning=warning)], counts
-
-
-# --- custom checks and health URLs ------------------------------------------------------------
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("t", "true", "yes", "on", "1")
-    return value is True or (isinstance(value, (int, float)) and not isinstance(value, bool) and value != 0)
-
-
-def _equal(value: Any, expect: str) -> bool:
-    if str(value) == expect:
-        return True
-    try:
-        return float(str(value)) == float(expect)
-    except ValueError:
-        return isinstance(value, bool) and _truthy(expect) == value
-
-
-def run_custom_check(conn: psycopg.Connection[Any], check: VerifyCheck) -> Check:
-    """Run one ``verify.checks`` query read-only; true (or ``expect``) passes."""
-    try:
-        with conn.transaction():
-            conn.execute("set transaction read only")
-            conn.execute(f"set local statement_timeout = '{QUERY_TIMEOUT}'")
-            row = conn.execute(check.sql).fetchone()
-    except psycopg.Error as exc:
-        return Check(check.name, False, f"query failed: {redact(str(exc).strip())}")
-    value = row[0] if row else None
-    if check.expect is None:
-        return Check(check.name, _truthy(value), f"returned {value!r}, expected true")
-    return Check(check.name, _equal(value, check.expect), f"returned {value!r}, expected {check.expect!r}")
+# --- health URLs ------------------------------------------------------------------------------
 
 
 def check_health_url(url: str, *, timeout_s: float, retries: int, backoff_s: float = 1.0) -> Check:
@@ -278,9 +160,9 @@ def check_health_url(url: str, *, timeout_s: float, retries: int, backoff_s: flo
 # --- the step ---------------------------------------------------------------------------------
 
 
-def _load_manifest(settings: Settings, target: DatabaseTarget, backup_id: str) -> tuple[Any, Check | None]:
-    from pgwarden.stores import open_store
-
+def _load_manifest(
+    settings: Settings, target: DatabaseTarget, backup_id: str
+) -> tuple[BackupManifest | None, Check | None]:
     try:
         manifest = open_store(settings.backup.store, settings).get_manifest(backup_id)
     except OperationFailed as exc:
@@ -333,8 +215,8 @@ def run_verify(
         if restored_from:
             if restored_manifest is not None:  # (an unreadable manifest was reported above)
                 # Nothing ran since the restore: every table must hold what the backup recorded.
-                row_checks, counts = check_row_counts(conn, restored_manifest, set(),
-                                                      settings.verify.row_count_tolerance)
+                row_checks, counts = check_row_counts(
+                    conn, restored_manifest, set(), RowCountPolicy.for_restore(settings.verify.row_count_tolerance))
                 checks += row_checks
                 details["row_counts"] = [c.to_json() for c in counts]
         elif backup_id:
@@ -349,16 +231,16 @@ def run_verify(
                     if manifest.migration_head in names:
                         applied = set(names[names.index(manifest.migration_head) + 1:])
                 touched = _touched_names([m.sql for m in migrations if m.name in applied])
-                row_checks, counts = check_row_counts(conn, manifest, touched,
-                                                      settings.verify.row_count_tolerance)
+                row_checks, counts = check_row_counts(
+                    conn, manifest, touched, RowCountPolicy.for_deploy(settings.verify.row_count_tolerance))
                 checks += row_checks
                 details["row_counts"] = [c.to_json() for c in counts]
         else:
-            checks.append(Check("row counts match the backup", False,
+            checks.append(Check(ROW_COUNTS, False,
                                 "no backup to compare with: pass --backup-id (or deploy with one)", warning=True))
         for custom in settings.verify.checks:
             say(f"check: {custom.name}")
-            checks.append(run_custom_check(conn, custom))
+            checks.append(run_sql_check(conn, custom))
     for url in settings.verify.health_urls:
         say(f"health: {redact(url)}")
         checks.append(check_health_url(url, timeout_s=settings.verify.health_timeout,

@@ -1,0 +1,100 @@
+"""Which backup a restore uses, and its bytes on local disk, checked, before anything connects.
+
+:func:`resolve_backup` turns an id or ``latest`` into a manifest and refuses anything not
+verified. :func:`fetch_archive` reads every stored file in full (size, sha256, zstd frame) into
+scratch space, or checks a ``file://`` store's file where it is; only an archive that passed all
+of that reaches pg_restore.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgwarden.errors import OperationFailed, SafetyRefusal
+from pgwarden.manifest import BackupManifest
+from pgwarden.records import Progress
+from pgwarden.stores import BackupStore
+from pgwarden.stores.transfer import read_checked
+
+
+def resolve_backup(store: BackupStore, backup_id: str) -> BackupManifest:
+    """The manifest for an id or ``latest``; refuses anything not verified."""
+    if backup_id == "latest":
+        manifest = store.latest_verified()
+        if manifest is None:
+            unverified = store.list_manifests()
+            detail = f" ({len(unverified)} unverified)" if unverified else ""
+            raise SafetyRefusal(
+                f"no verified backup in {store.uri}{detail}: refusing to restore 'latest'",
+                hint="run pgwarden backup, or pass an explicit --backup-id after checking it with "
+                "pgwarden backups show ID",
+            )
+        return manifest
+    manifest = store.get_manifest(backup_id)
+    if not manifest.verified:
+        raise SafetyRefusal(
+            f"backup {backup_id} in {store.uri} is not verified ({manifest.verification or 'never checked'}): "
+            "refusing to restore it",
+            hint="pick a verified backup from pgwarden backups list",
+        )
+    return manifest
+
+
+@dataclass
+class FetchedArchive:
+    path: Path
+    workdir: Path | None
+    stored_bytes: int
+    seconds: float
+    #: a zstd-compressed custom archive, decompressed while it streams into pg_restore
+    compressed: bool = False
+
+    def cleanup(self) -> None:
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -> FetchedArchive:
+    """Read every file of the backup, check it, and leave a restorable archive on local disk."""
+    started = time.monotonic()
+    outside = manifest.compression.startswith("zstd")
+    if manifest.format == "custom":
+        local = store.local_path(manifest.id, manifest.files[0].name)
+        if local is not None:
+            # A file in a file:// store: check it where it is, no copy needed.
+            read_checked(store, manifest.id, manifest.files[0], None, decompress=False)
+            return FetchedArchive(local, None, manifest.files[0].size, time.monotonic() - started, outside)
+    # Custom archives are fetched as stored (compressed); directory archives are unpacked.
+    need = manifest.size_bytes if manifest.format == "custom" else max(manifest.uncompressed_bytes,
+                                                                        manifest.size_bytes)
+    workdir = Path(tempfile.mkdtemp(prefix="pgwarden-restore-", dir=os.environ.get("PGWARDEN_TMPDIR")))
+    free = shutil.disk_usage(workdir).free
+    if free < need * 1.05:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise OperationFailed(
+            f"not enough scratch space in {workdir.parent} to unpack backup {manifest.id}: "
+            f"needs {need / 1e6:.0f} MB, {free / 1e6:.0f} MB free; the database was not touched",
+            hint="point PGWARDEN_TMPDIR at a bigger disk",
+        )
+    try:
+        stored = 0
+        unpack = outside and manifest.format == "directory"
+        for file in manifest.files:
+            plain_name = file.name[: -len(".zst")] if unpack and file.name.endswith(".zst") else file.name
+            destination = workdir / plain_name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with open(destination, "wb") as out:
+                stored += read_checked(store, manifest.id, file, out.write, decompress=unpack).stored_bytes
+        if manifest.format == "directory":
+            return FetchedArchive(workdir / manifest.files[0].name.split("/", 1)[0], workdir, stored,
+                                  time.monotonic() - started)
+        path = workdir / manifest.files[0].name
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return FetchedArchive(path, workdir, stored, time.monotonic() - started, outside)
