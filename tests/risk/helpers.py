@@ -123,7 +123,6 @@ class HistoryTool:
     listed: list[Migration]
     failed_names: list[str] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
-    default_command: str | None = None
 
     def migrations(self, conn: Any) -> list[Migration]:
         return list(self.listed)
