@@ -177,6 +177,21 @@ def test_a_step_that_printed_nothing_keeps_the_reason_from_its_log(tmp_path: Pat
         "kind": "failed", "message": "pgwarden deploy printed no result", "hint": None}
 
 
+def test_a_failed_backup_in_a_fleet_says_which_target_and_why(tmp_path: Path) -> None:
+    for name, backup in (("us", _manifest().to_json()), ("eu", {
+            "version": 1, "step": "backup", "ok": False, "exit_code": 1,
+            "error": {"kind": "failed", "message": "pg_dump: connection refused", "hint": None}})):
+        run = tmp_path / f"pgwarden-migrate-production-{name}"
+        run.mkdir()
+        (run / "backup.json").write_text(json.dumps(backup))
+    results = rr.load_results(tmp_path)
+    assert [(t.name, t.outcome("backup")) for t in results.targets] == [("eu", "failure"), ("us", "success")]
+    text = rc.render_report(FINAL, results)
+    assert "| us | `20260101T000000Z-shop` | 4.0 KiB |" in text
+    assert "- **eu**: ❌ **failed** (exit code 1): pg_dump: connection refused\n" in text
+    assert "Failed on eu:" in text
+
+
 def test_a_plan_that_failed_says_why_instead_of_an_empty_review(tmp_path: Path) -> None:
     (tmp_path / "plan.json").write_text(json.dumps({
         "version": 1, "step": "plan", "ok": False, "exit_code": 2,
