@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run one pgwarden command for an action: JSON result into the results folder, then let
-# `pgwarden report --step` set the action outputs, the step summary and annotations.
+# `pgwarden report step` set the action outputs, the step summary and annotations.
 #
 # Usage: run.sh COMMAND [ARGS...]     (arguments are built by the action from env:, never from ${{ }})
 # Env:   PGWARDEN_DATABASE_URL      the URL, exported under PGWARDEN_DATABASE_URL_ENV (default DATABASE_URL)
@@ -22,6 +22,6 @@ code=$?
 set -e
 echo "pgwarden $step exited with $code after $(( $(date +%s) - started ))s"
 
-pgwarden report --step "$step" --results "$results" --exit-code "$code" || \
+pgwarden report step "$step" --results "$results" --exit-code "$code" || \
   echo "::warning::pgwarden report could not summarise the $step step"
 exit "$code"

@@ -92,7 +92,7 @@ def test_github_annotations_go_to_stdout_with_the_text_report(cli, sql_files: Pa
 def test_no_annotations_when_stdout_carries_a_document(cli, sql_files: Path, tmp_path: Path) -> None:
     result = cli("plan", "--format", "json", "0002_drop.sql", cwd=sql_files, env={"GITHUB_ACTIONS": "true"})
     json.loads(result.stdout)  # one clean document, nothing else
-    assert "::error" not in result.output  # the actions annotate once, through `pgwarden report --step`
+    assert "::error" not in result.output  # the actions annotate once, through `pgwarden report step`
     out = tmp_path / "plan.json"
     result = cli("plan", "--format", "json", "--output", str(out), "0002_drop.sql", cwd=sql_files,
                  env={"GITHUB_ACTIONS": "true"})

@@ -142,6 +142,18 @@ def upsert_comment(api: CommentsApi, number: int, marker: str, body: str) -> tup
     return "created", api.create_comment(number, body)
 
 
+def comment_on_pull_request(env: ActionsEnv, marker: str, body: str) -> str:
+    """Create or update our comment on the run's pull request; says what it did (or why not)."""
+    if not (env.token and env.repository):
+        return "no GITHUB_TOKEN or GITHUB_REPOSITORY: the PR comment is skipped (the step summary has it all)"
+    api = PyGithubApi(env)
+    number = pull_request_number(env, api)
+    if number is None:
+        return f"no pull request for this {env.event_name or 'run'}: the PR comment is skipped"
+    action, posted = upsert_comment(api, number, marker, body)
+    return f"PR #{number}: comment {posted.id} {action}"
+
+
 class PyGithubApi:
     """The comment calls through PyGithub, against ``GITHUB_API_URL``."""
 

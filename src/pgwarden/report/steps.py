@@ -1,0 +1,139 @@
+"""After one action's step: its result read back, and the outputs, step summary and annotations it gives.
+
+``actions/_lib/run.sh`` runs a command with ``--format json`` into ``RESULTS/STEP.json``, then
+``pgwarden report step STEP`` (a thin wrapper over :func:`summarise_step`) turns that document
+into the action's outputs, a step summary and workflow-command annotations. A failure or refusal
+is the CLI's error document (:class:`pgwarden.errors.ErrorReport`): the summary and the annotation
+say its message and hint. Plan findings are annotated by the one policy of
+:mod:`pgwarden.report.annotations`, as ``pgwarden plan`` itself does outside the actions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pgwarden.errors import EXIT_PLAN_BLOCKED, EXIT_REFUSED, ErrorReport
+from pgwarden.records import PlanReport
+from pgwarden.report.annotations import annotation, annotation_lines
+from pgwarden.report.comment import backup_section, checks_section, deploy_section, plan_section
+from pgwarden.report.findings import verdict
+from pgwarden.report.format import cell
+from pgwarden.report.results import RunResults, TargetResults, read_document
+
+#: How much of the step's log the summary quotes when the step printed no result at all.
+LOG_TAIL_CHARS = 2000
+#: Longest message or hint a step summary shows (they are one or two lines in practice).
+MESSAGE_CHARS = 2000
+
+
+@dataclass
+class StepReport:
+    """One step's result as the action reports it."""
+
+    step: str
+    path: Path
+    document: dict[str, Any]
+    exit_code: int | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code in (None, 0)
+
+    @property
+    def error(self) -> ErrorReport | None:
+        return ErrorReport.from_json(self.document)
+
+    @property
+    def plan(self) -> PlanReport | None:
+        """The plan's findings (``plan`` only, and only when it printed its report)."""
+        if self.step != "plan" or self.error is not None:
+            return None
+        return RunResults.from_plan_document(self.document).plan
+
+    def outputs(self) -> dict[str, str]:
+        """The action's outputs (``report-path``, ``ok``, and the step's own: backup-id, blocked...)."""
+        doc = self.document
+        out = {"report-path": str(self.path), "ok": str(self.succeeded).lower()}
+        if self.step == "plan":
+            raw = doc.get("summary")
+            summary: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            out["max-severity"] = str(summary.get("max_severity") or "")
+            out["blocked"] = str(bool(summary.get("blocked")) or self.exit_code == EXIT_PLAN_BLOCKED).lower()
+        backup = doc.get("backup")
+        if doc.get("id") is not None:
+            out["backup-id"] = str(doc["id"])
+        elif isinstance(backup, dict) and backup.get("id"):
+            out["backup-id"] = str(backup["id"])
+        elif doc.get("backup_id"):
+            out["backup-id"] = str(doc["backup_id"])
+        if self.step == "deploy":
+            out["applied-count"] = str(len(doc.get("applied", []) or []))
+        return out
+
+    def annotations(self) -> list[str]:
+        """The plan's findings (capped, on lines that exist in the file), then one line if the step failed."""
+        plan = self.plan
+        lines = annotation_lines(plan) if plan is not None else []
+        if self.document.get("ok") is False or not self.succeeded:
+            lines.append(annotation("error", f"pgwarden {self.step}: {self.headline()}", title=f"pgwarden {self.step}"))
+        return lines
+
+    def headline(self) -> str:
+        """What happened, in one message: the error and its hint, the plan's verdict, or the summary."""
+        error = self.error
+        if error is not None:
+            return error.message + (f"\nhint: {error.hint}" if error.hint else "")
+        plan = self.plan
+        if plan is not None:
+            return verdict(plan)
+        return str(self.document.get("summary") or "failed")
+
+    def markdown(self) -> str:
+        """The step summary."""
+        error = self.error
+        if error is not None:
+            return error_markdown(error, self.step)
+        doc, step = self.document, self.step
+        if step == "plan":
+            results = RunResults.from_plan_document(doc)
+            lines = plan_section(results.plan, None, None, results.plan_failure)
+            return "\n".join([f"## pgwarden plan (exit {self.exit_code})", "", *lines[2:]])
+        targets = [TargetResults.from_documents("default", {step: doc})]
+        icon = "✅" if doc.get("ok", True) and self.succeeded else "❌"
+        body = [f"## {icon} pgwarden {step}", "", cell(doc.get("summary", ""), MESSAGE_CHARS)]
+        body += backup_section(targets) if step == "backup" else []
+        body += deploy_section(targets) if step == "deploy" else []
+        if step in ("verify", "restore", "drill"):
+            body += checks_section("Checks", step, targets)
+        return "\n".join(body)
+
+
+def error_markdown(error: ErrorReport, step: str) -> str:
+    """A failure or refusal as a step summary: what went wrong, then what to do."""
+    icon = "⛔" if error.exit_code == EXIT_REFUSED else "❌"
+    lines = [f"## {icon} pgwarden {step}: {error.kind} (exit {error.exit_code})", "",
+             cell(error.message, MESSAGE_CHARS)]
+    if error.hint:
+        lines += ["", f"**hint:** {cell(error.hint, MESSAGE_CHARS)}"]
+    return "\n".join(lines)
+
+
+def summarise_step(results: Path, step: str, exit_code: int | None) -> StepReport:
+    """Read ``RESULTS/STEP.json`` (a failed result saying so when the step printed none)."""
+    path = results / f"{step}.json"
+    log = results / f"{step}.log"
+    tail = log.read_text(encoding="utf-8", errors="replace")[-LOG_TAIL_CHARS:] if log.is_file() else ""
+    found = read_document(path, exit_code, tail)
+    doc: dict[str, Any] = found if found is not None else {
+        "step": step, "ok": False, "summary": f"pgwarden {step} left no result", "checks": []}
+    if exit_code not in (None, 0) and step != "plan":
+        doc["ok"] = False
+    return StepReport(step, path, doc, exit_code)
+
+
+def record_step(report: StepReport) -> None:
+    """Write the document back as read (``ok`` false after a failure): the PR comment reads this one."""
+    report.path.write_text(json.dumps(report.document, indent=2, default=str), encoding="utf-8")

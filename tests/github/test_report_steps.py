@@ -1,0 +1,97 @@
+"""`pgwarden report step`: what an action reports after its command ran (outputs, summary, annotations)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pgwarden.records import Category, Finding, Migration, MigrationStatus, PlanReport, Severity
+from pgwarden.report.annotations import MAX_ANNOTATIONS
+from tests.fix_cli import CliResult
+
+Cli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def sql_project(tmp_path: Path) -> Path:
+    (tmp_path / "migrations").mkdir()
+    (tmp_path / "migrations" / "0001_t.sql").write_text("CREATE TABLE t (id int);\n")
+    (tmp_path / "pgwarden.yml").write_text(
+        "migrations:\n  tool: sql\n  path: migrations\nbackup:\n  store: file://./backups\n")
+    return tmp_path
+
+
+def _report_step(cli: Cli, results: Path, step: str, code: int) -> tuple[CliResult, str, str]:
+    summary, outputs = results / "summary.md", results / "outputs.txt"
+    result = cli("report", "step", step, "--results", str(results), "--exit-code", str(code),
+                 env={"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)})
+    assert result.code == 0, result.stderr
+    return result, summary.read_text(), outputs.read_text()
+
+
+def test_the_summary_of_a_refusal_says_why_and_what_to_do(
+    cli: Cli, cli_subprocess: Cli, sql_project: Path
+) -> None:
+    # What actions/_lib/run.sh does: the command's stdout is the step's result, stderr its log.
+    results = sql_project / ".pgwarden" / "run"
+    results.mkdir(parents=True)
+    deploy = cli_subprocess("deploy", "--format", "json", "--database-url", "postgresql://app:pw-secret@127.0.0.1:1/shop",
+                            cwd=sql_project)
+    assert deploy.code == 4
+    (results / "deploy.json").write_text(deploy.stdout)
+    (results / "deploy.log").write_text(deploy.stderr)
+
+    result, summary, outputs = _report_step(cli, results, "deploy", 4)
+    assert "printed no result" not in summary
+    assert "refused (exit 4)" in summary
+    assert "no verified backup of shop in file://./backups" in summary
+    assert "**hint:** run `pgwarden backup` first and pass --backup-id" in summary
+    assert "ok=false" in outputs.splitlines()
+    error = next(line for line in result.stdout.splitlines() if line.startswith("::error "))
+    assert "no verified backup of shop" in error and "hint: run `pgwarden backup` first" in error
+    assert "pw-secret" not in summary + result.output
+
+
+def _finding(n: int, *, file: str, line: int, severity: Severity = Severity.MEDIUM) -> Finding:
+    return Finding(rule="add-column-default", category=Category.BLOCKING_LOCK, severity=severity,
+                   message=f"finding {n}", suggestion="do it the safe way", migration="abc123_add",
+                   file=file, line=line)
+
+
+def _write_plan(results: Path, findings: list[Finding]) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    report = PlanReport([Migration("abc123_add", "versions/abc123_add.py", MigrationStatus.PENDING)], findings)
+    import json
+
+    (results / "plan.json").write_text(json.dumps(report.to_json()))
+
+
+def test_plan_annotations_point_at_lines_that_exist_in_the_file(cli: Cli, tmp_path: Path) -> None:
+    # Alembic renders its SQL from the .py file: line 7 of that SQL is not line 7 of the file.
+    results = tmp_path / "run"
+    _write_plan(results, [_finding(1, file="versions/abc123_add.py", line=7),
+                          _finding(2, file="migrations/0002.sql", line=3)])
+    result, _, _ = _report_step(cli, results, "plan", 0)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    assert len(lines) == 2
+    py = next(line for line in lines if "abc123_add.py" in line)
+    assert "file=versions/abc123_add.py," in py and "line=" not in py
+    sql = next(line for line in lines if "0002.sql" in line)
+    assert "file=migrations/0002.sql,line=3," in sql
+
+
+def test_plan_annotations_are_capped_like_plan_s_own(cli: Cli, tmp_path: Path) -> None:
+    results = tmp_path / "run"
+    findings = [_finding(n, file="migrations/0002.sql", line=n) for n in range(MAX_ANNOTATIONS + 20)]
+    findings.append(_finding(999, file="migrations/0002.sql", line=999, severity=Severity.CRITICAL))
+    _write_plan(results, findings)
+    result, _, _ = _report_step(cli, results, "plan", 3)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    findings_annotated = [line for line in lines if "title=pgwarden add-column-default" in line]
+    assert len(findings_annotated) == MAX_ANNOTATIONS
+    assert "finding 999" in findings_annotated[0]  # highest severity first
+    # ...and one line saying the plan is blocked, in words (not the summary's dict).
+    verdict = [line for line in lines if line.startswith("::error title=pgwarden plan::")]
+    assert len(verdict) == 1 and "Blocked" in verdict[0]
