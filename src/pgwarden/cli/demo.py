@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from pgwarden.cli.common import Command, Context
 from pgwarden.errors import EXIT_FAILED, EXIT_OK
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workdir", help="where to put the sample app, backups and reports (default: a new temp dir)")
+    parser.add_argument("--workdir", metavar="DIR",
+                        help="where to put the sample app, backups and reports (default: a new temp dir)")
 
 
 def _run(ctx: Context) -> int:
-    from pathlib import Path
-
     from pgwarden.demo import run_demo
 
     workdir = Path(ctx.args.workdir) if ctx.args.workdir else None

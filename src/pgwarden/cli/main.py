@@ -2,6 +2,9 @@
 
 An error or refusal is a message on stderr and an exit code; under ``--format json`` it is also
 the one JSON document on stdout (:class:`pgwarden.errors.ErrorReport`), usage errors included.
+
+Each command module imports its pipeline module inside ``run`` (not to dodge a cycle: the
+layering test counts those imports too), so ``pgwarden --help`` does not load every pipeline.
 """
 
 from __future__ import annotations

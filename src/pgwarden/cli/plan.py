@@ -17,7 +17,11 @@ from pgwarden.cli.common import Command, Context
 from pgwarden.errors import EXIT_OK, EXIT_PLAN_BLOCKED, ConfigError
 from pgwarden.pipeline.plan import plan_migrations
 from pgwarden.records import SEVERITY_NAMES, PlanReport
+from pgwarden.report.annotations import annotation_lines
 from pgwarden.report.findings import verdict
+from pgwarden.report.markdown import render_markdown
+from pgwarden.report.sarif import render_sarif
+from pgwarden.report.text import render_text
 
 FAIL_ON_CHOICES = (*SEVERITY_NAMES, "never")
 
@@ -62,15 +66,9 @@ def render(report: PlanReport, fmt: str, *, output: str | None = None) -> str:
     if fmt == "json":
         return json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str)
     if fmt == "sarif":
-        from pgwarden.report.sarif import render_sarif
-
         return json.dumps(render_sarif(report), indent=2, ensure_ascii=False, default=str)
     if fmt == "markdown":
-        from pgwarden.report.markdown import render_markdown
-
         return render_markdown(report, full_report=f"`{output}`" if output else None)
-    from pgwarden.report.text import render_text
-
     return render_text(report)
 
 
@@ -92,8 +90,6 @@ def _run(ctx: Context) -> int:
         )
     if os.environ.get("GITHUB_ACTIONS") == "true" and (ctx.format == "text" or args.output):
         # Workflow commands belong on stdout, which must stay a clean document otherwise.
-        from pgwarden.report.annotations import annotation_lines
-
         for line in annotation_lines(report):
             print(line, file=ctx.stdout, flush=True)
     return EXIT_PLAN_BLOCKED if report.blocked else EXIT_OK
