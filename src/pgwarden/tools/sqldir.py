@@ -245,7 +245,7 @@ class SqlDirTool(MigrationTool):
                             conn.execute(sql)
                 except psycopg.Error as exc:
                     message = redact(str(exc).strip())
-                    sqlstate = getattr(exc, "sqlstate", None)
+                    sqlstate = exc.sqlstate
                     if sqlstate in ("55P03", "57014") and not needs_own_transaction(sql):
                         # A lock timeout or a cancel (lock watchdog, statement_timeout) rolled the
                         # whole file back: nothing was applied, it is simply still pending.
