@@ -3,8 +3,9 @@
 
 Output: the report in ``--format`` goes to stdout (or ``--output``); with json, sarif or
 markdown a one-line verdict also goes to stderr. Under ``GITHUB_ACTIONS=true`` each finding
-is also a ``::error``/``::warning`` workflow command on stderr (the runner reads both streams,
-and stdout stays a clean document). Exit 3 when a finding reaches ``--fail-on``.
+is also a workflow-command annotation on stdout, when stdout carries no document (text format,
+or ``--output`` given); see :mod:`pgwarden.report.annotations`. Exit 3 when a finding reaches
+``--fail-on``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ property value ``:`` and ``,`` are too. Findings at or above ``fail_on`` are err
 others warnings (medium) or notices (low, info). GitHub documents workflow commands as read
 from a step's stdout, so ``pgwarden plan`` prints them there, and only when stdout does not
 carry a JSON, SARIF or markdown document (text format, or ``--output`` given). Inside the
-composite actions the annotations come from ``pgwarden report --step`` instead, once.
+composite actions the annotations come from ``pgwarden report step`` instead, once, through
+the same :func:`annotation_lines`.
 """
 
 from __future__ import annotations
