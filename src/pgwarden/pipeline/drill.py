@@ -1,11 +1,12 @@
 """``run_drill``: prove the newest verified backup restores, before anyone needs it to.
 
-Restore it into a scratch database on the same server, check row counts against the
-manifest (exactly, as after any restore), run the configured ``verify.checks`` on the copy the
-way verify runs them (:func:`~pgwarden.pipeline.checks.run_sql_check`), drop the copy, and
-report the backup's age, the recovery time against ``restore.rto`` (the span restore measures,
-:class:`~pgwarden.pipeline.checks.RecoveryClock`) and the row-count match. The drill fails (exit 1) when a
-step fails or when the newest verified backup is older than ``drill.max_age`` / ``--max-age``.
+Restore it into a scratch database on the same server, check row counts against the manifest
+(exactly, as after any restore), run the configured ``verify.checks`` on the copy the way verify
+runs them (:func:`~pgwarden.pipeline.checks.run_sql_check`), drop the copy, and report the
+backup's age, the recovery time against ``restore.rto`` (the span restore measures,
+:class:`~pgwarden.pipeline.checks.RecoveryClock`) and the row-count match. The drill fails
+(exit 1) when a step fails or when the newest verified backup is older than ``drill.max_age`` /
+``--max-age``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def run_drill(
     max_age: float | None = None,
     progress: Progress | None = None,
 ) -> StepResult:
+    """Restore the newest verified backup into a scratch copy, check it, drop it; ``ok`` when all passed."""
     say = progress or _quiet
     started = time.monotonic()
     clock = RecoveryClock()
