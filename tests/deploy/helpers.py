@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql as pgsql
 
 from pgwarden.config import Settings, load_settings
 from pgwarden.manifest import BackupManifest, new_backup_id, utc_now_iso
@@ -50,14 +52,13 @@ def add_migration(settings: Settings, name: str, sql: str) -> None:
 def verified_backup(settings: Settings, target: DatabaseTarget, *, database: str | None = None,
                     verified: bool = True, age_s: float = 0.0) -> BackupManifest:
     """Publish a manifest as the backup engine does (row counts counted now) without dumping."""
-    import datetime as dt
-
     tables: dict[str, int] = {}
     with psycopg.connect(target.conninfo(), autocommit=True) as conn:
         for schema, name in conn.execute(
             "select schemaname, relname from pg_stat_user_tables order by 1, 2"
         ).fetchall():
-            tables[f"{schema}.{name}"] = conn.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            count = pgsql.SQL("select count(*) from {}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(name))
+            tables[f"{schema}.{name}"] = conn.execute(count).fetchone()[0]
     created = utc_now_iso()
     if age_s:
         created = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=age_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -87,29 +88,46 @@ def open_transaction(url: str, sql: str) -> Iterator[psycopg.Connection[Any]]:
         conn.close()
 
 
-class AppLoad:
-    """An 'application' thread running a query in a loop, recording every latency."""
+#: How long a test waits for a condition it set up (a session connected, a lock held) before failing.
+SETUP_TIMEOUT_S = 30.0
 
-    def __init__(self, url: str, sql: str, *, pause_s: float = 0.02) -> None:
-        self.url, self.sql, self.pause_s = url, sql, pause_s
+
+class AppLoad:
+    """An 'application' thread running a query in a loop, recording every latency.
+
+    Entering the block returns once the first query has answered, so the load is really running
+    when the test goes on (no start-up sleep to guess how long that takes under load).
+    """
+
+    def __init__(self, url: str, query: str, *, pause_s: float = 0.02) -> None:
+        self.url, self.query, self.pause_s = url, query, pause_s
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self._stop = threading.Event()
+        self._running = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        with psycopg.connect(self.url, autocommit=True, application_name="test-app") as conn:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                try:
-                    conn.execute(self.sql)
-                except psycopg.Error as exc:
-                    self.errors.append(str(exc))
-                self.latencies.append(time.monotonic() - started)
-                time.sleep(self.pause_s)
+        try:
+            with psycopg.connect(self.url, autocommit=True, application_name="test-app") as conn:
+                while not self._stop.is_set():
+                    started = time.monotonic()
+                    try:
+                        conn.execute(self.query)
+                    except psycopg.Error as exc:
+                        self.errors.append(str(exc))
+                    self.latencies.append(time.monotonic() - started)
+                    self._running.set()
+                    time.sleep(self.pause_s)
+        except psycopg.Error as exc:
+            self.errors.append(f"could not connect: {exc}")
+            self._running.set()
 
     def __enter__(self) -> AppLoad:
         self._thread.start()
+        if not self._running.wait(SETUP_TIMEOUT_S) or self.errors:
+            self.__exit__()
+            raise AssertionError(f"the application load did not start: {self.errors or 'timed out'}")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -119,3 +137,4 @@ class AppLoad:
     @property
     def worst(self) -> float:
         return max(self.latencies, default=0.0)
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pgwarden.pg.connection import DatabaseTarget
 from tests.deploy.helpers import add_migration, verified_backup, write_project
 
 INIT = "create table users (id bigserial primary key, email text);\n"
@@ -18,8 +19,6 @@ def test_deploy_and_verify_json(cli, db, tmp_path: Path) -> None:
     document = json.loads(first.stdout)
     assert document["step"] == "deploy" and document["ok"] and document["applied"] == ["0001_init"]
     assert "deploying to" in first.stderr
-
-    from pgwarden.pg.connection import DatabaseTarget
 
     backup = verified_backup(settings, DatabaseTarget.from_url(db.url))
     add_migration(settings, "0002_broken", "alter table nope add column x int;\n")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import pytest
 
 from pgwarden.audit import last_deploys
+from pgwarden.config import load_settings
 from pgwarden.errors import ConfigError, SafetyRefusal
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.pipeline.deploy import run_deploy
@@ -123,8 +125,6 @@ def test_failing_pre_hook_aborts_before_migrating(db, tmp_path: Path) -> None:
     (tmp_path / "pgwarden.yml").write_text((tmp_path / "pgwarden.yml").read_text()
                                            + "  hooks:\n    pre: echo cannot enter maintenance; exit 3\n"
                                              "    on_failure: echo up >> hooks.log\n")
-    from pgwarden.config import load_settings
-
     settings = load_settings(tmp_path / "pgwarden.yml")
     result = run_deploy(settings, DatabaseTarget.from_url(db.url), no_backup_reason="test")
     assert not result.ok
@@ -166,8 +166,6 @@ def test_forbidden_command_in_production_is_refused_and_nothing_runs(db, tmp_pat
     settings = write_project(tmp_path, {"0001_init": INIT})
     (tmp_path / "pgwarden.yml").write_text((tmp_path / "pgwarden.yml").read_text()
                                            + "  hooks:\n    pre: touch pre-ran || php artisan migrate:fresh --force\n")
-    from pgwarden.config import load_settings
-
     settings = load_settings(tmp_path / "pgwarden.yml")
     target = DatabaseTarget.from_url(db.url)
     with pytest.raises(SafetyRefusal) as refused:
@@ -209,26 +207,19 @@ def test_two_deploys_at_once_one_refuses(db, tmp_path: Path) -> None:
     assert run_deploy(settings, target, no_backup_reason="test").ok
 
 
-def test_secrets_never_reach_the_result_audit_log_or_history(secret_db, tmp_path: Path) -> None:
+def test_secrets_never_reach_the_result_audit_log_or_history(
+    secret_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = write_project(tmp_path, {"0001_init": INIT, "0002_broken": BROKEN})
     (tmp_path / "pgwarden.yml").write_text((tmp_path / "pgwarden.yml").read_text()
                                            + "  hooks:\n    on_failure: echo \"url is $TEST_URL\"\n")
-    from pgwarden.config import load_settings
-
     settings = load_settings(tmp_path / "pgwarden.yml")
     target = DatabaseTarget.from_url(secret_db.url)
     password = target.password
     assert password
-    import os
-
-    os.environ["TEST_URL"] = secret_db.url
-    try:
-        result = run_deploy(settings, target, no_backup_reason=f"testing {password}")
-    finally:
-        del os.environ["TEST_URL"]
+    monkeypatch.setenv("TEST_URL", secret_db.url)
+    result = run_deploy(settings, target, no_backup_reason=f"testing {password}")
     assert not result.ok
-    import json
-
     assert password not in json.dumps(result.to_json(), default=str)
     assert password not in (tmp_path / "audit.jsonl").read_text()
     assert "********" in (tmp_path / "audit.jsonl").read_text()

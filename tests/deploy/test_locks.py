@@ -45,7 +45,6 @@ def test_lock_timeout_retries_then_fails_cleanly_without_stalling_others(db, tmp
     with open_transaction(db.url, "select * from users") as blocker, \
             AppLoad(db.url, "select count(*) from users") as app:
         blocker_pid = blocker.info.backend_pid
-        time.sleep(0.2)
         result = run_deploy(settings, target, no_backup_reason="test")
     assert not result.ok
     attempts = result.details["attempts"]
@@ -67,22 +66,31 @@ def test_lock_timeout_retries_then_fails_cleanly_without_stalling_others(db, tmp
 
 
 def test_retry_starts_as_soon_as_the_blocking_transaction_ends(db, tmp_path: Path) -> None:
-    settings, target = project(db, tmp_path, lock_timeout="300ms", retries=3, backoff="3s")
+    # lock_timeout 1s: long enough for the watchdog to see whom the first attempt waits for.
+    settings, target = project(db, tmp_path, lock_timeout="1s", retries=3, backoff="5s")
     add_migration(settings, "0002_add_nickname", ADD_COLUMN)
     blocker = psycopg.connect(db.url, autocommit=False)
     blocker.execute("select * from users")
-    timer = threading.Timer(0.8, blocker.close)
-    timer.start()
+    lines: list[str] = []
+    blocker_ended: list[float] = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        # The first attempt timed out on its lock: end the blocking transaction during the backoff.
+        if "retrying in at most" in line and not blocker_ended:
+            blocker.close()
+            blocker_ended.append(time.monotonic())
+
     try:
-        started = time.monotonic()
-        result = run_deploy(settings, target, no_backup_reason="test")
-        elapsed = time.monotonic() - started
+        result = run_deploy(settings, target, no_backup_reason="test", progress=progress)
+        finished = time.monotonic()
     finally:
-        timer.cancel()
         blocker.close()
     assert result.ok, result.summary
     assert [a["outcome"] for a in result.details["attempts"]] == ["lock-timeout", "succeeded"]
-    assert elapsed < 2.5, f"waited the whole 3s backoff ({elapsed:.1f}s)"
+    assert "the blocking transactions ended; retrying now" in lines
+    elapsed = finished - blocker_ended[0]
+    assert elapsed < 4, f"waited the whole 5s backoff ({elapsed:.1f}s)"
 
 
 def test_watchdog_cancels_a_migration_that_holds_others_up(db, tmp_path: Path) -> None:
@@ -91,7 +99,6 @@ def test_watchdog_cancels_a_migration_that_holds_others_up(db, tmp_path: Path) -
     add_migration(settings, "0002_slow", "lock table users in access exclusive mode;\nselect pg_sleep(10);\n")
     events: list[str] = []
     with AppLoad(db.url, "select count(*) from users") as app:
-        time.sleep(0.1)
         started = time.monotonic()
         result = run_deploy(settings, target, no_backup_reason="test", progress=events.append)
         elapsed = time.monotonic() - started
@@ -113,7 +120,6 @@ def test_watchdog_cancels_a_queued_migration_before_lock_timeout(db, tmp_path: P
     settings, target = project(db, tmp_path, lock_timeout="10s", max_blocking="500ms", retries=1)
     add_migration(settings, "0002_add_nickname", ADD_COLUMN)
     with open_transaction(db.url, "select * from users"), AppLoad(db.url, "select count(*) from users") as app:
-        time.sleep(0.1)
         started = time.monotonic()
         result = run_deploy(settings, target, no_backup_reason="test")
         elapsed = time.monotonic() - started
@@ -128,14 +134,24 @@ def test_preflight_waits_for_blockers_then_deploys(db, tmp_path: Path) -> None:
     add_migration(settings, "0002_add_nickname", ADD_COLUMN)
     blocker = psycopg.connect(db.url, autocommit=False)
     blocker.execute("update users set email = email")
-    timer = threading.Timer(0.7, blocker.close)
-    timer.start()
+    lines: list[str] = []
+    timers: list[threading.Timer] = []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        # Pre-flight found the blocker and waits: let it finish a moment later, as an application would.
+        if line.startswith("pre-flight: waiting up to"):
+            timers.append(threading.Timer(0.3, blocker.close))
+            timers[-1].start()
+
     try:
-        result = run_deploy(settings, target, no_backup_reason="test")
+        result = run_deploy(settings, target, no_backup_reason="test", progress=progress)
     finally:
-        timer.cancel()
+        for timer in timers:
+            timer.cancel()
         blocker.close()
     assert result.ok
+    assert "pre-flight: waiting up to 5.0s for them to finish" in lines
     assert [a["outcome"] for a in result.details["attempts"]] == ["succeeded"]
     assert result.details["preflight_blockers"] == []
 
@@ -168,13 +184,15 @@ def test_deploy_lock_is_per_database(db, tmp_path: Path) -> None:
 def test_preflight_tells_schemas_apart(db) -> None:
     # A lock on audit.users is no reason to wait before migrating users (unqualified: public.users).
     db.execute("create schema audit; create table audit.users (id int); create table users (id int)")
-    touched = tables_touched("alter table users add column nickname text;")
+    unqualified = tables_touched("alter table users add column nickname text;")
+    qualified = tables_touched("alter table audit.users add column nickname text;")
     with db.connect() as conn:
         with open_transaction(db.url, "select * from audit.users"):
-            assert find_blocking_sessions(conn, touched) == []
+            assert find_blocking_sessions(conn, unqualified) == []
+            assert [s.relations for s in find_blocking_sessions(conn, qualified)] == [("audit.users",)]
         with open_transaction(db.url, "select * from public.users"):
-            found = find_blocking_sessions(conn, touched)
-            assert [s.relations for s in found] == [("public.users",)]
+            assert [s.relations for s in find_blocking_sessions(conn, unqualified)] == [("public.users",)]
+            assert find_blocking_sessions(conn, qualified) == []
 
 
 def test_deploy_ignores_a_lock_on_a_table_of_the_same_name_in_another_schema(db, tmp_path: Path) -> None:
