@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,8 +64,6 @@ def _finding(n: int, *, file: str, line: int, severity: Severity = Severity.MEDI
 def _write_plan(results: Path, findings: list[Finding]) -> None:
     results.mkdir(parents=True, exist_ok=True)
     report = PlanReport([Migration("abc123_add", "versions/abc123_add.py", MigrationStatus.PENDING)], findings)
-    import json
-
     (results / "plan.json").write_text(json.dumps(report.to_json()))
 
 
@@ -95,3 +94,51 @@ def test_plan_annotations_are_capped_like_plan_s_own(cli: Cli, tmp_path: Path) -
     # ...and one line saying the plan is blocked, in words (not the summary's dict).
     verdict = [line for line in lines if line.startswith("::error title=pgwarden plan::")]
     assert len(verdict) == 1 and "Blocked" in verdict[0]
+
+
+# --- the reusable workflows' own subcommands -----------------------------------------------------
+
+
+def test_expand_targets_writes_the_targets_output(cli: Cli, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.txt"
+    result = cli("report", "expand-targets", cwd=tmp_path,
+                 env={"GITHUB_OUTPUT": str(outputs), "TARGETS": '["eu", {"name": "us", "secret": "US_DB"}]'})
+    assert result.code == 0, result.stderr
+    assert outputs.read_text() == ('targets=[{"name":"eu","secret":"DATABASE_URL_EU","config":""},'
+                                   '{"name":"us","secret":"US_DB","config":""}]\n')
+    bad = cli("report", "expand-targets", cwd=tmp_path, env={"GITHUB_OUTPUT": str(outputs), "TARGETS": '["e u"]'})
+    assert bad.code == 2 and "targets[0].name" in bad.stderr
+
+
+def test_collect_then_locate_dump(cli: Cli, sql_project: Path) -> None:
+    results = sql_project / ".pgwarden" / "run"
+    result = cli("report", "collect", "--results", str(results), "--target", "eu",
+                 "--outcome", "backup=success", "--outcome", "deploy=failure", cwd=sql_project)
+    assert result.code == 0, result.stderr
+    assert json.loads((results / "outcomes.json").read_text()) == {
+        "target": "eu", "outcomes": {"backup": "success", "deploy": "failure"}}
+
+    outputs = sql_project / "outputs.txt"
+    missing = cli("report", "locate-dump", "--results", str(results), cwd=sql_project,
+                  env={"GITHUB_OUTPUT": str(outputs)})
+    assert missing.code == 1 and "no backup result to locate" in missing.stderr
+    (results / "backup.json").write_text(json.dumps({"id": "20261201T000000Z-ab12"}))
+    found = cli("report", "locate-dump", "--results", str(results), cwd=sql_project,
+                env={"GITHUB_OUTPUT": str(outputs)})
+    assert found.code == 0, found.stderr
+    assert outputs.read_text() == f"dump-path={sql_project / 'backups' / '20261201T000000Z-ab12'}\n"
+
+
+def test_render_rebuilds_the_report_from_a_results_folder(cli: Cli, tmp_path: Path) -> None:
+    results = tmp_path / "run"
+    _write_plan(results, [_finding(1, file="migrations/0002.sql", line=3)])
+    result = cli("report", "render", "--stage", "plan", "--results", str(results), "--output", "report.md",
+                 cwd=tmp_path, env={"GITHUB_STEP_SUMMARY": ""})
+    assert result.code == 0, result.stderr
+    text = (tmp_path / "report.md").read_text()
+    assert text.startswith("<!-- pgwarden:migrate:default -->") and "finding 1" in text
+
+
+def test_report_needs_a_subcommand(cli: Cli) -> None:
+    result = cli("report")
+    assert result.code == 2 and "SUBCOMMAND" in result.stderr
