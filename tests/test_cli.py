@@ -138,6 +138,13 @@ def test_a_usage_error_under_json_is_one_error_document(cli: Cli, sql_project: P
     doc = _error_document(missing, "restore", "usage", 2)
     assert "--confirm" in doc["error"]["message"] and "--into" in doc["error"]["message"]
 
+    # An abbreviated --format (argparse accepts it), and a command that does not exist.
+    abbreviated = cli("restore", "--form", "json", "--backup-id", "latest", cwd=sql_project)
+    _error_document(abbreviated, "restore", "usage", 2)
+    unknown = cli("restor", "--format", "json", cwd=sql_project)
+    doc = _error_document(unknown, None, "usage", 2)
+    assert "invalid choice: 'restor'" in doc["error"]["message"]
+
 
 def test_a_configuration_error_under_json_is_one_error_document(cli: Cli, tmp_path: Path) -> None:
     result = cli("status", "--format", "json", "--config", str(tmp_path / "nope.yml"))
