@@ -93,7 +93,8 @@ def test_plan_annotations_are_capped_like_plan_s_own(cli: Cli, tmp_path: Path) -
     assert "finding 999" in findings_annotated[0]  # highest severity first
     # ...and one line saying the plan is blocked, in words (not the summary's dict).
     verdict = [line for line in lines if line.startswith("::error title=pgwarden plan::")]
-    assert len(verdict) == 1 and "Blocked" in verdict[0]
+    head = "::error title=pgwarden plan::pgwarden plan"
+    assert verdict == [f"{head}: blocked: {len(findings)} findings, highest critical"]
 
 
 # --- the reusable workflows' own subcommands -----------------------------------------------------

@@ -19,7 +19,6 @@ from pgwarden.errors import EXIT_PLAN_BLOCKED, EXIT_REFUSED, ErrorReport
 from pgwarden.records import PlanReport
 from pgwarden.report.annotations import annotation, annotation_lines
 from pgwarden.report.comment import backup_section, checks_section, deploy_section, plan_section
-from pgwarden.report.findings import verdict
 from pgwarden.report.format import cell
 from pgwarden.report.results import RunResults, TargetResults, read_document
 
@@ -82,13 +81,17 @@ class StepReport:
         return lines
 
     def headline(self) -> str:
-        """What happened, in one message: the error and its hint, the plan's verdict, or the summary."""
+        """What happened, in one message: the error and its hint, the plan's state, or the summary."""
         error = self.error
         if error is not None:
             return error.message + (f"\nhint: {error.hint}" if error.hint else "")
         plan = self.plan
         if plan is not None:
-            return verdict(plan)
+            # Not findings.verdict(): that names the fail_on, which the document does not carry.
+            top = plan.max_severity.value if plan.max_severity is not None else "none"
+            n = len(plan.findings)
+            state = "blocked" if plan.blocked else "not blocked"
+            return f"{state}: {n} finding{'s' if n != 1 else ''}, highest {top}"
         return str(self.document.get("summary") or "failed")
 
     def markdown(self) -> str:
