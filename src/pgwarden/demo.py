@@ -27,6 +27,7 @@ from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.pg.embedded import start_embedded
 from pgwarden.tools.base import SessionLimits
 from pgwarden.tools.sqldir import SqlDirTool
+from pgwarden.units import format_bytes
 
 SHOP = Path(__file__).parent / "examples" / "shop"
 COUNTED_TABLES = ("customers", "orders", "order_items")
@@ -43,15 +44,6 @@ class DemoOutcome:
 def _counts(target: DatabaseTarget) -> dict[str, int]:
     with connection(target) as conn:
         return {t: int(conn.execute(f"select count(*) from {t}").fetchone()[0]) for t in COUNTED_TABLES}  # type: ignore[index]
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def run_demo(say: Callable[[str], None], workdir: Path | None = None) -> DemoOutcome:
@@ -122,7 +114,7 @@ def run_demo(say: Callable[[str], None], workdir: Path | None = None) -> DemoOut
         manifest = take_backup(settings, target, progress=lambda line: say(f"    {line}"))
         files = manifest.files
         say(f"    backup id   {manifest.id}")
-        say(f"    size        {_human_bytes(manifest.size_bytes)} in {len(files)} file(s), {manifest.format} format, "
+        say(f"    size        {format_bytes(manifest.size_bytes)} in {len(files)} file(s), {manifest.format} format, "
             f"{manifest.compression} compression")
         for entry in files[:3]:
             say(f"    sha256      {entry['sha256']}  {entry['name']}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pgwarden.report.format import cell, clip, code, fenced, format_bytes, html
+from pgwarden.report.format import cell, clip, code, fenced, html
+from pgwarden.units import format_bytes
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.records import Progress
 from pgwarden.redact import redact
+from pgwarden.units import format_bytes
 
 CHUNK = 1024 * 1024
 #: Level 1, not 3: on the benchmark data (2 cores) level 1 stored 151.5 MB where level 3 stored 145.8 MB,
@@ -107,7 +108,7 @@ class DumpProgress:
         size = self.bytes_source() if self.bytes_source else self.bytes_out
         return (
             f"dump: {min(self.tables_done, self.total_tables)}/{self.total_tables} tables, "
-            f"{size / 1e6:.1f} MB written, {size / 1e6 / elapsed:.1f} MB/s, {elapsed:.0f}s"
+            f"{format_bytes(size)} written, {format_bytes(size / elapsed)}/s, {elapsed:.0f}s"
         )
 
     @contextmanager

@@ -53,6 +53,7 @@ from pgwarden.snapshots import get_snapshotter, take_snapshot
 from pgwarden.stores import BackupStore, open_store
 from pgwarden.stores.transfer import HashingWriter, read_checked
 from pgwarden.tools import get_tool
+from pgwarden.units import format_bytes
 
 #: Tables smaller than this are counted exactly (in the dump's snapshot); bigger ones use the
 #: planner's estimate, because a full scan of a big table would slow the backup down.
@@ -257,7 +258,7 @@ def take_backup(
                 run_directory_dump(args, pg_dump, target, dump_progress)
                 plain_bytes = folder_size(folder)
                 listing = list_archive(pg_restore, folder)
-                say(f"dump: {len(tables)} tables, {plain_bytes / 1e6:.1f} MB; uploading")
+                say(f"dump: {len(tables)} tables, {format_bytes(plain_bytes)}; uploading")
                 files = _upload_folder(store, backup_id, folder, f"{base}.dir", compression)
         counter.join()
     finally:
@@ -285,7 +286,7 @@ def take_backup(
         store=uri,
         uncompressed_bytes=plain_bytes,
     )
-    say(f"stored {manifest.size_bytes / 1e6:.1f} MB ({plain_bytes / 1e6:.1f} MB before compression); verifying")
+    say(f"stored {format_bytes(manifest.size_bytes)} ({format_bytes(plain_bytes)} before compression); verifying")
     try:
         manifest.verification = verify_stored(store, manifest, pg_restore, listing)
         manifest.verified = True

@@ -37,6 +37,7 @@ from pgwarden.pipeline.restore_source import FetchedArchive, fetch_archive
 from pgwarden.pipeline.rowcounts import RowCountPolicy, compare_rows
 from pgwarden.records import Check, Progress
 from pgwarden.stores import BackupStore
+from pgwarden.units import format_bytes
 
 
 @dataclass
@@ -76,7 +77,7 @@ def restore_manifest(
                 hint="choose another name, or restore in place with --confirm",
             )
     pg_restore = find_client("pg_restore", max(major, manifest.pg_dump_major))
-    say(f"reading backup {manifest.id} ({manifest.size_bytes / 1e6:.1f} MB) from {store.uri} and checking it")
+    say(f"reading backup {manifest.id} ({format_bytes(manifest.size_bytes)}) from {store.uri} and checking it")
     archive = fetch_archive(store, manifest, say)
     say(f"checksums match ({archive.seconds:.1f}s); restoring with pg_restore {pg_restore.version}")
     replace: ReplacePlan | None = None

@@ -20,6 +20,7 @@ from pgwarden.manifest import BackupManifest
 from pgwarden.records import Progress
 from pgwarden.stores import BackupStore
 from pgwarden.stores.transfer import read_checked
+from pgwarden.units import format_bytes
 
 
 def resolve_backup(store: BackupStore, backup_id: str) -> BackupManifest:
@@ -78,7 +79,7 @@ def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -
         shutil.rmtree(workdir, ignore_errors=True)
         raise OperationFailed(
             f"not enough scratch space in {workdir.parent} to unpack backup {manifest.id}: "
-            f"needs {need / 1e6:.0f} MB, {free / 1e6:.0f} MB free; the database was not touched",
+            f"needs {format_bytes(need)}, {format_bytes(free)} free; the database was not touched",
             hint="point PGWARDEN_TMPDIR at a bigger disk",
         )
     try:

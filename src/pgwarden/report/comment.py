@@ -15,9 +15,10 @@ from pgwarden.durations import format_duration
 from pgwarden.records import PlanReport, StepResult
 from pgwarden.report.checklist import render_checklists
 from pgwarden.report.findings import by_severity, keep_highest
-from pgwarden.report.format import cell, check_icon, code, format_bytes, outcome_icon
+from pgwarden.report.format import cell, check_icon, code, outcome_icon
 from pgwarden.report.markdown import findings_markdown
 from pgwarden.report.results import RunResults, TargetResults, step_error
+from pgwarden.units import format_bytes
 
 COMMENT_LIMIT = 65_536
 SUMMARY_LIMIT = 1024 * 1024

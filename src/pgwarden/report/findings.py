@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from pgwarden.durations import format_duration
 from pgwarden.records import Finding, Migration, PlanReport
-from pgwarden.report.format import format_bytes
+from pgwarden.units import format_bytes
 
 
 def by_severity(findings: Iterable[Finding]) -> list[Finding]:

@@ -2,9 +2,9 @@
 
 One of each, so the PR comment, ``plan --format markdown`` and the step summaries escape the
 same way and say the same thing: a table cell (:func:`cell`), an inline code span
-(:func:`code`), a fenced block (:func:`fenced`), HTML text (:func:`html`), sizes in binary
-units (:func:`format_bytes`: KiB, MiB, GiB, as ``pg_size_pretty`` counts), the severity and
-outcome icons. Durations are :func:`pgwarden.durations.format_duration`, shared with the CLI.
+(:func:`code`), a fenced block (:func:`fenced`), HTML text (:func:`html`), the severity
+and outcome icons. Sizes are :func:`pgwarden.units.format_bytes` and durations
+:func:`pgwarden.durations.format_duration`, shared with the CLI, the log and the risk messages.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ OUTCOME_ICON = {
 }
 UNKNOWN_ICON = "❔"
 
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
 def outcome_icon(outcome: str) -> str:
@@ -84,16 +83,6 @@ def fenced(text: str, info: str = "") -> list[str]:
     """A fenced code block (as lines) that no backtick run inside the text can close early."""
     fence = "`" * max(3, _longest_backtick_run(text) + 1)
     return [f"{fence}{info}", text, fence]
-
-
-def format_bytes(size: float) -> str:
-    """``512 B``, ``4.0 KiB``, ``1.5 MiB``, ``2.3 GiB``: binary units, one decimal."""
-    value, unit = float(size), "B"
-    for bigger in _BYTE_UNITS[1:]:
-        if abs(value) < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.0f} B" if unit == "B" else f"{value:.1f} {unit}"
 
 
 def _longest_backtick_run(text: str) -> int:

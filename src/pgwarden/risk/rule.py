@@ -18,6 +18,7 @@ from pgwarden.names import QualifiedName
 from pgwarden.records import Category, Severity
 from pgwarden.risk.context import FactsSource, TableFacts
 from pgwarden.risk.state import SetState
+from pgwarden.units import format_bytes
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -131,20 +132,11 @@ def duration_class(size_bytes: int) -> str:
 _DURATION_PHRASE = {"instant": "a moment", "seconds": "seconds", "minutes": "minutes", "hours": "hours"}
 
 
-def human_bytes(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"
-
-
 def size_phrase(facts: TableFacts) -> str:
     if facts.empty:
         return f"{facts.table} is empty"
     rows = f"about {facts.rows:,} rows" if facts.rows is not None else "rows (count unknown)"
-    return f"{facts.table} has {rows} ({human_bytes(facts.bytes)})"
+    return f"{facts.table} has {rows} ({format_bytes(facts.bytes)})"
 
 
 def sized(base: Severity, facts: TableFacts | None) -> Severity:
