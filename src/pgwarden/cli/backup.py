@@ -8,6 +8,7 @@ from pgwarden.cli.common import Command, Context
 from pgwarden.durations import format_duration
 from pgwarden.errors import EXIT_OK
 from pgwarden.pg.dump import COMPRESS_HELP
+from pgwarden.units import format_bytes
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def _run(ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(manifest.to_json())
     else:
-        ctx.say(f"backup {manifest.id} verified: {manifest.size_bytes / 1e6:.1f} MB, "
+        ctx.say(f"backup {manifest.id} verified: {format_bytes(manifest.size_bytes)}, "
                 f"{len(manifest.tables)} tables, {format_duration(manifest.duration_s)}, in {manifest.store}")
         if manifest.snapshot and manifest.snapshot.get("id"):
             ctx.say(f"snapshot: {manifest.snapshot['provider']} {manifest.snapshot['id']}")

@@ -7,6 +7,7 @@ import argparse
 from pgwarden.cli.common import Command, Context
 from pgwarden.durations import format_duration
 from pgwarden.errors import EXIT_OK, ConfigError
+from pgwarden.units import format_bytes
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def _list(ctx: Context) -> int:
     for m in listing.backups:
         state = "verified" if m.verified else "UNVERIFIED"
         mark = "  <- latest verified" if m.id == latest else ""
-        ctx.say(f"  {m.id}  {m.database:<16} {m.size_bytes / 1e6:9.1f} MB  {m.format:<9} {state:<10} "
+        ctx.say(f"  {m.id}  {m.database:<16} {format_bytes(m.size_bytes):>10}  {m.format:<9} {state:<10} "
                 f"age {format_duration(m.age_s())}{mark}")
     for backup_id in listing.incomplete:
         ctx.say(f"  {backup_id}  (incomplete: interrupted or still running, never restored)")
