@@ -268,6 +268,7 @@ class PlanReport:
                 "max_severity": top.value if top is not None else None,
                 "blocked": self.blocked,
                 "counts": self.counts(),
+                "fail_on": self.fail_on,
             },
         }
 
@@ -275,16 +276,20 @@ class PlanReport:
     def from_json(cls, data: Mapping[str, Any]) -> PlanReport:
         """The inverse of :meth:`to_json`, as far as the document goes.
 
-        The document says whether the plan was blocked, not the ``fail_on`` that decided it; the
-        threshold read back is the one nearest the findings that gives the same verdict (their
-        highest severity when blocked, one above it when not), so ``blocked`` and the summary
-        come out as they went in. Tool, database and notes are not in the document.
+        ``summary.fail_on`` is the threshold the plan was judged by. A document written before it
+        was there says only whether the plan was blocked; the threshold read back is then the one
+        nearest the findings that gives the same verdict (their highest severity when blocked, one
+        above it when not). Tool, database and notes are not in the document.
         """
         findings = [Finding.from_json(f) for f in data.get("findings") or []]
         summary = data.get("summary")
-        blocked = bool(summary.get("blocked")) if isinstance(summary, Mapping) else False
+        summary = summary if isinstance(summary, Mapping) else {}
+        written = summary.get("fail_on")
+        blocked = bool(summary.get("blocked"))
         top = max((f.severity for f in findings), default=None)
-        if top is None:
+        if isinstance(written, str) and (written == "never" or written in SEVERITY_NAMES):
+            fail_on = written
+        elif top is None:
             fail_on = "high"
         elif blocked:
             fail_on = top.value

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pgwarden.records import Category, Finding, Migration, MigrationStatus, PlanReport, Severity
-from pgwarden.report.annotations import MAX_ANNOTATIONS
+from pgwarden.report.annotations import MAX_ANNOTATIONS, annotation_lines
 from tests.fix_cli import CliResult
 
 Cli = Callable[..., CliResult]
@@ -95,6 +95,21 @@ def test_plan_annotations_are_capped_like_plan_s_own(cli: Cli, tmp_path: Path) -
     verdict = [line for line in lines if line.startswith("::error title=pgwarden plan::")]
     head = "::error title=pgwarden plan::pgwarden plan"
     assert verdict == [f"{head}: blocked: {len(findings)} findings, highest critical"]
+
+
+
+@pytest.mark.parametrize("fail_on", ["critical", "medium", "never"])
+def test_plan_annotations_have_the_levels_plan_itself_gives(cli: Cli, tmp_path: Path, fail_on: str) -> None:
+    # One policy: the action's annotations of a plan document are plan's own, threshold included.
+    findings = [_finding(1, file="migrations/0002.sql", line=1, severity=Severity.HIGH),
+                _finding(2, file="migrations/0002.sql", line=2, severity=Severity.MEDIUM)]
+    report = PlanReport([Migration("0002", "migrations/0002.sql")], findings, fail_on=fail_on)
+    results = tmp_path / "run"
+    results.mkdir()
+    (results / "plan.json").write_text(json.dumps(report.to_json()))
+    result, _, _ = _report_step(cli, results, "plan", 3 if report.blocked else 0)
+    lines = [line for line in result.stdout.splitlines() if "title=pgwarden add-column-default" in line]
+    assert lines == annotation_lines(report)
 
 
 # --- the reusable workflows' own subcommands -----------------------------------------------------

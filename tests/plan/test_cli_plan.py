@@ -21,7 +21,7 @@ def test_json_to_stdout_and_exit_codes(cli, sql_files: Path) -> None:
     safe = cli("plan", "--format", "json", "0001_safe.sql", cwd=sql_files, env={"DATABASE_URL": ""})
     assert safe.code == 0, safe.stderr
     doc = json.loads(safe.stdout)
-    assert doc["summary"] == {"max_severity": None, "blocked": False, "counts": {}}
+    assert doc["summary"] == {"max_severity": None, "blocked": False, "counts": {}, "fail_on": "high"}
     assert doc["migrations"] == [{"name": "0001_safe", "path": "0001_safe.sql", "status": "pending"}]
     assert "No risks found" in safe.stderr
 

@@ -15,7 +15,7 @@ from pgwarden.records import Category, Severity
 from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
 from tests.tools.helpers import PYTHON, copy_project, settings_for
 
-SUMMARY_KEYS = {"max_severity", "blocked", "counts"}
+SUMMARY_KEYS = {"max_severity", "blocked", "counts", "fail_on"}
 FINDING_KEYS = {"rule", "category", "severity", "migration", "file", "line", "statement", "table", "message",
                 "suggestion", "context"}
 

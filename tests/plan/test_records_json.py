@@ -92,11 +92,21 @@ def test_plan_report_round_trip(fail_on: str, severities: list[Severity]) -> Non
     assert again.to_json() == document
 
 
-def test_plan_report_keeps_the_verdict_when_the_threshold_is_not_the_nearest() -> None:
-    """fail_on is not in the document: what is read back gives the same blocked verdict and summary."""
-    for fail_on, severities in (("low", [Severity.HIGH]), ("critical", [Severity.LOW])):
+def test_plan_report_reads_the_threshold_it_was_judged_by() -> None:
+    """summary.fail_on comes back as it was, also when it is not the nearest to the findings."""
+    for fail_on, severities in (("low", [Severity.HIGH]), ("critical", [Severity.LOW]), ("never", [])):
         report = PlanReport(migrations=[], findings=[_finding(s) for s in severities], fail_on=fail_on)
         again = PlanReport.from_json(_through_json(report.to_json()))
+        assert again.fail_on == fail_on
+        assert again == report
+
+
+def test_plan_report_without_fail_on_keeps_the_verdict() -> None:
+    """A document written before summary.fail_on existed: the same blocked verdict and summary."""
+    for fail_on, severities in (("low", [Severity.HIGH]), ("critical", [Severity.LOW])):
+        report = PlanReport(migrations=[], findings=[_finding(s) for s in severities], fail_on=fail_on)
+        document = _through_json(report.to_json())
+        del document["summary"]["fail_on"]
+        again = PlanReport.from_json(document)
         assert again.blocked == report.blocked
-        assert again.to_json() == report.to_json()
         assert again.findings == report.findings
