@@ -17,8 +17,12 @@ unset PGWARDEN_DATABASE_URL
 
 started="$(date +%s)"
 set +e
-pgwarden "$@" --format json >"$results/$step.json" 2> >(tee "$results/$step.log" >&2)
-code=$?
+# stderr reaches tee through a pipeline, not a process substitution (`2> >(tee ...)`): bash does
+# not wait for a process substitution, and when the step's shell exits under act or a runner the
+# lagging tee can be killed, so `pgwarden report` below read an empty log and a step that died
+# without its JSON was summarised without its reason.
+pgwarden "$@" --format json 2>&1 >"$results/$step.json" | tee "$results/$step.log" >&2
+code="${PIPESTATUS[0]}"
 set -e
 echo "pgwarden $step exited with $code after $(( $(date +%s) - started ))s"
 

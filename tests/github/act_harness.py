@@ -88,6 +88,25 @@ class ActRun:
     returncode: int
     output: str
     artifacts: Path
+    log: Path | None = None
+
+    def explain(self, tail: int = 4000) -> str:
+        """An assertion message: each failed step's own lines first, then the end of the output.
+
+        The end alone (the report job) showed only that a step had failed, never why.
+        """
+        lines = self.output.splitlines()
+        failed: list[str] = []
+        for i, line in enumerate(lines):
+            if "❌  Failure - " not in line:
+                continue
+            job = line.split("]", 1)[0]
+            start = next((j for j in range(i, -1, -1) if lines[j].startswith(job) and "⭐ Run " in lines[j]), i)
+            block = [text for text in lines[start:i + 1] if text.startswith(job)]
+            if block[0] not in failed:  # act repeats a composite action's failure once per level
+                failed += [*block, ""]
+        head = [f"act exited with {self.returncode}; full output in {self.log}", *failed[-300:]]
+        return "\n".join([*head, "--- end of the output:", self.output[-tail:]])
 
     def artifact_files(self) -> dict[str, str]:
         """Every uploaded file, by path relative to the artifact store (run id folder dropped)."""
@@ -178,4 +197,4 @@ class Consumer:
         proc = subprocess.run(cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout)
         output = proc.stdout + proc.stderr
         (tmp / "act.log").write_text(output)
-        return ActRun(proc.returncode, output, artifacts)
+        return ActRun(proc.returncode, output, artifacts, tmp / "act.log")

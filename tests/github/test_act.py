@@ -58,7 +58,7 @@ def test_green_run_comments_once_and_updates_in_place(
     secrets = {"DATABASE_URL": secret_db.url}
 
     first = app.run(tmp_path / "run1", "pull_request", "migrate.yml", _pr_event(), secrets, github_api.url)
-    assert first.returncode == 0, first.output[-6000:]
+    assert first.returncode == 0, first.explain()
     assert secret_db.scalar("select count(*) from items") == 2
     assert len(_our_comments(github_api)) == 1
     body1 = _our_comments(github_api)[0]["body"]
@@ -66,7 +66,7 @@ def test_green_run_comments_once_and_updates_in_place(
 
     app.add_migration("0002_price.sql", ADD_PRICE)
     second = app.run(tmp_path / "run2", "pull_request", "migrate.yml", _pr_event(), secrets, github_api.url)
-    assert second.returncode == 0, second.output[-6000:]
+    assert second.returncode == 0, second.explain()
     ours = _our_comments(github_api)
     assert len(ours) == 1 and ours[0]["id"] == _our_comments(github_api)[0]["id"]
     assert "0002_price" in ours[0]["body"]
@@ -167,14 +167,14 @@ def test_restore_workflow_brings_the_data_back(tmp_path: Path, db: TestDatabase,
     app.workflow("restore.yml", RESTORE_CALLER)
     migrate = app.run(tmp_path / "migrate", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
                       github_api.url)
-    assert migrate.returncode == 0, migrate.output[-6000:]
+    assert migrate.returncode == 0, migrate.explain()
 
     db.execute("delete from items")  # the incident
     restore = app.run(tmp_path / "restore", "workflow_dispatch", "restore.yml",
                       {"inputs": {"backup-id": "latest", "confirm": db.name}}, {"DATABASE_URL": db.url},
                       github_api.url)
 
-    assert restore.returncode == 0, restore.output[-6000:]
+    assert restore.returncode == 0, restore.explain()
     assert db.scalar("select count(*) from items") == 2
     files = restore.artifact_files()
     report = files["pgwarden-restore-production/restore-report.md"]
@@ -209,7 +209,7 @@ def test_fleet_run_over_two_databases(
     run = app.run(tmp_path / "run", "pull_request", "fleet.yml", _pr_event(),
                   {"EU_DATABASE_URL": db.url, "US_DATABASE_URL": secret_db.url}, github_api.url)
 
-    assert run.returncode == 0, run.output[-6000:]
+    assert run.returncode == 0, run.explain()
     for target in (db, secret_db):
         assert target.scalar("select count(*) from items") == 2
     files = run.artifact_files()
@@ -232,7 +232,7 @@ def test_pr_title_and_branch_are_inert(tmp_path: Path, db: TestDatabase, github_
     run = app.run(tmp_path / "run", "pull_request", "migrate.yml", _pr_event(9, title, branch),
                   {"DATABASE_URL": db.url}, github_api.url)
 
-    assert run.returncode == 0, run.output[-6000:]
+    assert run.returncode == 0, run.explain()
     assert "uid=" not in run.output, "a $(id) in PR text was executed"
     assert "curl: " not in run.output and "command not found" not in run.output
     body = _our_comments(github_api, 9)[0]["body"]
@@ -271,7 +271,7 @@ def test_pr_review_approval_gates_the_migrate_job(tmp_path: Path, db: TestDataba
                       github_api.url)
 
     assert refused.returncode != 0
-    assert "exit status 4" in refused.output, refused.output[-6000:]  # SafetyRefusal: nothing was changed
+    assert "exit status 4" in refused.output, refused.explain()  # SafetyRefusal: nothing was changed
     assert ("PR #7: needs an approving review from one of alice, dev, who is not the author dev "
             "(the author's own approval does not count); alice approved an earlier commit") in refused.output
     assert any(r.method == "GET" and r.path.startswith("/repos/acme/shop/pulls/7/reviews")
@@ -288,7 +288,7 @@ def test_pr_review_approval_gates_the_migrate_job(tmp_path: Path, db: TestDataba
     approved = app.run(tmp_path / "approved", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
                        github_api.url)
 
-    assert approved.returncode == 0, approved.output[-6000:]
+    assert approved.returncode == 0, approved.explain()
     assert "PR #7: approved by alice" in approved.output
     assert db.scalar(price) == 1
     assert len(list(app.store.iterdir())) == 1
