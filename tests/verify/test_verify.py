@@ -12,7 +12,8 @@ import pytest
 from pgwarden.config import load_settings
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.pipeline.deploy import run_deploy
-from pgwarden.pipeline.verify import run_verify, to_markdown
+from pgwarden.pipeline.verify import run_verify
+from pgwarden.report.markdown import render_checks_markdown
 from tests.deploy.helpers import add_migration, verified_backup, write_project
 
 INIT = """
@@ -49,7 +50,7 @@ def test_verify_passes_after_a_good_deploy(deployed, db) -> None:
     # orders was changed by the migration (rows deleted on purpose): not compared.
     assert "not compared (changed by the migrations): public.orders" in checks["row counts match the backup"].detail
     assert {r["table"] for r in result.details["row_counts"]} == {"public.customers"}
-    assert "| ✅ | every migration applied |" in to_markdown(result)
+    assert "| ✅ | every migration applied |" in render_checks_markdown(result)
 
 
 def test_verify_catches_a_missing_migration(deployed) -> None:

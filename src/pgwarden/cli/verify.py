@@ -17,7 +17,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(ctx: Context) -> int:
-    from pgwarden.pipeline.verify import run_verify, to_markdown
+    from pgwarden.pipeline.verify import run_verify
+    from pgwarden.report.markdown import render_checks_markdown
 
     result = run_verify(ctx.settings, ctx.target(), backup_id=ctx.args.backup_id,
                         restored_from=ctx.args.restored_from, progress=ctx.note)
@@ -29,7 +30,7 @@ def _run(ctx: Context) -> int:
         else:
             ctx.emit_json(result.to_json())
     elif ctx.format == "markdown":
-        ctx.write_output(to_markdown(result), ctx.args.output)
+        ctx.write_output(render_checks_markdown(result), ctx.args.output)
     else:
         lines = []
         for check in result.checks:

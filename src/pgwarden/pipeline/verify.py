@@ -254,15 +254,3 @@ def run_verify(
     else:
         summary = f"{len(failing)} of {len(checks)} checks failed: " + ", ".join(c.name for c in failing)
     return StepResult("verify", ok, summary, time.monotonic() - started, checks, details)
-
-
-def to_markdown(result: StepResult) -> str:
-    """The verify result as a Markdown table (for the step summary and the PR comment)."""
-    icon = {True: "✅", False: "❌"}
-    lines = [f"### pgwarden verify: {'passed' if result.ok else 'failed'}", "", result.summary, "",
-             "| | check | detail |", "|---|---|---|"]
-    for c in result.checks:
-        mark = icon[c.ok] if c.ok or not c.warning else "⚠️"
-        detail = c.detail.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {mark} | {c.name} | {detail} |")
-    return "\n".join(lines) + "\n"

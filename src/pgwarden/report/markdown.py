@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pgwarden.records import SEVERITY_NAMES, Finding, Migration, PlanReport, Severity
+from pgwarden.records import SEVERITY_NAMES, Finding, Migration, PlanReport, Severity, StepResult
 from pgwarden.report.checklist import render_checklists
 from pgwarden.report.findings import by_severity, context_facts, group_by_migration, keep_highest, verdict, where
-from pgwarden.report.format import SEVERITY_ICON, cell, clip, code, fenced, html
+from pgwarden.report.format import SEVERITY_ICON, cell, check_icon, clip, code, fenced, html
 
 #: GitHub's limit for an issue or PR comment body.
 COMMENT_LIMIT = 65_536
@@ -168,3 +168,12 @@ def _severity_counts(findings: list[Finding]) -> list[tuple[str, int]]:
 
 #: The name the demo and other steps use for the plan's markdown report.
 render_plan_markdown = render_markdown
+
+
+def render_checks_markdown(result: StepResult) -> str:
+    """A step's checks as a Markdown table (``verify --format markdown``), escaped like every table here."""
+    lines = [f"### pgwarden {result.step}: {'passed' if result.ok else 'failed'}", "", cell(result.summary), "",
+             "| | check | detail |", "|---|---|---|"]
+    for c in result.checks:
+        lines.append(f"| {check_icon(c.ok, c.warning)} | {cell(c.name)} | {cell(c.detail)} |")
+    return "\n".join(lines) + "\n"
