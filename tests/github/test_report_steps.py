@@ -46,7 +46,7 @@ def test_the_summary_of_a_refusal_says_why_and_what_to_do(
 
     result, summary, outputs = _report_step(cli, results, "deploy", 4)
     assert "printed no result" not in summary
-    assert "refused (exit 4)" in summary
+    assert "**refused** (exit code 4)" in summary
     assert "no verified backup of shop in file://./backups" in summary
     assert "**hint:** run `pgwarden backup` first and pass --backup-id" in summary
     assert "ok=false" in outputs.splitlines()

@@ -15,7 +15,7 @@ from pgwarden.durations import format_duration
 from pgwarden.records import PlanReport, StepResult
 from pgwarden.report.checklist import render_checklists
 from pgwarden.report.findings import by_severity, keep_highest
-from pgwarden.report.format import cell, check_icon, code, outcome_icon
+from pgwarden.report.format import cell, check_icon, code, error_text, outcome_icon
 from pgwarden.report.markdown import findings_markdown
 from pgwarden.report.results import RunResults, TargetResults, step_error
 from pgwarden.units import format_bytes
@@ -56,8 +56,7 @@ def reason(result: StepResult) -> str:
     error = step_error(result)
     if error is None:
         return cell(result.summary, _SUMMARY_CHARS)
-    text = f"**{error.kind}** (exit code {error.exit_code}): {cell(error.message, _SUMMARY_CHARS)}"
-    return text + (f" — **hint:** {cell(error.hint, _SUMMARY_CHARS)}" if error.hint else "")
+    return error_text(error, _SUMMARY_CHARS)
 
 
 def plan_blocked(plan: PlanReport | None) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from pgwarden.errors import ErrorReport
 from pgwarden.records import Severity
 
 SEVERITY_ICON = {
@@ -87,3 +88,12 @@ def fenced(text: str, info: str = "") -> list[str]:
 
 def _longest_backtick_run(text: str) -> int:
     return max((len(m.group(0)) for m in re.finditer(r"`+", text)), default=0)
+
+
+def error_text(error: ErrorReport, limit: int | None = None) -> str:
+    """A failure or refusal in one line: ``**refused** (exit code 4): message — **hint:** hint``.
+
+    The PR comment and the step summary both say it this way.
+    """
+    text = f"**{error.kind}** (exit code {error.exit_code}): {cell(error.message, limit)}"
+    return text + (f" — **hint:** {cell(error.hint, limit)}" if error.hint else "")

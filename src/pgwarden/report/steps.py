@@ -19,7 +19,7 @@ from pgwarden.errors import EXIT_PLAN_BLOCKED, EXIT_REFUSED, ErrorReport
 from pgwarden.records import PlanReport
 from pgwarden.report.annotations import annotation, annotation_lines
 from pgwarden.report.comment import backup_section, checks_section, deploy_section, plan_section
-from pgwarden.report.format import cell
+from pgwarden.report.format import cell, error_text
 from pgwarden.report.results import RunResults, TargetResults, read_document
 
 #: How much of the step's log the summary quotes when the step printed no result at all.
@@ -117,11 +117,7 @@ class StepReport:
 def error_markdown(error: ErrorReport, step: str) -> str:
     """A failure or refusal as a step summary: what went wrong, then what to do."""
     icon = "⛔" if error.exit_code == EXIT_REFUSED else "❌"
-    lines = [f"## {icon} pgwarden {step}: {error.kind} (exit {error.exit_code})", "",
-             cell(error.message, MESSAGE_CHARS)]
-    if error.hint:
-        lines += ["", f"**hint:** {cell(error.hint, MESSAGE_CHARS)}"]
-    return "\n".join(lines)
+    return "\n".join([f"## {icon} pgwarden {step}", "", error_text(error, MESSAGE_CHARS)])
 
 
 def summarise_step(results: Path, step: str, exit_code: int | None) -> StepReport:
