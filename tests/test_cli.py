@@ -100,15 +100,6 @@ def _error_document(result: CliResult, step: str | None, kind: str, exit_code: i
     return doc
 
 
-@pytest.fixture
-def sql_project(tmp_path: Path) -> Path:
-    (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "0001_t.sql").write_text("CREATE TABLE t (id int);\n")
-    (tmp_path / "pgwarden.yml").write_text(
-        "migrations:\n  tool: sql\n  path: migrations\nbackup:\n  store: file://./backups\n")
-    return tmp_path
-
-
 def test_a_refusal_under_json_is_one_error_document(cli_subprocess: Cli, sql_project: Path) -> None:
     result = cli_subprocess("deploy", "--format", "json", "--database-url", SECRET_URL, cwd=sql_project)
     doc = _error_document(result, "deploy", "refused", 4)

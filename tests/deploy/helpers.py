@@ -18,6 +18,7 @@ from pgwarden.config import Settings, load_settings
 from pgwarden.manifest import BackupManifest, new_backup_id, utc_now_iso
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.stores import open_store
+from tests.fix_project import write_sql_project
 
 #: Short limits keep the lock tests fast. lock_timeout < max_blocking here so the lock_timeout path
 #: is what fires in these tests; the watchdog tests set their own max_blocking.
@@ -34,15 +35,8 @@ deploy:
 
 
 def write_project(base: Path, migrations: dict[str, str], *, extra: str = "", deploy: str = FAST_DEPLOY) -> Settings:
-    """A sql-tool project in ``base``: migrations/<name>.sql and a pgwarden.yml; returns its Settings."""
-    folder = base / "migrations"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, sql in migrations.items():
-        (folder / f"{name}.sql").write_text(sql)
-    config = base / "pgwarden.yml"
-    config.write_text("migrations:\n  tool: sql\n  path: migrations\nbackup:\n  store: file://backups\n"
-                      + deploy + extra)
-    return load_settings(config)
+    """A sql-tool project in ``base`` with fast deploy limits; returns its Settings."""
+    return load_settings(write_sql_project(base, migrations, extra=deploy + extra, store="file://backups"))
 
 
 def add_migration(settings: Settings, name: str, sql: str) -> None:

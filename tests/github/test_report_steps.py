@@ -15,15 +15,6 @@ from tests.fix_cli import CliResult
 Cli = Callable[..., CliResult]
 
 
-@pytest.fixture
-def sql_project(tmp_path: Path) -> Path:
-    (tmp_path / "migrations").mkdir()
-    (tmp_path / "migrations" / "0001_t.sql").write_text("CREATE TABLE t (id int);\n")
-    (tmp_path / "pgwarden.yml").write_text(
-        "migrations:\n  tool: sql\n  path: migrations\nbackup:\n  store: file://./backups\n")
-    return tmp_path
-
-
 def _report_step(cli: Cli, results: Path, step: str, code: int) -> tuple[CliResult, str, str]:
     summary, outputs = results / "summary.md", results / "outputs.txt"
     result = cli("report", "step", step, "--results", str(results), "--exit-code", str(code),
