@@ -12,6 +12,7 @@ from typing import Any
 
 from pgwarden.config import Settings
 from pgwarden.errors import PgwardenError
+from pgwarden.pg.catalog import user_tables
 from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.records import Check, MigrationStatus, StepResult
 from pgwarden.tools import get_tool
@@ -23,11 +24,7 @@ def database_status(settings: Settings, target: DatabaseTarget) -> StepResult:
     details: dict[str, Any] = {"database": target.dbname, "server": target.display()}
     with connection(target) as conn:
         details["server_version"] = conn.execute("show server_version").fetchone()[0]  # type: ignore[index]
-        details["tables"] = conn.execute(
-            "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
-            "where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') "
-            "and n.nspname not like 'pg_toast%'"
-        ).fetchone()[0]  # type: ignore[index]
+        details["tables"] = len(user_tables(conn))
         tool = get_tool(settings)
         try:
             migrations = tool.migrations(conn)
