@@ -159,6 +159,16 @@ class _CopyLoader:
         self.conn.close()
 
 
+
+def _cancel_all(other: _Loader, loaders: list[_CopyLoader]) -> None:
+    """Stop every session mid-load: nothing they loaded may commit (the caller raises)."""
+    other.failed = True
+    other.session.kill()
+    other.queue.put(None)
+    for loader in loaders:
+        loader.kill()
+        loader.finish()
+
 def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, archive: Path, *,
                compressed: bool, sessions: int) -> dict[str, int]:
     """The archive's data section over ``sessions`` COPY connections; one table's rows are split between them.
@@ -221,12 +231,7 @@ def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, ar
     except BaseException:
         producer.kill()
         producer.wait()
-        other.failed = True
-        other.session.kill()
-        other.queue.put(None)
-        for loader in loaders:
-            loader.kill()
-            loader.finish()
+        _cancel_all(other, loaders)
         raise
     finally:
         producer.stdout.close()
@@ -240,12 +245,7 @@ def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, ar
             producer_rc = producer_rc or 1
     if producer_rc != 0 and not failed:
         # Never let a COPY end after half a render: its connection is cancelled instead.
-        other.failed = True
-        other.session.kill()
-        other.queue.put(None)
-        for loader in loaders:
-            loader.kill()
-            loader.finish()
+        _cancel_all(other, loaders)
         raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}):\n"
                               f"{producer_tail.text()}")
     other.queue.put(None)
