@@ -28,7 +28,7 @@ from psycopg.types.json import Jsonb
 
 from pgwarden.names import AUDIT_TABLE
 from pgwarden.pg.connection import table_exists
-from pgwarden.redact import redact
+from pgwarden.redact import redact, redact_data
 
 _TABLE = sql.Identifier(AUDIT_TABLE)
 _HISTORY_DDL = sql.SQL("""
@@ -94,19 +94,6 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def redacted_json(value: Any) -> Any:
-    """``value`` as JSON-able data (dates as ISO text, tuples and sets as lists), every string redacted."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {str(k): redacted_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [redacted_json(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    return value
-
-
 @dataclass
 class AuditLog:
     """Appends one JSON line per step to ``path``; the context fields repeat on every line."""
@@ -133,7 +120,7 @@ class AuditLog:
         if duration_s is not None:
             line["duration_s"] = round(duration_s, 3)
         line.update(fields)
-        line = redacted_json(line)
+        line = redact_data(line)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
@@ -190,7 +177,7 @@ def record_deploy(conn: psycopg.Connection[Any], record: DeployRecord) -> None:
             record.failed_migration,
             redact(record.error) if record.error else None,
             None if record.max_wait_s is None else int(record.max_wait_s * 1000),
-            Jsonb(redacted_json(record.details)) if record.details is not None else None,
+            Jsonb(redact_data(record.details)) if record.details is not None else None,
         ),
     )
 

@@ -8,9 +8,11 @@ module must be hidden in all of them.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import urllib.parse
+from typing import Any
 
 MASK = "********"
 _secrets: set[str] = set()
@@ -48,3 +50,20 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(message)
         record.args = None
         return True
+
+
+def redact_data(value: Any) -> Any:
+    """``value`` as JSON-able data with every string in it redacted, keys included.
+
+    Dates become ISO text, tuples and sets lists. Redacting the strings, not the finished JSON
+    text, keeps a document valid: the ``password=...`` pattern would swallow a closing quote.
+    """
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact(str(k)): redact_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [redact_data(v) for v in value]
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return value

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from pgwarden.config import Settings, database_url_from_env, find_config, load_settings
 from pgwarden.pg.connection import DatabaseTarget
-from pgwarden.redact import redact
+from pgwarden.redact import redact, redact_data
 
 
 @dataclass(frozen=True)
@@ -91,23 +91,9 @@ class Context:
 
 
 def json_text(document: Any) -> str:
-    """The document as JSON, every string in it redacted.
-
-    Redacting the strings rather than the finished text keeps the document valid JSON: the
-    ``password=...`` pattern would otherwise swallow a closing quote.
-    """
+    """The document as JSON, every string in it redacted (:func:`pgwarden.redact.redact_data`)."""
     plain = json.loads(json.dumps(document, default=str))
-    return json.dumps(_redacted(plain), indent=2, ensure_ascii=False)
-
-
-def _redacted(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [_redacted(item) for item in value]
-    if isinstance(value, dict):
-        return {redact(str(key)): _redacted(item) for key, item in value.items()}
-    return value
+    return json.dumps(redact_data(plain), indent=2, ensure_ascii=False)
 
 
 def add_config_options(parser: argparse.ArgumentParser, *, database: bool = True) -> None:

@@ -10,13 +10,13 @@ from typing import Any
 
 import psycopg
 
-from pgwarden.audit import DeployRecord, record_deploy, redacted_json
+from pgwarden.audit import DeployRecord, record_deploy
 from pgwarden.errors import PgwardenError
 from pgwarden.names import AUDIT_TABLE
 from pgwarden.pg.connection import connect
 from pgwarden.pipeline.deploy_run import DeployRun
 from pgwarden.records import Check, StepResult
-from pgwarden.redact import redact
+from pgwarden.redact import redact, redact_data
 
 
 def restore_command(backup_id: str | None, dbname: str) -> str | None:
@@ -68,7 +68,7 @@ def finish(run: DeployRun, *, ok: bool, summary: str, restore: str | None = None
     try:
         with connect(run.target) as conn:
             if not ok:
-                history = redacted_json(run.tool.history_state(conn))
+                history = redact_data(run.tool.history_state(conn))
             record_deploy(conn, DeployRecord(
                 run_id=run.run_id, started_at=run.started_at, actor=run.audit.actor, environment=run.environment,
                 git_sha=run.audit.git_sha, tool=run.tool.name, migrations_applied=run.applied,
@@ -86,4 +86,4 @@ def finish(run: DeployRun, *, ok: bool, summary: str, restore: str | None = None
                     max_wait_s=round(run.max_wait_s, 3), restore_command=details["restore_command"])
     run.say(summary)
     checks = [Check(c.name, c.ok, redact(c.detail), c.warning) for c in run.checks]
-    return StepResult("deploy", ok, redact(summary), duration, checks, redacted_json(details))
+    return StepResult("deploy", ok, redact(summary), duration, checks, redact_data(details))
