@@ -77,6 +77,8 @@ class MigrationStatus(str, enum.Enum):
     APPLIED = "applied"
     FAILED = "failed"
     EDITED = "edited"  # applied, but the file changed since
+    #: started and did not finish, and not atomic: it may be partly applied (see pgwarden resolve)
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ class Migration:
     checksum: str | None = None
     #: The SQL this migration runs, when known (sql/prisma files; alembic/laravel render it).
     sql: str | None = None
+    #: False when a failure half-way can leave part of it applied (``-- pgwarden:no-transaction``,
+    #: Laravel's ``$withinTransaction = false``, Prisma's adapter engine): set by the tool adapter.
+    atomic: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "path": self.path, "status": self.status.value}
