@@ -12,6 +12,7 @@ from pgwarden.pipeline.backup import take_backup
 from pgwarden.pipeline.restore import restore_backup
 from pgwarden.stores import open_store
 from tests.backup.helpers import create_rich, file_settings, fingerprint
+from tests.fault_proxy import Fault
 
 
 @pytest.fixture(autouse=True)
@@ -71,19 +72,20 @@ def test_truncated_s3_object_fails_restore_and_leaves_db(db, tmp_path: Path, s3)
     assert db.scalar("select count(*) from noise") == 0
 
 
-def test_s3_endpoint_failing_first_uploads_is_retried(db, tmp_path: Path, flaky_s3) -> None:
-    bucket, proxy = flaky_s3
-    proxy.fail_first = 2
+def test_s3_endpoint_failing_first_uploads_is_retried(db, tmp_path: Path, s3_proxy) -> None:
+    bucket, proxy = s3_proxy
+    failing = proxy.add(Fault("status", method="PUT|POST", status=500, times=2))
     _fill(db, 2000)
     settings = _s3_settings(tmp_path, bucket.endpoint)
     manifest = take_backup(settings, DatabaseTarget.from_url(db.url), store_uri=bucket.uri())
     assert manifest.verified
-    assert proxy.failures == 2
+    assert failing.hits == 2
 
 
-def test_upload_cut_leaves_no_backup(db, tmp_path: Path, flaky_s3) -> None:
-    bucket, proxy = flaky_s3
-    proxy.fail_after = 1  # the upload starts, then the endpoint keeps failing
+def test_upload_cut_leaves_no_backup(db, tmp_path: Path, s3_proxy) -> None:
+    bucket, proxy = s3_proxy
+    # the upload starts, then the endpoint keeps failing
+    proxy.add(Fault("status", method="PUT|POST", status=500, skip=1, times=None))
     _fill(db)
     settings = _s3_settings(tmp_path, bucket.endpoint)
     target = DatabaseTarget.from_url(db.url)

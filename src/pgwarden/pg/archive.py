@@ -200,6 +200,11 @@ class ListingFeed:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait()
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass  # a broken pipe: pg_restore is gone anyway
 
 
 def widen_pipe(stream: IO[bytes] | None) -> None:

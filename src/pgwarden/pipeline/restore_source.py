@@ -14,6 +14,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
 
 from pgwarden.errors import OperationFailed, SafetyRefusal
 from pgwarden.manifest import BackupManifest
@@ -60,6 +62,48 @@ class FetchedArchive:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+SCRATCH_HINT = "free space there, or point PGWARDEN_TMPDIR at a bigger disk, and run the restore again"
+
+
+class ScratchFile:
+    """A file of the scratch copy: a failed write says it was the scratch disk, not the store."""
+
+    def __init__(self, path: Path, backup_id: str) -> None:
+        self.path = path
+        self.backup_id = backup_id
+        self._fh: BinaryIO | None = None
+
+    def _failed(self, exc: OSError) -> OperationFailed:
+        return OperationFailed(
+            f"writing the scratch copy of backup {self.backup_id} to {self.path} failed: "
+            f"{exc.strerror or exc}; the backup in the store is fine and the database was not touched",
+            hint=SCRATCH_HINT,
+        )
+
+    def __enter__(self) -> ScratchFile:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "wb")
+        except OSError as exc:
+            raise self._failed(exc) from None
+        return self
+
+    def write(self, data: bytes) -> None:
+        assert self._fh is not None
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        assert self._fh is not None
+        try:
+            self._fh.close()  # flushes: a full disk can fail here too
+        except OSError as error:
+            if kind is None:
+                raise self._failed(error) from None
+
+
 def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -> FetchedArchive:
     """Read every file of the backup, check it, and leave a restorable archive on local disk."""
     started = time.monotonic()
@@ -73,7 +117,13 @@ def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -
     # Custom archives are fetched as stored (compressed); directory archives are unpacked.
     need = manifest.size_bytes if manifest.format == "custom" else max(manifest.uncompressed_bytes,
                                                                         manifest.size_bytes)
-    workdir = Path(tempfile.mkdtemp(prefix="pgwarden-restore-", dir=os.environ.get("PGWARDEN_TMPDIR")))
+    scratch_root = os.environ.get("PGWARDEN_TMPDIR") or tempfile.gettempdir()
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="pgwarden-restore-", dir=scratch_root))
+    except OSError as exc:
+        raise OperationFailed(
+            f"cannot create a scratch folder in {scratch_root} to unpack backup {manifest.id}: "
+            f"{exc.strerror or exc}; the database was not touched", hint=SCRATCH_HINT) from None
     free = shutil.disk_usage(workdir).free
     if free < need * 1.05:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -87,9 +137,7 @@ def fetch_archive(store: BackupStore, manifest: BackupManifest, say: Progress) -
         unpack = outside and manifest.format == "directory"
         for file in manifest.files:
             plain_name = file.name[: -len(".zst")] if unpack and file.name.endswith(".zst") else file.name
-            destination = workdir / plain_name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with open(destination, "wb") as out:
+            with ScratchFile(workdir / plain_name, manifest.id) as out:
                 stored += read_checked(store, manifest.id, file, out.write, decompress=unpack).stored_bytes
         if manifest.format == "directory":
             return FetchedArchive(workdir / manifest.files[0].name.split("/", 1)[0], workdir, stored,

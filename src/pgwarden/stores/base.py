@@ -80,8 +80,20 @@ class BackupStore:
         return self.objects.local_path(self.key(backup_id, name))
 
     def write_manifest(self, manifest: BackupManifest) -> None:
-        """Publish the manifest: the moment the backup starts to exist."""
-        self.objects.put_bytes(self.key(manifest.id, MANIFEST_NAME), manifest.dumps().encode())
+        """Publish the manifest: the moment the backup starts to exist.
+
+        A failed write (a full disk, an S3 outage) leaves no manifest, so the backup stays
+        incomplete: never listed, never restored; the other backups are untouched.
+        """
+        try:
+            self.objects.put_bytes(self.key(manifest.id, MANIFEST_NAME), manifest.dumps().encode())
+        except OperationFailed as exc:
+            raise OperationFailed(
+                f"backup {manifest.id} was not completed: its {MANIFEST_NAME} could not be written "
+                f"({exc.message}); it is not listed and will not be restored, other backups are untouched",
+                hint=f"free space in (or fix access to) {self.uri} and run pgwarden backup again; "
+                "backups list shows the leftover files as incomplete, backups prune removes them after a day",
+            ) from None
 
     def _read_manifest(self, backup_id: str) -> BackupManifest | None:
         data = self.objects.get_bytes(self.key(backup_id, MANIFEST_NAME))

@@ -1,8 +1,10 @@
 """``file://DIR``: backups as folders on a local (or mounted) filesystem.
 
 Files are written as ``NAME.part`` and renamed on commit; the manifest is written through a
-temp file and renamed, so a reader never sees half a manifest. New store folders are created
-private (0700): a dump holds all of the database's data.
+temp file and renamed, so a reader never sees half a manifest. A write that fails (a full
+disk fails at the flush, the fsync or the rename as often as at a write) removes its ``.part``:
+nothing half-written is left, and what was under the key before is untouched. New store folders
+are created private (0700): a dump holds all of the database's data.
 """
 
 from __future__ import annotations
@@ -27,18 +29,30 @@ class LocalWriter:
         return self._fh.write(data)
 
     def commit(self) -> None:
+        """Publish the file; an OSError (ENOSPC at the flush...) leaves no ``.part`` behind."""
         assert self._fh is not None, "commit twice"
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        self._fh = None
-        os.replace(self.part, self.path)
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            fh, self._fh = self._fh, None
+            fh.close()
+            os.replace(self.part, self.path)
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
+        """Drop what was written; never raises (it runs while another error propagates)."""
         if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-        self.part.unlink(missing_ok=True)
+            fh, self._fh = self._fh, None
+            try:
+                fh.close()  # flushes the buffer: fails again on a full disk, the file goes anyway
+            except OSError:
+                pass
+        try:
+            self.part.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 class LocalObjects:
@@ -73,6 +87,9 @@ class LocalObjects:
         try:
             writer.write(data)
             writer.commit()
+        except OSError as exc:
+            writer.abort()
+            raise OperationFailed(f"cannot write {self._path(key)}: {exc.strerror or exc}") from None
         except BaseException:
             writer.abort()
             raise

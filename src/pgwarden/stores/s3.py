@@ -5,10 +5,14 @@ still writing, so a custom-format dump never needs local disk. An object only ap
 the upload completes; ``abort`` (or a crash) leaves no object. Server-side encryption
 (``AES256`` or ``aws:kms`` with ``kms_key_id``) applies to every object. Throttling, 5xx and
 connection errors are retried with exponential backoff, both by botocore and around each part.
+Downloads resume: a body cut mid-way is read on from where it stopped (a ``Range`` request
+pinned to the object's ETag), a bounded number of times, then a clear OperationFailed.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,7 +21,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, IncompleteReadError
+from urllib3.exceptions import HTTPError as URLLib3Error
 
 from pgwarden.config import BackupConfig
 from pgwarden.errors import OperationFailed
@@ -32,6 +37,13 @@ MAX_IN_FLIGHT = 3
 ATTEMPTS = 4
 BACKOFF_S = 1.0
 BOTO_ATTEMPTS = 3
+#: A download cut mid-body is resumed at most this many times in all ...
+MAX_RESUMES = 10
+#: ... and gives up sooner when this many attempts in a row brought no new byte.
+ATTEMPTS_WITHOUT_PROGRESS = ATTEMPTS
+#: What a body cut mid-way raises while it is read (botocore wraps most of urllib3's).
+CUT_ERRORS = (BotoCoreError, URLLib3Error, http.client.HTTPException, OSError)
+MISSING_CODES = ("NoSuchKey", "404")
 T = TypeVar("T")
 
 
@@ -40,6 +52,12 @@ def _describe(exc: Exception) -> str:
         error = exc.response.get("Error", {})
         return f"{error.get('Code', '?')}: {error.get('Message', '')}".strip()
     return redact(str(exc))
+
+
+def _describe_cut(exc: Exception) -> str:
+    if isinstance(exc, IncompleteReadError):
+        return "the connection closed before the end of the body"
+    return _describe(exc)
 
 
 class S3Writer:
@@ -140,6 +158,76 @@ class S3Writer:
             self.pool = None
 
 
+class S3Reader(io.RawIOBase):
+    """One object's bytes; a body cut mid-way is resumed with a Range request, not restarted.
+
+    The resumed request carries ``If-Match`` with the first response's ETag, so the bytes that
+    follow are the same object's (a replaced object fails with a clear message instead).
+    """
+
+    def __init__(self, objects: S3Objects, key: str, response: dict[str, Any]) -> None:
+        super().__init__()
+        self.objects = objects
+        self.key = key
+        self.body = response["Body"]
+        self.etag: str | None = response.get("ETag")
+        self.size = int(response.get("ContentLength") or 0)
+        self.position = 0
+        self.resumes = 0
+        self._stalled = 0
+        self._progress_at_cut = -1
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        while True:
+            try:
+                chunk: bytes = self.body.read(None if size is None or size < 0 else size)
+            except CUT_ERRORS as exc:
+                self._resume(exc)
+                continue
+            self.position += len(chunk)
+            return chunk
+
+    def _resume(self, exc: Exception) -> None:
+        self._stalled = self._stalled + 1 if self.position == self._progress_at_cut else 1
+        self._progress_at_cut = self.position
+        self.resumes += 1
+        where = f"S3 download of {self.key} from {self.objects.uri} was cut"
+        if self.resumes > MAX_RESUMES or self._stalled >= ATTEMPTS_WITHOUT_PROGRESS:
+            raise OperationFailed(
+                f"{where} {self.resumes} times (last at byte {self.position} of {self.size}): {_describe_cut(exc)}",
+                hint="check the network path to the S3 endpoint (proxy, timeouts) and run the command again",
+            ) from None
+        time.sleep(BACKOFF_S * 2 ** (self._stalled - 1))
+        self._close_body()
+        args = {"Bucket": self.objects.bucket, "Key": self.objects.full_key(self.key),
+                "Range": f"bytes={self.position}-"}
+        if self.etag:
+            args["IfMatch"] = self.etag
+        response = self.objects.get_object(f"read {self.key} on from byte {self.position}", args)
+        if response is None:
+            raise OperationFailed(f"{where} and the object was deleted before it could be read on")
+        expected = f"bytes {self.position}-"
+        if not str(response.get("ContentRange", "")).startswith(expected):
+            response["Body"].close()
+            raise OperationFailed(f"{where}, and the endpoint did not resume it from byte {self.position} "
+                                  f"(Content-Range {response.get('ContentRange')!r})")
+        self.body = response["Body"]
+
+    def _close_body(self) -> None:
+        try:
+            self.body.close()
+        except CUT_ERRORS:
+            pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self._close_body()
+        super().close()
+
+
 class S3Objects:
     def __init__(self, uri: str, bucket: str, prefix: str, config: BackupConfig) -> None:
         self.uri = uri
@@ -176,6 +264,11 @@ class S3Objects:
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
                 code = exc.response.get("Error", {}).get("Code", "")
                 transient = status >= 500 or status == 429 or code in ("SlowDown", "RequestTimeout")
+                if code == "PreconditionFailed":
+                    raise OperationFailed(
+                        f"S3 could not {what} in {self.uri}: the object was replaced while it was being read",
+                        hint="something else writes to this store's keys; check, then run the command again",
+                    ) from None
                 if not transient or attempt == ATTEMPTS:
                     raise OperationFailed(f"S3 could not {what} in {self.uri}: {_describe(exc)}") from None
             except BotoCoreError as exc:
@@ -192,16 +285,28 @@ class S3Objects:
     def open_writer(self, key: str) -> S3Writer:
         return S3Writer(self, key)
 
+    def get_object(self, what: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """One GetObject (retried like every call); None when the key does not exist."""
+
+        def get() -> dict[str, Any] | None:
+            try:
+                return cast(dict[str, Any], self.client.get_object(**args))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in MISSING_CODES:
+                    return None
+                raise
+
+        return self.call(what, get)
+
+    def _reader(self, key: str) -> S3Reader | None:
+        response = self.get_object("read " + key, {"Bucket": self.bucket, "Key": self.full_key(key)})
+        return None if response is None else S3Reader(self, key, response)
+
     def open_reader(self, key: str) -> BinaryIO:
-        try:
-            response = self.call(
-                "read " + key, lambda: self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))
-            )
-        except OperationFailed as exc:
-            if "NoSuchKey" in exc.message or "404" in exc.message:
-                raise OperationFailed(f"{key} is missing from {self.uri}") from None
-            raise
-        return cast(BinaryIO, response["Body"])
+        reader = self._reader(key)
+        if reader is None:
+            raise OperationFailed(f"{key} is missing from {self.uri}")
+        return cast(BinaryIO, reader)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.call(
@@ -211,24 +316,16 @@ class S3Objects:
         )
 
     def get_bytes(self, key: str) -> bytes | None:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.full_key(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise OperationFailed(f"S3 could not read {key} in {self.uri}: {_describe(exc)}") from None
-        except BotoCoreError as exc:
-            raise OperationFailed(f"S3 could not read {key} in {self.uri}: {_describe(exc)}") from None
-        return response["Body"].read()
+        reader = self._reader(key)
+        if reader is None:
+            return None
+        with reader:
+            return reader.readall()
 
     def _paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
-        pages: list[dict[str, Any]] = []
-        try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, **kwargs):
-                pages.append(cast(dict[str, Any], page))
-        except (ClientError, BotoCoreError) as exc:
-            raise OperationFailed(f"S3 could not list {self.uri}: {_describe(exc)}") from None
-        return pages
+        paginator = self.client.get_paginator("list_objects_v2")
+        return self.call("list the backups", lambda: [cast(dict[str, Any], page) for page in
+                                                      paginator.paginate(Bucket=self.bucket, **kwargs)])
 
     def list_dirs(self) -> list[str]:
         base = self.full_key("")
