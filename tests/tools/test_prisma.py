@@ -135,7 +135,13 @@ def test_apply_failure_names_the_migration_and_detects_lock_timeout(db, project:
     assert "55P03" in result.output
     assert result.error and "prisma migrate exited with code 1" in result.error
     with db.connect() as conn:
-        assert [m.name for m in tool.failed(conn)] == [SLUG]
+        # The native engine ran the file as one transaction, cancelled by lock_timeout: nothing of it
+        # is applied, so pgwarden marks it rolled back as `migrate resolve --rolled-back` would, and a
+        # retry can run it (before: it stayed failed and every retry met P3009).
+        assert tool.failed(conn) == []
+        assert SLUG in [m.name for m in tool.pending(conn)]
+        assert db.scalar("select count(*) from information_schema.columns where column_name = 'slug'") == 0
+    assert f"marked {SLUG} as rolled back" in result.output
 
 
 def test_missing_folder_is_a_config_error(tmp_path: Path) -> None:
@@ -160,3 +166,83 @@ def test_recorded_lists_applied_rows_even_without_their_folder(db, project: Path
     )
     with db.connect() as conn:
         assert tool_for(project).recorded(conn) == [INIT, "20230101000000_deleted_later"]
+
+
+# --- the native engine's semantics (the stand-in sends migration.sql as one query, as it does) -----
+
+
+def _write(project: Path, name: str, sql: str | bytes) -> Path:
+    folder = project / "prisma/migrations" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "migration.sql"
+    path.write_bytes(sql if isinstance(sql, bytes) else sql.encode())
+    return path
+
+
+def test_native_engine_failure_half_way_applies_nothing_and_is_atomic(db, project: Path) -> None:
+    for name in [n.name for n in (project / "prisma/migrations").iterdir() if n.is_dir()]:
+        import shutil
+
+        shutil.rmtree(project / "prisma/migrations" / name)
+    _write(project, "20250101000000_two_tables", "CREATE TABLE a (id int);\nCREATE TABLE a (id int);\n")
+    tool = tool_for(project)
+    assert tool.migrations(None)[0].atomic  # native engine: one query, one implicit transaction
+    result = tool.apply(DatabaseTarget.from_url(db.url), SessionLimits(lock_timeout_s=5, statement_timeout_s=30))
+    assert not result.ok and result.failed == "20250101000000_two_tables"
+    assert db.scalar("select to_regclass('a')") is None  # the first CREATE TABLE rolled back with it
+    with db.connect() as conn:
+        # A real error (not a lock problem): it stays failed for a human, with Prisma's logs.
+        assert [m.name for m in tool.failed(conn)] == ["20250101000000_two_tables"]
+
+
+def test_atomic_per_engine_and_transaction_control(project: Path) -> None:
+    _write(project, "20250101000000_own_tx", "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);\n")
+    _write(project, "20250102000000_concurrently", 'CREATE INDEX CONCURRENTLY "i" ON "Post"("title");\n')
+    native = {m.name: m.atomic for m in tool_for(project).migrations(None)}
+    assert native[INIT] is True
+    assert native["20250101000000_own_tx"] is False
+    assert native["20250102000000_concurrently"] is False
+    (project / "prisma.config.ts").write_text('export default defineConfig({ engine: "js", experimental: '
+                                              '{ adapter: true } });\n')
+    adapter = {m.name: m.atomic for m in tool_for(project).migrations(None)}
+    assert adapter[INIT] is False  # split on ";" and run without a transaction
+    assert adapter["20240415080000_post_author_index"] is True  # one statement
+    assert tool_for(project).resolve_hint(INIT) == (
+        f"PRISMA_SCHEMA_ENGINE_BINARY=/bin/true npx prisma migrate resolve --rolled-back {INIT}")
+
+
+def test_crlf_checkout_of_an_applied_migration_is_not_an_edit(db, project: Path) -> None:
+    path = project / "prisma/migrations" / INIT / "migration.sql"
+    lf = path.read_bytes()
+    record(db, project, INIT)  # applied with LF endings
+    path.write_bytes(lf.replace(b"\n", b"\r\n"))  # git autocrlf checkout
+    old_unpadded = "".join(f"{b:x}" for b in hashlib.sha256(lf).digest())
+    record(db, project, SLUG, checksum=old_unpadded)  # an old Prisma's checksum (no zero-padding)
+    with db.connect() as conn:
+        statuses = {m.name: m.status for m in tool_for(project).migrations(conn)}
+    assert statuses[INIT] is MigrationStatus.APPLIED
+    assert len(old_unpadded) != 64
+    path.write_bytes(lf + b"-- edited\n")
+    with db.connect() as conn:
+        assert tool_for(project).edited(conn)[0].name == INIT
+
+
+def test_folder_without_migration_sql_is_an_error(project: Path) -> None:
+    from pgwarden.errors import ConfigError
+
+    (project / "prisma/migrations/20250101000000_lost").mkdir()
+    with pytest.raises(ConfigError, match=r"20250101000000_lost: a migration folder without migration\.sql.*P3015"):
+        tool_for(project).pending(None)
+
+
+def test_migrations_path_other_than_prisma_config_is_an_error(project: Path) -> None:
+    from pgwarden.errors import ConfigError
+
+    (project / "prisma.config.ts").write_text(
+        'import { defineConfig } from "prisma/config";\n'
+        'export default defineConfig({ schema: "db/schema.prisma", migrations: { path: "db/migrations" } });\n')
+    with pytest.raises(ConfigError, match=r"migrations\.path is prisma/migrations, but prisma\.config\.ts has "
+                                          r"Prisma read migrations from db/migrations"):
+        tool_for(project).pending(None)
+    (project / "prisma.config.ts").write_text('export default defineConfig({ schema: "prisma/schema.prisma" });\n')
+    assert len(tool_for(project).pending(None)) == 5

@@ -31,6 +31,11 @@ WATCHDOG_APPLICATION_NAME = "pgwarden-watchdog"
 #: moment to land, and the waits seen meanwhile are the same waits.
 RECANCEL_AFTER_S = 0.5
 
+#: Advisory locks migration tools take to run one at a time, by key: a session waiting on one
+#: is another run of the tool (a second ``prisma migrate deploy``), not application traffic, and
+#: cancelling the healthy migration for it would only hand the lock to that other run.
+TOOL_ADVISORY_LOCKS: dict[int, str] = {72707369: "Prisma Migrate's advisory lock"}
+
 
 # --- the decision -----------------------------------------------------------------------------
 
@@ -45,6 +50,13 @@ class LockWait:
     blocked_by: frozenset[int]
     waited_s: float
     query: str
+    #: The advisory lock key it waits for, when it waits for one (None: another kind of lock).
+    advisory_key: int | None = None
+
+    @property
+    def on_tool_lock(self) -> bool:
+        """Waits for a migration tool's own lock (:data:`TOOL_ADVISORY_LOCKS`)."""
+        return self.advisory_key in TOOL_ADVISORY_LOCKS
 
     @property
     def who(self) -> str:
@@ -74,7 +86,8 @@ def decide_cancels(
     """Cancel a migration backend once someone has waited behind it longer than ``max_blocking_s``.
 
     ``last_cancel`` maps a migration pid to the ``now`` at which it was last cancelled; it is not
-    cancelled again within :data:`RECANCEL_AFTER_S`.
+    cancelled again within :data:`RECANCEL_AFTER_S`. A session waiting for a migration tool's own
+    advisory lock (:attr:`LockWait.on_tool_lock`) neither counts as blocked nor causes a cancel.
     """
     last_cancel = last_cancel or {}
     worst: LockWait | None = None
@@ -85,7 +98,7 @@ def decide_cancels(
             waits_for |= wait.blocked_by - migration_pids
             continue
         blocking = wait.blocked_by & migration_pids
-        if not blocking:
+        if not blocking or wait.on_tool_lock:
             continue
         if worst is None or wait.waited_s > worst.waited_s:
             worst = wait
@@ -133,7 +146,9 @@ class WatchdogReport:
 _WAITERS_SQL = """
 select a.pid, coalesce(a.application_name, ''), pg_blocking_pids(a.pid),
        extract(epoch from clock_timestamp() - coalesce({waitstart}, a.query_start, a.state_change))::float8,
-       left(coalesce(a.query, ''), 120)
+       left(coalesce(a.query, ''), 120),
+       (select (l.classid::bigint << 32) | l.objid::bigint from pg_locks l
+        where l.pid = a.pid and not l.granted and l.locktype = 'advisory' and l.objsubid = 1 limit 1)
 from pg_stat_activity a
 where a.datname = current_database() and a.wait_event_type = 'Lock' and a.pid <> pg_backend_pid()
 """
@@ -225,8 +240,8 @@ class LockWatchdog:
         if not migration:
             return
         waits = [
-            LockWait(pid, app, frozenset(blockers or ()), float(waited or 0.0), " ".join(query.split()))
-            for pid, app, blockers, waited, query in conn.execute(self._waiters_sql).fetchall()
+            LockWait(pid, app, frozenset(blockers or ()), float(waited or 0.0), " ".join(query.split()), key)
+            for pid, app, blockers, waited, query, key in conn.execute(self._waiters_sql).fetchall()
         ]
         now = time.monotonic()
         decision = decide_cancels(waits, migration, self.max_blocking_s, last_cancel=self._last_cancel, now=now)

@@ -7,13 +7,28 @@ Prisma Migrate applies folders in name order and records each attempt in ``_pris
 - a row with ``started_at`` but neither ``finished_at`` nor ``rolled_back_at``: failed; Prisma
   refuses to deploy until someone runs ``prisma migrate resolve``;
 - only rolled-back rows, or no row: pending;
-- applied, but the file's sha256 differs from the recorded checksum: edited after apply.
+- applied, but the file matches the recorded checksum in none of the ways Prisma accepts
+  (:func:`~pgwarden.tools.prisma_project.checksum_matches`: CRLF and LF count the same): edited.
+
+A migration folder without ``migration.sql`` is an error (Prisma itself stops with P3015), and a
+``migrations.path`` that differs from the one ``prisma.config.ts`` gives Prisma is one too.
 
 Applying runs the project's own ``npx prisma migrate deploy`` (see :mod:`pgwarden.tools.external`).
+Around it (:meth:`PrismaTool.apply`):
+
+- a migration Prisma recorded as failed because its session gave way (lock timeout, or the lock
+  watchdog's cancel) is marked rolled back, as ``prisma migrate resolve --rolled-back`` would, only
+  when it is atomic (:func:`~pgwarden.tools.prisma_project.is_atomic`): then nothing of it is
+  applied and the retry can run it. Otherwise it stays failed for a human to settle;
+- a command that succeeds while migrations pgwarden expected stay pending is a failure (Prisma
+  read another folder);
+- Prisma's native schema engine gets the database URL, password included, on its command line;
+  pgwarden refuses to run it with a password rather than let it show in ``ps``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,12 +37,18 @@ from typing import Any
 import psycopg
 
 from pgwarden.config import Settings
-from pgwarden.errors import ConfigError
+from pgwarden.errors import ConfigError, SafetyRefusal
 from pgwarden.names import TOOL_HISTORY_TABLES
-from pgwarden.pg.connection import table_exists
+from pgwarden.pg.connection import DatabaseTarget, connection, table_exists
 from pgwarden.records import Migration, MigrationStatus
-from pgwarden.tools.base import history_sql, sha256_file
-from pgwarden.tools.external import ExternalTool
+from pgwarden.tools.base import ApplyResult, SessionLimits, history_sql, read_migration_text, sha256_file
+from pgwarden.tools.external import ExternalTool, command_argv
+from pgwarden.tools.prisma_project import PrismaProject, checksum_matches, is_atomic, read_project
+
+#: Commands that start Prisma's own CLI (and so, without a driver adapter, its native engine).
+_PRISMA_LAUNCHERS = frozenset({"npx", "pnpm", "yarn", "bunx", "bun", "prisma", "npm"})
+#: Output of a statement cancelled by ``pg_cancel_backend`` (the lock watchdog): SQLSTATE 57014.
+_CANCELLED = re.compile(r"57014|canceling statement due to user request", re.I)
 
 
 @dataclass(frozen=True)
@@ -69,14 +90,33 @@ class PrismaTool(ExternalTool):
                 f"{self.settings.source or 'pgwarden.yml'}: migrations.path: expected the Prisma migrations "
                 f"folder (prisma/migrations), but {self.folder} is not a folder"
             )
+        self._check_tool_folder()
         # Prisma orders by folder name; the timestamp prefix makes that chronological.
-        return sorted(
-            (
-                entry
-                for entry in self.folder.iterdir()
-                if entry.is_dir() and (entry / "migration.sql").is_file()
-            ),
-            key=lambda entry: entry.name,
+        folders = sorted((entry for entry in self.folder.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
+        empty = [entry for entry in folders if not (entry / "migration.sql").is_file()]
+        if empty:
+            raise ConfigError(
+                f"{self.display(empty[0])}: a migration folder without migration.sql: Prisma stops there (P3015) "
+                "and applies nothing after it",
+                hint="restore the folder's migration.sql from version control, or delete the empty folder",
+            )
+        return folders
+
+    def project(self) -> PrismaProject:
+        """The project's Prisma configuration, read from the tool's working directory."""
+        return read_project(self.cwd())
+
+    def _check_tool_folder(self) -> None:
+        """Refuse a ``migrations.path`` other than the folder Prisma reads (from prisma.config.ts)."""
+        theirs = self.project().migrations_path
+        if theirs is None or theirs == self.folder.resolve():
+            return
+        config = self.project().config_file
+        raise ConfigError(
+            f"{self.settings.source or 'pgwarden.yml'}: migrations.path is {self.display(self.folder)}, but "
+            f"{self.display(config) if config else 'prisma.config.ts'} has Prisma read migrations from "
+            f"{self.display(theirs)}: pgwarden would review and report on other files than Prisma applies",
+            hint="set migrations.path to the folder prisma.config.ts names",
         )
 
     def rows(self, conn: psycopg.Connection[Any]) -> list[PrismaRow]:
@@ -95,17 +135,19 @@ class PrismaTool(ExternalTool):
         for row in self.rows(conn) if conn is not None else []:
             by_name.setdefault(row.migration_name, []).append(row)
         result = []
+        adapter = self.project().adapter_engine
         for folder in self._folders():
             path = folder / "migration.sql"
-            checksum = sha256_file(path)
-            status = _status(by_name.get(folder.name, []), checksum)
+            text = read_migration_text(path)
+            status = _status(by_name.get(folder.name, []), path.read_bytes())
             result.append(
                 Migration(
                     name=folder.name,
                     path=self.display(path),
                     status=status,
-                    checksum=checksum,
-                    sql=path.read_text(encoding="utf-8"),
+                    checksum=sha256_file(path),
+                    sql=text,
+                    atomic=is_atomic(text, adapter_engine=adapter),
                 )
             )
         return result
@@ -143,7 +185,87 @@ class PrismaTool(ExternalTool):
         return list(dict.fromkeys(row.migration_name for row in self.rows(conn) if row.applied))
 
     def resolve_hint(self, name: str) -> str:
-        return f"npx prisma migrate resolve --rolled-back {name}"
+        """``prisma migrate resolve``, as it works in this project (run where pgwarden runs Prisma)."""
+        where = self.settings.migrations.working_directory
+        prefix = f"cd {where} && " if where and where not in (".", "./") else ""
+        # Prisma 6 with a driver adapter still looks for the native engine binary on resolve
+        # --rolled-back and fails without it; any binary name works around it, the engine is not run.
+        workaround = "PRISMA_SCHEMA_ENGINE_BINARY=/bin/true " if self.project().adapter_engine else ""
+        return f"{prefix}{workaround}npx prisma migrate resolve --rolled-back {name}"
+
+    # --- applying ------------------------------------------------------------------------------
+
+    def apply(
+        self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
+    ) -> ApplyResult:
+        """``prisma migrate deploy``, with what it leaves behind settled (see the module docstring)."""
+        project = self.project()
+        self._refuse_password_on_argv(project, target)
+        with connection(target) as conn:
+            notes = self._settle_failed(conn, interrupted=False)
+            stuck = self.failed(conn)
+        if stuck:
+            first = stuck[0]
+            return ApplyResult(failed=first.name, untouched=True, error=(
+                f"Prisma refuses to deploy (P3009) while {first.name} is recorded as failed, and pgwarden cannot "
+                f"prove it left nothing behind ({_why_not_atomic(first, project)}). Check what of it is in the "
+                f"database, undo it, then run: {self.resolve_hint(first.name)}"
+            ))
+        outcome = super().apply(target, limits, run_id=run_id)
+        with connection(target) as conn:
+            if not outcome.ok and outcome.failed:
+                if outcome.lock_timeout_hit or _CANCELLED.search(outcome.output):
+                    notes += self._settle_failed(conn, interrupted=True, only=outcome.failed)
+            left = [m.name for m in self.pending(conn)]
+        if outcome.ok and left:
+            outcome.error = (
+                f"prisma migrate deploy succeeded, yet {len(left)} migration(s) pgwarden expected are still "
+                f"pending ({', '.join(left)}): Prisma read its migrations from another folder than "
+                f"migrations.path ({self.display(self.folder)}); check prisma.config.ts (migrations.path, "
+                "schema) and the command's --schema"
+            )
+        if notes:
+            outcome.output = "\n".join([outcome.output, *notes]).strip("\n")
+        return outcome
+
+    def _settle_failed(self, conn: psycopg.Connection[Any], *, interrupted: bool, only: str | None = None) -> list[str]:
+        """Mark rolled back what Prisma recorded as failed when provably nothing of it is applied.
+
+        Before a run (``interrupted`` False) that is an atomic migration (a failure rolled its
+        transaction back); after one, an atomic migration whose session gave way (lock timeout or
+        cancel), so that the retry can apply it. Returns a note per migration marked.
+        """
+        candidates = [m for m in self.failed(conn) if only is None or m.name == only]
+        notes = []
+        for migration in candidates:
+            if not migration.atomic or not migration.sql:
+                continue
+            conn.execute(history_sql(
+                "update {table} set rolled_back_at = now() "
+                "where migration_name = %s and finished_at is null and rolled_back_at is null",
+                self.history_table,
+            ), (migration.name,))
+            why = "its session gave way to others" if interrupted else "it is recorded as failed"
+            notes.append(
+                f"pgwarden: marked {migration.name} as rolled back in {self.history_table} ({why}; it runs in one "
+                "transaction, so nothing of it is applied), as `prisma migrate resolve --rolled-back` would"
+            )
+        return notes
+
+    def _refuse_password_on_argv(self, project: PrismaProject, target: DatabaseTarget) -> None:
+        if project.adapter_engine or not target.password:
+            return
+        first = command_argv(self.command())[0].rsplit("/", 1)[-1]
+        if project.version is None and first not in _PRISMA_LAUNCHERS:
+            return  # not Prisma's CLI (a wrapper of the project's own): nothing known about its engine
+        raise SafetyRefusal(
+            f"{project.engine_description} would get the database URL, password included, on its command line "
+            f"(prisma {project.version or '?'} starts it as `schema-engine cli --datasource <url>`), where every "
+            "local user can read it in ps; pgwarden keeps passwords off command lines, so it did not run Prisma",
+            hint="use a driver adapter (prisma.config.ts: engine: \"js\", experimental.adapter and adapter() "
+            "returning new PrismaPg(...) from @prisma/adapter-pg), or connect without a password in the URL "
+            "(peer, trust or certificate authentication)",
+        )
 
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
         if not table_exists(conn, self.history_table):
@@ -167,12 +289,19 @@ class PrismaTool(ExternalTool):
         return [dict(zip(cols, row, strict=False)) for row in cur.fetchall()]
 
 
-def _status(rows: list[PrismaRow], checksum: str) -> MigrationStatus:
+def _status(rows: list[PrismaRow], data: bytes) -> MigrationStatus:
     if any(row.failed for row in rows):
         return MigrationStatus.FAILED
     applied = [row for row in rows if row.applied]
     if not applied:
         return MigrationStatus.PENDING
-    if all(row.checksum != checksum for row in applied):
+    if not any(checksum_matches(data, row.checksum) for row in applied):
         return MigrationStatus.EDITED
     return MigrationStatus.APPLIED
+
+
+def _why_not_atomic(migration: Migration, project: PrismaProject) -> str:
+    if project.adapter_engine:
+        return (f"{project.engine_description} runs migration.sql statement by statement without a transaction, "
+                "so the statements before the failing one stay applied")
+    return "migration.sql has its own transaction control or a statement that cannot run in a transaction"
