@@ -246,3 +246,27 @@ def test_migrations_path_other_than_prisma_config_is_an_error(project: Path) -> 
         tool_for(project).pending(None)
     (project / "prisma.config.ts").write_text('export default defineConfig({ schema: "prisma/schema.prisma" });\n')
     assert len(tool_for(project).pending(None)) == 5
+
+
+def test_native_engine_rejects_two_concurrently_in_one_file(db, project: Path) -> None:
+    # What the concurrently-in-prisma-migration finding warns of: one query, one implicit transaction.
+    record(db, project, INIT)
+    db.execute((project / "prisma/migrations" / INIT / "migration.sql").read_text())
+    for name in (SLUG, "20240415080000_post_author_index", "20240520120000_drop_user_name",
+                 "20240601090000_add_role_moderator"):
+        record(db, project, name)
+    _write(project, "20250101000000_idx", 'CREATE INDEX CONCURRENTLY "a" ON "Post"("title");\n'
+                                          'CREATE INDEX CONCURRENTLY "b" ON "Post"("content");\n')
+    result = tool_for(project).apply(DatabaseTarget.from_url(db.url),
+                                     SessionLimits(lock_timeout_s=5, statement_timeout_s=30))
+    assert not result.ok and "cannot run inside a transaction block" in result.output
+    assert db.scalar("select count(*) from pg_indexes where indexname in ('a', 'b')") == 0
+
+
+def test_watchdog_does_not_cancel_for_a_waiter_on_the_tools_own_lock() -> None:
+    from pgwarden.pg.watchdog import LockWait, decide_cancels
+
+    other_run = LockWait(9, "", frozenset({1}), 30.0, "SELECT pg_advisory_lock(72707369)", 72707369)
+    app = LockWait(8, "web", frozenset({1}), 30.0, "select * from t")
+    assert decide_cancels([other_run], {1}, 2.0).cancel == {}
+    assert decide_cancels([other_run, app], {1}, 2.0).cancel.keys() == {1}

@@ -18,6 +18,7 @@ from pgwarden.risk.rules import (
     add_column_volatile_default,
     change_column_type,
     cluster,
+    concurrently_in_prisma_migration,
     concurrently_in_transaction,
     delete_without_where,
     drop_column,
@@ -85,6 +86,7 @@ RULES: list[StatementRule] = [
     not_null_column_without_default,
     # transaction safety
     concurrently_in_transaction,
+    concurrently_in_prisma_migration,
     enum_value_used_in_transaction,
 ]
 
