@@ -4,10 +4,16 @@ The seeds forbid ``migrate:fresh`` / ``migrate:reset`` and careless ``--force`` 
 (本番環境での禁止事項). Here that becomes data: each :class:`ForbiddenCommand` is a word
 sequence, matched against the shell words of every command pgwarden would run (the migration
 command and the hooks), with the reason shown to the user. No I/O happens in this module.
+
+Artisan (Symfony Console) runs any unambiguous abbreviation of a command name: ``mi:fr`` is
+``migrate:fresh``, ``db:w`` is ``db:wipe``, case-insensitively. So a word after ``artisan`` counts as
+a forbidden artisan command whenever Symfony's abbreviation pattern for it matches that name
+(:func:`artisan_may_run`). A command line handed to a shell (``sh -c '...'``, ``eval``) is read as one too.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -48,6 +54,8 @@ FORBIDDEN_COMMANDS: tuple[ForbiddenCommand, ...] = (
 )
 
 _SEPARATORS = {";", "&&", "||", "|", "&", "(", ")"}
+#: The option after which a shell takes a command line: -c, -lc, -ec, -xc...
+_SHELL_SCRIPT_FLAG = re.compile(r"^-[a-z]*c$")
 
 
 @dataclass(frozen=True)
@@ -89,20 +97,49 @@ def _contains_in_order(words: list[str], wanted: tuple[str, ...]) -> bool:
     return all(any(name == word for name in names) for word in wanted)
 
 
-def forbidden_in(command: str) -> list[ForbiddenCommand]:
+def artisan_may_run(word: str, name: str) -> bool:
+    """Whether ``php artisan WORD`` can run the command ``name``, abbreviations included.
+
+    Symfony Console looks a name up exactly, else by the pattern built from its ``:``-separated
+    parts, each followed by ``[^:]*`` (``mi:fr`` -> ``mi[^:]*:fr[^:]*``), case-insensitively as a
+    last resort, and runs the one command that pattern matches in full.
+    """
+    if not word or word.startswith("-"):
+        return False
+    pattern = "[^:]*:".join(re.escape(part) for part in word.split(":")) + "[^:]*"
+    return re.fullmatch(pattern, name, re.IGNORECASE) is not None
+
+
+def _artisan_words(words: list[str]) -> list[str]:
+    """The words after ``artisan`` (``php artisan``, ``./artisan``, ``sail artisan``), else none."""
+    for i, word in enumerate(words):
+        if word.rsplit("/", 1)[-1].lower() == "artisan":
+            return words[i + 1:]
+    return []
+
+
+def _matches(rule: ForbiddenCommand, words: list[str], options: set[str]) -> bool:
+    if rule.option is not None:
+        return rule.option in options
+    if _contains_in_order(words, rule.words):
+        return True
+    if len(rule.words) == 1 and ":" in rule.words[0]:
+        return any(artisan_may_run(word, rule.words[0]) for word in _artisan_words(words))
+    return False
+
+
+def forbidden_in(command: str, _depth: int = 0) -> list[ForbiddenCommand]:
     """The forbidden commands a shell command line would run."""
     found: list[ForbiddenCommand] = []
     for simple in _simple_commands(command):
         words = [w for w in simple if not w.startswith("-")]
         options = {w.split("=", 1)[0].lower() for w in simple if w.startswith("-")}
-        for rule in FORBIDDEN_COMMANDS:
-            if rule in found:
-                continue
-            if rule.option is not None:
-                if rule.option in options:
-                    found.append(rule)
-            elif _contains_in_order(words, rule.words):
-                found.append(rule)
+        found += [rule for rule in FORBIDDEN_COMMANDS if rule not in found and _matches(rule, words, options)]
+        if _depth < 3:
+            # A command line handed to a shell: sh -c '...', bash -lc "...", eval "...".
+            for before, word in itertools.pairwise(simple):
+                if _SHELL_SCRIPT_FLAG.match(before) or before.rsplit("/", 1)[-1] == "eval":
+                    found += [rule for rule in forbidden_in(word, _depth + 1) if rule not in found]
     return found
 
 

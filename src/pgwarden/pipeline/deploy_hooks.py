@@ -1,6 +1,7 @@
 """The deploy hooks (``deploy.hooks.pre``, ``post``, ``on_failure``): shell commands around the migration.
 
-A hook runs through the shell in the config's folder, with the deploy's run id, environment,
+A hook runs through the shell where the tool's commands run (``migrations.working_directory``, else
+the config's folder), with the deploy's run id, environment,
 database and backup id in its environment (``PGWARDEN_*``); its output is captured, redacted and
 trimmed (:func:`tail_output`, also used for the migration tool's output).
 """
@@ -50,13 +51,15 @@ class HookRun:
 
 
 def run_hook(stage: str, command: str, settings: Settings, extra_env: dict[str, str]) -> HookRun:
-    """Run one hook through the shell in the config's folder; output captured and redacted."""
+    """Run one hook through the shell where the tool's commands run (``migrations.working_directory``,
+    else the config's folder); output captured and redacted."""
     started = time.monotonic()
     env = {**os.environ, **extra_env}
+    folder = settings.migrations.working_directory
     try:
         done = subprocess.run(  # noqa: S602 - hooks are shell commands by design (pgwarden.yml)
-            command, shell=True, cwd=settings.base_dir, env=env, capture_output=True, text=True,
-            timeout=HOOK_TIMEOUT_S, check=False,
+            command, shell=True, cwd=settings.resolve_path(folder) if folder else settings.base_dir, env=env,
+            capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False,
         )
         code: int | None = done.returncode
         output = (done.stdout or "") + (done.stderr or "")

@@ -8,9 +8,15 @@ comes back, and how ``apply`` reads what changed.
   environment (``DATABASE_URL`` and the config's ``database_url_env``, plus ``DB_URL`` for
   Laravel 11), libpq clients also get ``PGPASSWORD`` and friends from
   :meth:`DatabaseTarget.child_env`.
-- Session limits: ``PGOPTIONS=-c lock_timeout=... -c statement_timeout=...`` for libpq clients
-  (PHP's pdo_pgsql, psycopg), and the same in the URL's ``options`` query parameter for clients
-  that only read the URL (Prisma's engine).
+- Session limits: ``PGOPTIONS=-c lock_timeout=... -c statement_timeout=...``, which libpq (PHP's
+  pdo_pgsql, psycopg, psycopg2) and node-postgres read. The URL's ``options`` query parameter
+  carries them too only for a tool whose driver reads nothing else (``url_session_options``):
+  Laravel turns a URL's query parameters into its PDO options and dies on ``options=``
+  (``array_diff_key(): Argument #2 must be of type array``), SQLAlchemy hands them to the driver.
+- The plan command runs read-only (``PGOPTIONS ... -c default_transaction_read_only=on``): plan
+  never writes, whatever the configured command does.
+- A Unix-socket URL names ``localhost`` with ``?host=/socket/dir`` (PHP's parse_url, which Laravel
+  uses, rejects an empty host; libpq, Prisma and node-postgres let the query's host win).
 - ``application_name=pgwarden-migrate`` (``PGAPPNAME`` and in the URL) so the deploy's lock
   watchdog can find the migration's backend in ``pg_stat_activity``.
 - Output is captured, redacted and returned; a lock timeout (SQLSTATE 55P03) is recognised in it.
@@ -43,6 +49,15 @@ from pgwarden.tools.base import ApplyResult, MigrationTool, SessionLimits, displ
 
 #: Output that means the tool's session hit ``lock_timeout``.
 LOCK_TIMEOUT_PATTERN = re.compile(r"55P03|canceling statement due to lock timeout|lock_not_available", re.I)
+#: Output that means the tool could not connect (SQLSTATE classes 08 and 28, 3D000; Prisma P1000-P1003).
+CONNECT_FAILURE_PATTERN = re.compile(
+    r"SQLSTATE\[(?:08|28|3D000)|\bP100[0-3]\b|could not connect to server|connection to server .{0,200}failed"
+    r"|Connection refused|password authentication failed|could not translate host name"
+    r"|could not find driver|The database configuration URL is malformed",
+    re.I,
+)
+#: PGOPTIONS for a session that must not write.
+READ_ONLY_OPTIONS = "-c default_transaction_read_only=on"
 _SHELL_SYNTAX = re.compile(r"[|&;<>()$`*?~\n]|&&|\|\|")
 #: How much captured output is kept (the end matters most: that is where errors are).
 MAX_OUTPUT_CHARS = 200_000
@@ -64,6 +79,10 @@ class CommandResult:
     @property
     def lock_timeout_hit(self) -> bool:
         return bool(LOCK_TIMEOUT_PATTERN.search(self.output) or LOCK_TIMEOUT_PATTERN.search(self.errors))
+
+    @property
+    def connect_failed(self) -> bool:
+        return bool(CONNECT_FAILURE_PATTERN.search(self.output) or CONNECT_FAILURE_PATTERN.search(self.errors))
 
 
 def session_options(limits: SessionLimits | None) -> str:
@@ -87,15 +106,23 @@ def target_of(conn: psycopg.Connection[Any]) -> DatabaseTarget:
     return DatabaseTarget(params)
 
 
-def url_with_session(target: DatabaseTarget, limits: SessionLimits | None) -> str:
-    """The target as a URL carrying application_name and the session limits (secret: env only)."""
+def url_with_session(target: DatabaseTarget, limits: SessionLimits | None, *, with_options: bool = True) -> str:
+    """The target as a URL carrying application_name (and, ``with_options``, the session limits).
+
+    Secret: it goes in the child's environment only.
+    """
     url = target.url()
     parts = urlsplit(url)
+    if not parts.netloc.split("@")[-1] and str(target.params.get("host", "")).startswith("/"):
+        # postgresql://user@/db?host=/socket: PHP's parse_url (Laravel) rejects an empty host.
+        parts = parts._replace(netloc=parts.netloc + "localhost")
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     query["application_name"] = MIGRATE_APPLICATION_NAME
     options = session_options(limits)
-    if options:
-        query["options"] = options
+    if not with_options:
+        query.pop("options", None)  # the target's own options go in PGOPTIONS (child_environment)
+    elif options:
+        query["options"] = " ".join(o for o in (query.get("options", ""), options) if o)
     result = urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
     register_secret(result)
     return result
@@ -107,8 +134,13 @@ def child_environment(
     *,
     url_env_names: Sequence[str] = ("DATABASE_URL",),
     extra: Mapping[str, str] | None = None,
+    url_options: bool = True,
+    read_only: bool = False,
 ) -> dict[str, str]:
-    """The environment of a migration tool child: the database only ever appears in here."""
+    """The environment of a migration tool child: the database only ever appears in here.
+
+    ``read_only`` adds ``default_transaction_read_only=on`` to PGOPTIONS (the plan command).
+    """
     if target is None:
         env = dict(os.environ)
     else:
@@ -121,12 +153,14 @@ def child_environment(
         ):
             if value:
                 env[key] = value
-        url = url_with_session(target, limits)
+        url = url_with_session(target, limits, with_options=url_options)
         for name in url_env_names:
             env[name] = url
     env["PGAPPNAME"] = MIGRATE_APPLICATION_NAME
-    options = session_options(limits)
+    own = target.params.get("options", "") if target is not None and not url_options else ""
+    options = " ".join(o for o in (own, session_options(limits), READ_ONLY_OPTIONS if read_only else "") if o)
     if options:
+        # Ours last: of two -c settings of one name, the later wins.
         existing = os.environ.get("PGOPTIONS", "").strip()
         env["PGOPTIONS"] = f"{existing} {options}".strip()
     if extra:
@@ -225,6 +259,9 @@ class ExternalTool(MigrationTool):
     default_command: str
     #: Environment variables the tool reads the database URL from (``database_url_env`` is added).
     url_env_names: tuple[str, ...] = ("DATABASE_URL",)
+    #: Whether the URL also carries the session limits (``options=``), for a driver that reads
+    #: neither PGOPTIONS nor anything but the URL. Never for Laravel: it breaks its PDO options.
+    url_session_options: bool = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -251,12 +288,14 @@ class ExternalTool(MigrationTool):
         return None
 
     def environment(
-        self, target: DatabaseTarget | None, limits: SessionLimits | None, *, run_id: str | None = None
+        self, target: DatabaseTarget | None, limits: SessionLimits | None, *, run_id: str | None = None,
+        read_only: bool = False,
     ) -> dict[str, str]:
         """The child's environment: the database (URL and libpq variables), limits, the run id."""
         names = list(dict.fromkeys([*self.url_env_names, self.settings.database_url_env]))
         extra = {"PGWARDEN_RUN_ID": run_id} if run_id else None
-        return child_environment(target, limits, url_env_names=names, extra=extra)
+        return child_environment(target, limits, url_env_names=names, extra=extra,
+                                 url_options=self.url_session_options, read_only=read_only)
 
     def run(
         self,
@@ -267,12 +306,16 @@ class ExternalTool(MigrationTool):
         limits: SessionLimits | None = None,
         run_id: str | None = None,
         separate_stderr: bool = False,
+        read_only: bool = False,
     ) -> CommandResult:
-        """Run one of the tool's commands against ``target`` (None: the ambient configuration)."""
+        """Run one of the tool's commands against ``target`` (None: the ambient configuration).
+
+        ``read_only``: the tool's sessions cannot write (for commands that only read, like plan's).
+        """
         return run_command(
             argv,
             cwd=self.cwd(),
-            env=self.environment(target, limits, run_id=run_id),
+            env=self.environment(target, limits, run_id=run_id, read_only=read_only),
             what=what,
             separate_stderr=separate_stderr,
         )
@@ -283,7 +326,8 @@ class ExternalTool(MigrationTool):
         """Run the migrate command and report what it changed, read from the history table.
 
         ``applied`` lists the migrations pending before and applied after; when the command fails,
-        ``failed`` names the first migration it left unapplied (or recorded as failed).
+        ``failed`` names the migration it was running (:meth:`started_migration`), or None when it
+        failed before starting one (it could not connect, say).
         """
         with connection(target) as conn:
             before = {m.name: m.status for m in self.migrations(conn)}
@@ -302,16 +346,26 @@ class ExternalTool(MigrationTool):
             outcome.failed = failed_now[0].name
         else:
             left = [m.name for m in after if m.status is not MigrationStatus.APPLIED]
-            outcome.failed = left[0] if left else None
-        outcome.error = _error_summary(self.name, result)
+            outcome.failed = self.started_migration(result, left, applied)
+        outcome.error = _error_summary(self.name, result, started=outcome.failed is not None)
         return outcome
 
+    def started_migration(self, result: CommandResult, left: list[str], applied: list[str]) -> str | None:
+        """The migration a failed command was running: the first one left, unless the output shows
+        the tool never got to run one (it could not connect)."""
+        if not applied and result.connect_failed:
+            return None
+        return left[0] if left else None
 
-def _error_summary(tool_name: str, result: CommandResult) -> str:
+
+def _error_summary(tool_name: str, result: CommandResult, *, started: bool = True) -> str:
     """The tool's exit code and its last meaningful output lines, for the deploy report."""
     lines = [line.rstrip() for line in result.output.splitlines() if line.strip()]
     tail = "\n".join(lines[-15:])
     status = f"exited with code {result.returncode}" if not result.ok else "recorded a failed migration"
     if result.lock_timeout_hit:
         status += " after hitting lock_timeout (SQLSTATE 55P03)"
+    if not started:
+        status += (" before it started any migration (could not connect to the database)" if result.connect_failed
+                   else " before it started any migration")
     return f"{tool_name} migrate {status}" + (f":\n{tail}" if tail else "")

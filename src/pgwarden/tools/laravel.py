@@ -1,102 +1,72 @@
-"""The ``laravel`` tool: ``database/migrations/*.php``, the ``migrations`` table, and ``--pretend`` SQL.
+"""The ``laravel`` tool: ``database/migrations/*.php``, Laravel's history table, and ``--pretend`` SQL.
 
 Laravel migrations are PHP, so the SQL comes from Laravel itself: the configured plan command
-(default ``php artisan migrate --pretend --no-ansi``) prints, for each pending migration, its
-name and then the queries it would run. :func:`parse_pretend_output` reads the formats of
-Laravel 9 to 11 (a name line padded with dots, then one ``⇂ query`` line per query) and the
-older one-line-per-query format (``CreateUsersTable: create table ...``).
+(default ``php artisan migrate --pretend --force --no-ansi``; ``--force`` because Laravel asks for
+confirmation in production, its default environment) prints, for each pending migration, the
+queries it would run (:mod:`pgwarden.tools.laravel_pretend` reads both of Laravel's formats).
 
-Laravel records a migration in ``migrations`` (id, migration, batch) only after it succeeded,
-and PostgreSQL rolls back the DDL of a failed one, so there is no failed state to read.
+The plan command only reads: pgwarden refuses one that runs a destructive command or ``migrate``
+without ``--pretend``, and runs it with ``default_transaction_read_only=on``. ``migrate --pretend``
+creates the history table when it is missing, so against a database without one there is no
+``--pretend`` (every migration is pending; its SQL is not known).
+
+Laravel records a migration in its history table (``config/database.php``'s ``migrations``
+entry; :func:`~pgwarden.tools.laravel_app.history_table_of`) only after it succeeded. PostgreSQL
+rolls back a failed migration's DDL, unless the migration says ``public $withinTransaction =
+false;`` (``Migration.atomic`` False): then what ran before the failure stays, and only
+pgwarden's own record of the attempt tells.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from pgwarden.config import Settings
-from pgwarden.errors import OperationFailed
-from pgwarden.names import TOOL_HISTORY_TABLES
+from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
+from pgwarden.guards import forbidden_in
 from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.tools.base import history_sql, sha256_file
-from pgwarden.tools.external import ExternalTool, command_argv, target_of
+from pgwarden.tools.external import CommandResult, ExternalTool, command_argv, target_of
+from pgwarden.tools.laravel_app import (
+    class_name_of,
+    history_table_of,
+    pretend_problem,
+    runs_outside_transaction,
+    studly_class,
+)
+from pgwarden.tools.laravel_pretend import PretendedMigration, parse_pretend_output
 
-DEFAULT_PLAN_COMMAND = "php artisan migrate --pretend --no-ansi"
+__all__ = ["DEFAULT_PLAN_COMMAND", "LaravelTool", "PretendedMigration", "parse_pretend_output"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-# "  2024_01_15_093000_create_orders_table ........  " (optionally "... 12ms DONE" / "Pending").
-_HEADER = re.compile(r"^\s{0,4}(?P<name>[A-Za-z0-9_\\.\-]+)\s+\.{3,}(?:\s+.*)?$")
-# "  ⇂ alter table ..."  (some terminals print the bullet as "=>" or "-").
-_QUERY = re.compile(r"^\s*(?:⇂|=>)\s?(?P<sql>.*)$")
-# Laravel <= 8: "CreateUsersTable: create table ..."
-_LEGACY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_\\]*):\s+(?P<sql>\S.*)$")
-_NOISE = re.compile(r"^\s*(INFO|WARN|ERROR)\s{1,}|^\s*Nothing to migrate", re.I)
+DEFAULT_PLAN_COMMAND = "php artisan migrate --pretend --force --no-ansi"
 
-
-@dataclass
-class PretendedMigration:
-    """One migration of the ``--pretend`` output and the queries it would run, in order."""
-
-    name: str
-    queries: list[str] = field(default_factory=list)
-
-    @property
-    def sql(self) -> str:
-        return "".join(_terminated(query) + "\n" for query in self.queries)
-
-
-def parse_pretend_output(text: str) -> list[PretendedMigration]:
-    """Migrations and their queries from ``php artisan migrate --pretend`` output."""
-    result: list[PretendedMigration] = []
-    current: PretendedMigration | None = None
-    for raw in _ANSI.sub("", text).splitlines():
-        line = raw.rstrip()
-        if not line.strip() or _NOISE.match(line):
-            continue
-        query = _QUERY.match(line)
-        if query and current is not None:
-            current.queries.append(query.group("sql").strip())
-            continue
-        header = _HEADER.match(line)
-        if header:
-            current = PretendedMigration(name=header.group("name"))
-            result.append(current)
-            continue
-        legacy = _LEGACY.match(line)
-        if legacy:
-            name = legacy.group("name")
-            if current is None or current.name != name:
-                current = PretendedMigration(name=name)
-                result.append(current)
-            current.queries.append(legacy.group("sql").strip())
-            continue
-        if current is not None and current.queries and raw.startswith(" "):
-            # A query with line breaks (DB::statement with a heredoc) continues on the next lines.
-            current.queries[-1] += "\n" + line.strip()
-    return result
-
-
-def _terminated(query: str) -> str:
-    query = query.strip()
-    return query if query.endswith(";") else query + ";"
+# Laravel 8: "Migrating: 2024_01_01_000000_x" before, "Migrated:  2024_..." after each migration;
+# Laravel 9+: "  2024_01_01_000000_x ........ 3ms DONE" (or FAIL) once it finished.
+_MIGRATING = re.compile(r"^\s*Migrating:\s+(?P<name>\S+)", re.M)
+_MIGRATED = re.compile(r"^\s*Migrated:\s+(?P<name>\S+)", re.M)
+_TASK_FAILED = re.compile(r"^\s*(?P<name>[A-Za-z0-9_]+)\s+\.{3,}.*\bFAIL\s*$", re.M)
+_READ_ONLY_REFUSED = re.compile(r"25006|read-only transaction", re.I)
 
 
 class LaravelTool(ExternalTool):
     name = "laravel"
-    history_table = TOOL_HISTORY_TABLES[name]
     default_command = "php artisan migrate --force"
     #: Laravel reads DATABASE_URL (up to 10) or DB_URL (11+) in config/database.php.
     url_env_names = ("DATABASE_URL", "DB_URL")
+    #: Laravel makes the URL's query parameters its PDO options: the limits go in PGOPTIONS only.
+    url_session_options = False
 
     def __init__(self, settings: Settings, folder: Path | None = None) -> None:
         super().__init__(settings)
         self.folder = folder or settings.migrations_path
+        configured = settings.migrations.working_directory
+        self.app_dir = settings.resolve_path(configured) if configured else Path(settings.base_dir)
+        self.history_table = history_table_of(self.app_dir)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -120,6 +90,7 @@ class LaravelTool(ExternalTool):
                 path=self.display(path),
                 status=MigrationStatus.APPLIED if path.stem in ran else MigrationStatus.PENDING,
                 checksum=sha256_file(path),
+                atomic=not runs_outside_transaction(path),
             )
             for path in self._files()
         ]
@@ -134,35 +105,75 @@ class LaravelTool(ExternalTool):
         ]
         return result
 
+    def printed_names(self) -> dict[str, str]:
+        """Every name ``--pretend`` may print for a migration (file name, class) -> its file name."""
+        names: dict[str, str] = {}
+        for path in self._files():
+            names[path.stem] = path.stem
+            names.setdefault(class_name_of(path) or studly_class(path.stem), path.stem)
+        return names
+
     @property
     def plan_command(self) -> str:
         return self.settings.migrations.plan_command or DEFAULT_PLAN_COMMAND
 
+    def check_plan_command(self) -> None:
+        """Refuse a plan command that could write: plan only reads, in every environment."""
+        command = self.plan_command
+        where = "migrations.plan_command" if self.settings.migrations.plan_command else "the laravel plan command"
+        destructive = forbidden_in(command)
+        if destructive:
+            raise SafetyRefusal(
+                f"refusing to run {where} {command!r}: it runs "
+                + "; ".join(f"`{rule.label}` ({rule.why})" for rule in destructive),
+                hint=f"plan only reads; set migrations.plan_command to {DEFAULT_PLAN_COMMAND!r}",
+            )
+        problem = pretend_problem(command)
+        if problem:
+            raise ConfigError(
+                f"{self.settings.source or 'pgwarden.yml'}: migrations.plan_command: {problem}",
+                hint=f"plan only reads; use {DEFAULT_PLAN_COMMAND!r}",
+            )
+
     def pretend(self, target: DatabaseTarget | None) -> list[PretendedMigration]:
-        """Run the plan command (it reads the database to know what is pending) and parse it."""
-        result = self.run(command_argv(self.plan_command), target=target, what="laravel plan command")
+        """Run the plan command read-only (it reads the database to know what is pending), parse it."""
+        self.check_plan_command()
+        result = self.run(command_argv(self.plan_command), target=target, what="laravel plan command",
+                          read_only=True)
         if not result.ok:
             tail = "\n".join(result.output.strip().splitlines()[-10:])
+            hint = ("the command must print the SQL of the pending migrations "
+                    f"({DEFAULT_PLAN_COMMAND}) and may need a database URL")
+            if "Command Canceled" in result.output:
+                hint = "Laravel asked for confirmation (production): add --force to migrations.plan_command"
+            elif _READ_ONLY_REFUSED.search(result.output):
+                hint = (f"plan runs the plan command read-only and it tried to write; when the database has no "
+                        f"{self.history_table} table yet, Laravel's --pretend creates it: run `php artisan "
+                        "migrate:install` once, or plan with --database-url of a database that has it")
             raise OperationFailed(
                 f"migrations.plan_command {self.plan_command!r} exited with code {result.returncode}"
                 + (f":\n{tail}" if tail else ""),
-                hint="the command must print the SQL of the pending migrations "
-                "(php artisan migrate --pretend --no-ansi) and may need a database URL",
+                hint=hint,
             )
-        return parse_pretend_output(result.output)
+        return parse_pretend_output(result.output, self.printed_names())
 
     def pending(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
         """Pending migrations with their SQL from ``--pretend``.
 
-        With ``conn``: the files the ``migrations`` table lacks, and the plan command runs against
-        that same database; without: what ``--pretend`` lists (against the ambient configuration).
+        With ``conn``: the files the history table lacks, and the plan command runs against that
+        same database (not when the table is missing: ``--pretend`` would create it); without:
+        what ``--pretend`` lists (against the ambient configuration).
         """
-        pretended = {p.name: p for p in self.pretend(target_of(conn) if conn is not None else None)}
         files = {m.name: m for m in self.migrations(None)}
         if conn is not None:
+            if not table_exists(conn, self.history_table):
+                return list(files.values())
+            pretended = {p.name: p for p in self.pretend(target_of(conn))}
+            ran = self.ran(conn)
             names = [m.name for m in self.migrations(conn) if m.status is MigrationStatus.PENDING]
-            names += [name for name in pretended if name not in names and name not in self.ran(conn)]
+            names += [name for name in pretended if name not in names and name not in ran]
         else:
+            pretended = {p.name: p for p in self.pretend(None)}
             names = list(pretended) or list(files)
         result = []
         for name in names:
@@ -170,10 +181,23 @@ class LaravelTool(ExternalTool):
             sql = pretended[name].sql if name in pretended else None
             result.append(
                 Migration(
-                    name=name, path=base.path, status=MigrationStatus.PENDING, checksum=base.checksum, sql=sql
+                    name=name, path=base.path, status=MigrationStatus.PENDING, checksum=base.checksum, sql=sql,
+                    atomic=base.atomic,
                 )
             )
         return result
+
+    def started_migration(self, result: CommandResult, left: list[str], applied: list[str]) -> str | None:
+        """The migration Laravel was running when it failed, from its output; None when it ran none
+        (it could not connect, or failed while preparing)."""
+        started = [m.group("name") for m in _MIGRATING.finditer(result.output)]
+        finished = {m.group("name") for m in _MIGRATED.finditer(result.output)}
+        unfinished = [name for name in started if name not in finished]
+        if unfinished:
+            return unfinished[-1]
+        failed = [m.group("name") for m in _TASK_FAILED.finditer(result.output)]
+        # Laravel names a migration before (8) or as (9+) it runs it: no name, none started.
+        return failed[-1] if failed else None
 
     def failed(self, conn: psycopg.Connection[Any]) -> list[Migration]:
         # Laravel inserts into `migrations` only after success; nothing records a failed attempt.
