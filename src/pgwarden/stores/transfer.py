@@ -46,6 +46,15 @@ class ReadResult:
     plain_bytes: int
 
 
+def _stored_size(store: BackupStore, backup_id: str, file: BackupFile) -> int | None:
+    """The file's size as the store lists it (None when it cannot say): tells a short transfer
+    from a short object."""
+    try:
+        return dict(store.objects.list_keys(backup_id)).get(store.key(backup_id, file.name))
+    except OperationFailed:
+        return None
+
+
 def read_checked(
     store: BackupStore,
     backup_id: str,
@@ -57,8 +66,9 @@ def read_checked(
     """Stream one stored file through sha256 (and zstd when ``decompress``) into ``sink``.
 
     Raises OperationFailed on a size or checksum mismatch, a truncated or corrupt zstd frame,
-    or a missing file. ``sink`` may see bytes before a late mismatch is found, so callers
-    must write to scratch space, never into the database.
+    or a missing file; a download that ended early while the store holds the whole file says
+    so (the backup is fine) instead of calling it damaged. ``sink`` may see bytes before a late
+    mismatch is found, so callers must write to scratch space, never into the database.
     """
     digest = hashlib.sha256()
     stored = plain = 0
@@ -90,6 +100,12 @@ def read_checked(
     finally:
         reader.close()
     actual = digest.hexdigest()
+    if stored < file.size and _stored_size(store, backup_id, file) == file.size:
+        raise OperationFailed(
+            f"reading {where} came up short: {stored} of its {file.size} bytes arrived, though the store "
+            "holds all of them (the stored file looks intact; nothing was changed)",
+            hint="the network or a proxy ended the transfer early; run the command again",
+        )
     if stored != file.size or actual != file.sha256:
         raise OperationFailed(
             f"checksum mismatch for {where}: expected {file.size} bytes with sha256 {file.sha256[:16]}..., "
