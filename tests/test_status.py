@@ -34,7 +34,7 @@ def test_status_shows_pending_backup_and_last_deploy(
     assert {c["name"]: c["warning"] for c in status["checks"] if not c["ok"]} == {"no pending migration": True}
 
     text = cli("status", cwd=tmp_path, env={"DATABASE_URL": db.url})
-    assert "1 applied, 1 pending, 0 failed; head 0001_init" in text.stdout
+    assert "1 applied, 1 pending, 0 failed, 0 unknown; head 0001_init" in text.stdout
     assert "pending  0002_more" in text.stdout
     assert f"backup     {backup.id}" in text.stdout
     assert "succeeded by" in text.stdout and "backup none (first deploy)" in text.stdout

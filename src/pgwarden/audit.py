@@ -186,8 +186,9 @@ def last_deploys(conn: psycopg.Connection[Any], limit: int = 10) -> list[dict[st
     """The newest ``limit`` deploys, newest first; empty when none was ever recorded.
 
     Each dict has: run_id, started_at, finished_at (datetimes), actor, environment, git_sha, tool,
-    migrations_applied (list), backup_id, no_backup_reason, outcome ("succeeded"/"failed"),
-    failed_migration, error, max_wait_s.
+    migrations_applied (list), backup_id, no_backup_reason, outcome ("succeeded"/"failed", or
+    "resolved-applied"/"resolved-rolled-back" for a ``pgwarden resolve``, whose migration is
+    ``failed_migration`` and reason ``error``), failed_migration, error, max_wait_s.
     """
     if not table_exists(conn, AUDIT_TABLE):
         return []
@@ -211,13 +212,14 @@ def last_deploys(conn: psycopg.Connection[Any], limit: int = 10) -> list[dict[st
 
 
 def latest_deploy(conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
-    """The newest ``pgwarden_history`` row with its ``details`` (what verify compares against)."""
+    """The newest ``pgwarden_history`` row of a deploy with its ``details`` (what verify compares
+    against); the rows ``pgwarden resolve`` writes (outcome ``resolved-…``) are not deploys."""
     if not table_exists(conn, AUDIT_TABLE):
         return None
     cur = conn.execute(
         sql.SQL(
             "select run_id, outcome, backup_id, migrations_applied, details from {table} "
-            "order by finished_at desc, id desc limit 1"
+            "where outcome not like 'resolved-%' order by finished_at desc, id desc limit 1"
         ).format(table=_TABLE)
     )
     row = cur.fetchone()

@@ -20,6 +20,12 @@ MIGRATE_APPLICATION_NAME = "pgwarden-migrate"
 #: pgwarden's own table in the target database: one row per deploy (see :mod:`pgwarden.audit`).
 AUDIT_TABLE = "pgwarden_history"
 
+#: pgwarden's record of migrations it started and did not see finish (one row per migration,
+#: written before the tool runs, so even a SIGKILLed pgwarden leaves one; see
+#: :mod:`pgwarden.pg.unfinished`). ``deploy`` refuses while one is ``unknown``; ``pgwarden resolve``
+#: clears it.
+UNFINISHED_TABLE = "pgwarden_unfinished"
+
 #: Where each migration tool records what it applied, by tool name.
 TOOL_HISTORY_TABLES = {
     "sql": "pgwarden_migrations",
@@ -29,7 +35,7 @@ TOOL_HISTORY_TABLES = {
 }
 
 #: Bookkeeping tables: not the application's data (verify and restore treat them apart).
-BOOKKEEPING_TABLES = frozenset({AUDIT_TABLE, *TOOL_HISTORY_TABLES.values()})
+BOOKKEEPING_TABLES = frozenset({AUDIT_TABLE, UNFINISHED_TABLE, *TOOL_HISTORY_TABLES.values()})
 
 
 def history_table(tool: str) -> str:

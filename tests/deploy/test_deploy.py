@@ -100,7 +100,7 @@ def test_failure_midway_reports_migration_history_hooks_and_restore_command(db, 
     # The next deploy refuses: the history records a failed migration.
     with pytest.raises(SafetyRefusal, match="0003_broken") as refused:
         run_deploy(settings, target, backup_id=backup.id)
-    assert "delete from pgwarden_migrations" in str(refused.value)
+    assert "pgwarden resolve 0003_broken --rolled-back" in str(refused.value)
     # Once fixed, --allow-failed-state lets it through.
     (settings.migrations_path / "0003_broken.sql").write_text("alter table users add column nick text;\n")
     db.execute("delete from pgwarden_migrations where name = '0003_broken'")

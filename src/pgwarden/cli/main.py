@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Sequence
 
 from pgwarden import __version__
-from pgwarden.cli import backup, backups, demo, deploy, drill, plan, report, restore, status, verify
+from pgwarden.cli import backup, backups, demo, deploy, drill, plan, report, resolve, restore, status, verify
 from pgwarden.cli.common import Command, Context, add_config_options, json_text, load_context
 from pgwarden.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, ErrorReport, PgwardenError
 from pgwarden.redact import RedactingFilter, redact
@@ -30,6 +30,7 @@ COMMANDS: list[Command] = [
     restore.COMMAND,
     backups.COMMAND,
     status.COMMAND,
+    resolve.COMMAND,
     drill.COMMAND,
     demo.COMMAND,
     report.COMMAND,

@@ -25,11 +25,14 @@ def _run(ctx: Context) -> int:
     m = d["migrations"]
     ctx.say(f"database   {d['server']} (PostgreSQL {d['server_version']}, {d['tables']} tables)")
     ctx.say(f"migrations {m['tool']}: {len(m['applied'])} applied, {len(m['pending'])} pending, "
-            f"{len(m['failed'])} failed; head {m['head'] or '-'}")
+            f"{len(m['failed'])} failed, {len(m['unknown'])} unknown; head {m['head'] or '-'}")
     for name in m["pending"]:
         ctx.say(f"  pending  {name}")
     for name in m["failed"] + m["edited"]:
         ctx.say(f"  PROBLEM  {name}")
+    for item in d.get("unfinished", []):
+        ctx.say(f"  UNKNOWN  {item['migration']}: started and did not finish, may be partly applied "
+                f"({item['why']}); once checked: pgwarden resolve {item['migration']} --applied|--rolled-back")
     backup = d.get("latest_backup")
     ctx.say(f"backup     {backup['id'] + ' (' + str(backup['created_at']) + ')' if backup else 'no verified backup'}")
     for deploy in d.get("last_deploys", []):
@@ -46,6 +49,10 @@ def _deploy_line(deploy: dict[str, Any]) -> str:
     when = started.strftime("%Y-%m-%d %H:%M UTC") if isinstance(started, dt.datetime) else str(started)
     applied = deploy.get("migrations_applied") or []
     backup = deploy.get("backup_id") or f"none ({deploy.get('no_backup_reason') or 'no reason given'})"
+    if str(deploy.get("outcome") or "").startswith("resolved-"):
+        reason = f": {deploy['error']}" if deploy.get("error") else ""
+        return (f"{when} {deploy['outcome']} {deploy.get('failed_migration')} by {deploy.get('actor') or '?'}"
+                f"{reason}; run {deploy.get('run_id')}")
     line = (f"{when} {deploy.get('outcome')} by {deploy.get('actor') or '?'}"
             f" in {deploy.get('environment') or 'no environment'}: {len(applied)} migration(s)"
             f"{', last ' + applied[-1] if applied else ''}; backup {backup}; run {deploy.get('run_id')}")

@@ -6,13 +6,17 @@ stage lives in its own module:
 1. Preconditions (:mod:`~pgwarden.pipeline.deploy_preconditions`), each a
    :class:`~pgwarden.errors.SafetyRefusal` (exit 4) before anything runs: no destructive command
    in a protected environment, a verified backup of this database (or ``--no-backup --reason``),
-   the deploy lock, no failed migration in the tool's history.
+   the deploy lock, no migration left unfinished (:mod:`~pgwarden.pipeline.unfinished`), no failed
+   migration in the tool's history.
 2. Pre-flight (:mod:`~pgwarden.pipeline.deploy_preflight`): sessions in a transaction holding
    locks on the tables the migrations touch are reported (and waited for, up to ``deploy.preflight_wait``).
 3. Hooks ``pre`` (e.g. ``php artisan down``, :mod:`~pgwarden.pipeline.deploy_hooks`), the migration
    tool under ``lock_timeout`` / ``statement_timeout`` with the lock watchdog on a second connection,
    then ``post``; ``on_failure`` whenever the deploy fails, whatever failed.
-4. A lock timeout, or a cancel by the watchdog, is retried with exponential backoff up to
+4. Each attempt records the migrations it hands to the tool before it runs, and afterwards settles
+   them: a migration that may be partly applied stops the deploy until ``pgwarden resolve``. A
+   deploy whose lock session is lost stops the tool and starts nothing more, hooks included.
+   A lock timeout, or a cancel by the watchdog, is retried with exponential backoff up to
    ``deploy.retries`` (:mod:`~pgwarden.pipeline.deploy_attempts`; a retry starts early once the
    transactions it queued behind are gone).
 5. One JSON line per step in ``deploy.audit_log`` and one row in ``pgwarden_history``
@@ -39,6 +43,7 @@ from pgwarden.pipeline.deploy_preconditions import refuse_failed_state, refuse_f
 from pgwarden.pipeline.deploy_preflight import preflight
 from pgwarden.pipeline.deploy_record import fail, finish
 from pgwarden.pipeline.deploy_run import DeployRun
+from pgwarden.pipeline.unfinished import refuse_unknown
 from pgwarden.records import Check, Migration, Progress, StepResult
 from pgwarden.redact import redact
 from pgwarden.tools import get_tool
@@ -90,10 +95,13 @@ def run_deploy(
         say(f"backup: {run.backup.description}")
         lock = DeployLock(target, wait_s=settings.deploy.lock_wait)
         lock.acquire()
+        run.lock = lock
         run.checks.append(Check("deploy lock", True, f"advisory lock {lock.key} held"))
         with connection(target) as conn:
+            run.checks.append(refuse_unknown(tool, conn))
             run.checks.append(refuse_failed_state(tool, conn, allow_failed_state))
             pending = tool.pending(conn)
+            run.pending_migrations = list(pending)
             run.tables_with_pk = tables_with_primary_key(conn)
     except SafetyRefusal as exc:
         if lock is not None:
@@ -124,12 +132,15 @@ def _deploy_locked(run: DeployRun, pending: list[Migration]) -> StepResult:
     preflight(run, pending)
 
     try:
+        if not run.lock_alive():
+            run.error = "the deploy lock was lost (its session ended) before anything ran: stopped"
+            return fail(run)
         pre = run.hook("pre", settings.deploy.hooks.pre)
         if pre is not None and not pre.ok:
             run.error = f"the pre hook failed (exit {pre.exit_code}); no migration was run"
             return fail(run)
         result = apply_with_retries(run)
-        if not result.ok:
+        if not result.ok or run.lock_lost:
             return fail(run)
         post = run.hook("post", settings.deploy.hooks.post)
         if post is not None and not post.ok:

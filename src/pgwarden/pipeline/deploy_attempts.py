@@ -17,9 +17,12 @@ from pgwarden.durations import format_duration
 from pgwarden.errors import OperationFailed, PgwardenError
 from pgwarden.pg.blockers import transactions_alive
 from pgwarden.pg.connection import connection
+from pgwarden.pg.unfinished import write_started
 from pgwarden.pg.watchdog import LockWatchdog, WatchdogReport
 from pgwarden.pipeline.deploy_hooks import STEP_OUTPUT_LIMIT, tail_output
+from pgwarden.pipeline.deploy_lockwatch import LockWatch
 from pgwarden.pipeline.deploy_run import DeployRun
+from pgwarden.pipeline.unfinished import AttemptEnd, Unfinished, resolve_command, settle_attempt
 from pgwarden.redact import redact
 from pgwarden.tools.base import ApplyResult, SessionLimits
 
@@ -27,8 +30,18 @@ from pgwarden.tools.base import ApplyResult, SessionLimits
 RETRYABLE = frozenset({"lock-timeout", "cancelled-by-watchdog"})
 
 
-def attempt_outcome(result: ApplyResult, cancelled_by_watchdog: bool) -> str:
-    """``succeeded``, ``lock-timeout``, ``cancelled-by-watchdog`` or ``failed`` (as the audit log says)."""
+#: The message of a deploy that lost its lock (the result's error starts with it).
+LOCK_LOST = "the deploy lock was lost (its session ended)"
+
+
+def attempt_outcome(result: ApplyResult, cancelled_by_watchdog: bool, *, lock_lost: bool = False,
+                    unknown: bool = False) -> str:
+    """``succeeded``, ``lock-timeout``, ``cancelled-by-watchdog``, ``failed``, ``unfinished`` (a
+    migration may be partly applied) or ``lock-lost`` (as the audit log says)."""
+    if lock_lost:
+        return "lock-lost"
+    if unknown:
+        return "unfinished"
     if result.ok:
         return "succeeded"
     if result.lock_timeout_hit:
@@ -63,39 +76,61 @@ def decide_retry(outcome: str, attempt: int, attempts: int, backoff_s: float) ->
 
 
 def apply_with_retries(run: DeployRun) -> ApplyResult:
-    """Apply the pending migrations, retrying as :func:`decide_retry` says; the last attempt's result."""
+    """Apply the pending migrations, retrying as :func:`decide_retry` says; the last attempt's result.
+
+    Before each attempt the lock must still be held and the migrations it hands to the tool are
+    recorded as started (:mod:`pgwarden.pipeline.unfinished`); after it, what did not finish is
+    settled, and a migration that may be partly applied stops the deploy (no retry).
+    """
     settings = run.settings.deploy
-    limits = SessionLimits(lock_timeout_s=settings.lock_timeout, statement_timeout_s=settings.statement_timeout)
+    token = run.lock.token if run.lock is not None and run.tool.holds_deploy_lock else None
+    limits = SessionLimits(lock_timeout_s=settings.lock_timeout, statement_timeout_s=settings.statement_timeout,
+                           deploy_lock=token)
     attempts = settings.retries + 1
     result = ApplyResult()
     for attempt in range(1, attempts + 1):
         started = time.monotonic()
+        if not run.lock_alive():
+            return _lock_lost(run, result, f"before attempt {attempt}")
         run.say(f"applying (attempt {attempt} of {attempts}; lock_timeout {format_duration(limits.lock_timeout_s)}, "
                 f"max_blocking {format_duration(settings.max_blocking)})")
+        _record_started(run)
         watchdog = LockWatchdog(run.target, max_blocking_s=settings.max_blocking, on_event=run.say)
-        with watchdog:
+        with LockWatch(run.lock, run.target, stop_tool=not run.tool.holds_deploy_lock, say=run.say) as watch, \
+                watchdog:
             try:
                 result = run.tool.apply(run.target, limits, run_id=run.run_id)
             except PgwardenError as exc:
                 result = ApplyResult(error=redact(str(exc)))
+        lost = watch.lost or not run.lock_alive()
+        run.lock_lost = lost
+        unknown = _settle(run, result)
         report = watchdog.report
         run.applied.extend(n for n in result.applied if n not in run.applied)
         run.max_wait_s = max(run.max_wait_s, report.max_wait_s)
-        outcome = attempt_outcome(result, report.cancelled)
+        outcome = attempt_outcome(result, report.cancelled, lock_lost=lost, unknown=bool(unknown))
         run.attempts.append({"attempt": attempt, "outcome": outcome, "applied": result.applied,
-                             "failed": result.failed, "error": result.error,
+                             "failed": result.failed, "error": result.error, "unknown": [u.migration for u in unknown],
                              "duration_s": round(time.monotonic() - started, 3), "watchdog": report.to_json()})
         run.step("migrate", outcome, started, attempt=attempt, applied=result.applied, failed=result.failed,
-                 error=result.error, max_wait_s=round(report.max_wait_s, 3), watchdog=report.to_json(),
-                 output=tail_output(result.output, STEP_OUTPUT_LIMIT))
+                 error=result.error, unknown=[u.to_json() for u in unknown], max_wait_s=round(report.max_wait_s, 3),
+                 watchdog=report.to_json(), output=tail_output(result.output, STEP_OUTPUT_LIMIT))
         decision = decide_retry(outcome, attempt, attempts, settings.retry_backoff)
-        if result.ok:
+        if result.ok and not lost:
             return result
         run.failed_migration = result.failed
         run.error = result.error
         if report.cancelled and report.cancel_reason:
             run.error = f"cancelled by the lock watchdog: {report.cancel_reason} ({result.error})"
         run.output = tail_output(result.output)
+        if unknown:
+            run.unknown = [u.migration for u in unknown]
+            first = unknown[0]
+            run.error = (f"{first.migration} did not finish and may be partly applied ({first.why}); nothing more "
+                         f"was run. Check what of it is in the database, finish or undo it, then record what you "
+                         f"found: {resolve_command(first.migration)}")
+        if lost:
+            return _lock_lost(run, result, "during the migration")
         if decision.gave_up:
             run.error = (f"{decision.why}: the migration could not get its locks without "
                          f"blocking other sessions; last: {run.error}")
@@ -105,6 +140,40 @@ def apply_with_retries(run: DeployRun) -> ApplyResult:
                 f"{format_duration(decision.wait_s)}")
         wait_before_retry(run, report, decision.wait_s)
     return result
+
+
+def _lock_lost(run: DeployRun, result: ApplyResult, when: str) -> ApplyResult:
+    """Stop: another deploy may hold the lock now; say what this one applied."""
+    run.lock_lost = True
+    done = ", ".join(run.applied) or "nothing"
+    note = f"; {run.error}" if run.error else ""
+    run.error = (f"{LOCK_LOST} {when}: stopped, nothing more is started (applied by this deploy: {done}){note}")
+    if result.ok:
+        result = ApplyResult(applied=result.applied, output=result.output, error=run.error)
+    return result
+
+
+def _record_started(run: DeployRun) -> None:
+    """The migrations this attempt hands to the tool, recorded before it runs (a kill leaves them)."""
+    handed = [m for m in run.pending_migrations if m.name not in run.applied]
+    try:
+        with connection(run.target) as conn:
+            write_started(conn, run.tool.name, run.run_id, handed)
+    except (OperationFailed, psycopg.Error) as exc:
+        raise OperationFailed(f"could not record the migrations about to run: {redact(str(exc))}",
+                              hint="nothing was run; check the connection and deploy again") from None
+
+
+def _settle(run: DeployRun, result: ApplyResult) -> list[Unfinished]:
+    """Settle this run's started rows after an attempt; the migrations that may be partly applied."""
+    attempt = AttemptEnd(failed=result.failed, untouched=result.untouched, error=result.error)
+    try:
+        with connection(run.target) as conn:
+            return settle_attempt(run.tool, conn, run.run_id, attempt)
+    except (PgwardenError, psycopg.Error) as exc:
+        # The rows stay "started": the next deploy settles them from the tool's history.
+        run.say(f"could not settle the migrations of this attempt: {redact(str(exc))}")
+        return []
 
 
 def wait_before_retry(run: DeployRun, report: WatchdogReport, delay: float) -> None:

@@ -27,8 +27,15 @@ def restore_command(backup_id: str | None, dbname: str) -> str | None:
 
 
 def fail(run: DeployRun) -> StepResult:
-    """Run on_failure, then build the failure result (with the history and restore command)."""
-    run.hook("on_failure", run.settings.deploy.hooks.on_failure)
+    """Run on_failure, then build the failure result (with the history and restore command).
+
+    A deploy that lost its lock runs no hook: another deploy may be running its own by now.
+    """
+    if run.lock_lost:
+        if run.settings.deploy.hooks.on_failure:
+            run.say("on_failure hook not run: the deploy lock was lost and another deploy may be running")
+    else:
+        run.hook("on_failure", run.settings.deploy.hooks.on_failure)
     command = restore_command(run.backup_id, run.target.dbname)
     what = f"migration {run.failed_migration} failed" if run.failed_migration else "deploy failed"
     summary = f"{what}: {run.error or 'unknown error'}"
@@ -56,6 +63,8 @@ def finish(run: DeployRun, *, ok: bool, summary: str, restore: str | None = None
         "backup_id": backup_id,
         "no_backup_reason": no_backup_reason,
         "failed_migration": run.failed_migration,
+        "unfinished": run.unknown,
+        "lock_lost": run.lock_lost,
         "error": redact(run.error) if run.error else None,
         "output": run.output,
         "restore_command": restore if not ok else restore_command(backup_id, run.target.dbname),

@@ -16,9 +16,10 @@ from pgwarden.audit import AuditLog
 from pgwarden.config import Settings
 from pgwarden.pg.blockers import BlockingSession
 from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.deploy_lock import DeployLock
 from pgwarden.pipeline.deploy_hooks import HookRun, run_hook
 from pgwarden.pipeline.deploy_preconditions import BackupChoice
-from pgwarden.records import Check, Progress
+from pgwarden.records import Check, Migration, Progress
 from pgwarden.tools.base import MigrationTool
 
 
@@ -48,6 +49,19 @@ class DeployRun:
     failed_migration: str | None = None
     error: str | None = None
     output: str = ""
+    #: The deploy lock, once held; the pending migrations as the tool listed them then.
+    lock: DeployLock | None = None
+    pending_migrations: list[Migration] = field(default_factory=list)
+    #: Migrations this deploy started that did not finish and may be partly applied (names).
+    unknown: list[str] = field(default_factory=list)
+    #: The deploy lock's session was lost: nothing more is started, no hook runs.
+    lock_lost: bool = False
+
+    def lock_alive(self) -> bool:
+        """False once the deploy lock is lost (then :attr:`lock_lost` is set); True without a lock."""
+        if self.lock is not None and not self.lock_lost and not self.lock.alive():
+            self.lock_lost = True
+        return not self.lock_lost
 
     @property
     def backup_id(self) -> str | None:

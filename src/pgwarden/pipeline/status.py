@@ -1,6 +1,7 @@
 """``pgwarden status``: where does this database stand?
 
-Read-only: the server, the migration tool's view (applied / pending / failed / edited), the
+Read-only: the server, the migration tool's view (applied / pending / failed / edited, and
+unknown: started and not finished, :mod:`pgwarden.pipeline.unfinished`), the
 newest verified backup in the configured store and the last deploys recorded in the database.
 The seed's ``db:monitor`` and ``migrate:status`` in one place.
 """
@@ -14,6 +15,7 @@ from pgwarden.config import Settings
 from pgwarden.errors import PgwardenError
 from pgwarden.pg.catalog import user_tables
 from pgwarden.pg.connection import DatabaseTarget, connection
+from pgwarden.pipeline.unfinished import Unfinished, migrations_with_unknown, resolve_command
 from pgwarden.records import Check, MigrationStatus, StepResult
 from pgwarden.tools import get_tool
 
@@ -26,8 +28,9 @@ def database_status(settings: Settings, target: DatabaseTarget) -> StepResult:
         details["server_version"] = conn.execute("show server_version").fetchone()[0]  # type: ignore[index]
         details["tables"] = len(user_tables(conn))
         tool = get_tool(settings)
+        unknown: list[Unfinished] = []
         try:
-            migrations = tool.migrations(conn)
+            migrations, unknown = migrations_with_unknown(tool, conn, target.dbname)
         except PgwardenError as exc:
             migrations = []
             checks.append(Check("migrations readable", False, str(exc)))
@@ -35,7 +38,10 @@ def database_status(settings: Settings, target: DatabaseTarget) -> StepResult:
         for m in migrations:
             by_status[m.status.value].append(m.name)
         details["migrations"] = {"tool": tool.name, **by_status, "head": tool.head(conn)}
+        details["unfinished"] = [u.to_json() for u in unknown]
         if migrations:
+            checks.append(Check("no unfinished migration", not unknown, "; ".join(
+                f"{u.migration} ({u.why}): {resolve_command(u.migration)}" for u in unknown)))
             checks.append(Check("no failed migration", not by_status["failed"], ", ".join(by_status["failed"])))
             checks.append(Check("no migration edited after apply", not by_status["edited"],
                                 ", ".join(by_status["edited"])))

@@ -2,7 +2,8 @@
 
 Checks, each a :class:`~pgwarden.records.Check` (a failed ``warning`` check does not fail the step):
 
-- migration history: every migration of the folder is applied, none failed or edited (per tool);
+- migration history: every migration of the folder is applied, none failed, unfinished
+  (:mod:`~pgwarden.pipeline.unfinished`) or edited (per tool);
 - schema health: no INVALID index (a failed ``CREATE INDEX CONCURRENTLY``), no table that lost
   the primary key it had when the last deploy started; NOT VALID constraints are warnings;
 - data: row counts of the tables the migrations did not touch, against the backup manifest,
@@ -31,6 +32,7 @@ from pgwarden.pg.catalog import invalid_indexes, not_valid_constraints, tables_w
 from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.pipeline.checks import run_sql_check
 from pgwarden.pipeline.rowcounts import ROW_COUNTS, RowCountPolicy, check_row_counts
+from pgwarden.pipeline.unfinished import migrations_with_unknown, resolve_command
 from pgwarden.records import Check, MigrationStatus, Progress, StepResult
 from pgwarden.redact import redact
 from pgwarden.risk.touched import tables_touched
@@ -57,7 +59,7 @@ def check_history(
     migrations after it are pending again, which is reported (with the way back) but not a failure."""
     tool = get_tool(settings)
     try:
-        migrations = tool.migrations(conn)
+        migrations, unknown = migrations_with_unknown(tool, conn, str(conn.info.dbname))
     except PgwardenError as exc:
         return [Check("migration history readable", False, redact(str(exc)))], []
     by_status: dict[MigrationStatus, list[str]] = {s: [] for s in MigrationStatus}
@@ -87,6 +89,9 @@ def check_history(
         Check("every applied migration has its file", not missing_files,
               ("recorded as applied but not in the folder (deleted or renamed after it ran): "
                + ", ".join(missing_files)) if missing_files else ""),
+        Check("no unfinished migration", not unknown, "; ".join(
+            f"{u.migration} started and did not finish, may be partly applied ({u.why}); once checked: "
+            f"{resolve_command(u.migration)}" for u in unknown)),
         Check("no failed migration", not failed, ", ".join(sorted(failed))),
         Check("no migration edited after it was applied", not by_status[MigrationStatus.EDITED],
               ", ".join(by_status[MigrationStatus.EDITED])),

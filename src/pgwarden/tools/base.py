@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import psycopg
 from psycopg import sql
@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     # typing.LiteralString is 3.11+; psycopg types sql.SQL's argument with it.
     from typing_extensions import LiteralString
 
+from pgwarden.errors import ConfigError
 from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.deploy_lock import LockToken
 from pgwarden.records import Migration
 
 
@@ -28,6 +30,9 @@ from pgwarden.records import Migration
 class SessionLimits:
     lock_timeout_s: float
     statement_timeout_s: float
+    #: The deploy lock, for a migration session pgwarden owns to hold it too (tools that
+    #: set :attr:`MigrationTool.holds_deploy_lock`); None outside a deploy.
+    deploy_lock: LockToken | None = None
 
 
 @dataclass
@@ -39,6 +44,9 @@ class ApplyResult:
     error: str | None = None
     output: str = ""
     lock_timeout_hit: bool = False
+    #: The adapter knows the ``failed`` migration changed nothing although it is not atomic (its
+    #: first statement failed, say); otherwise a non-atomic failure is recorded as unknown.
+    untouched: bool = False
 
     @property
     def ok(self) -> bool:
@@ -49,6 +57,10 @@ class MigrationTool(Protocol):
     name: str
     #: Where the tool records what it applied (:data:`pgwarden.names.TOOL_HISTORY_TABLES`).
     history_table: str
+    #: True when ``apply`` runs the migrations on a session pgwarden owns, which takes the
+    #: migration lock of :class:`SessionLimits.deploy_lock` and stops before the next migration
+    #: once the deploy lock is lost; False: the deploy stops the tool's processes instead.
+    holds_deploy_lock: bool = False
 
     def migrations(self, conn: psycopg.Connection[Any] | None) -> list[Migration]:
         """All migrations in order, with status from the history table when ``conn`` is given."""
@@ -107,6 +119,58 @@ class MigrationTool(Protocol):
     ) -> ApplyResult:
         """Apply every pending migration."""
         ...
+
+
+@runtime_checkable
+class RecordsResolutions(Protocol):
+    """A tool whose history pgwarden writes itself, so ``pgwarden resolve`` can record a decision there."""
+
+    def record_resolution(self, conn: psycopg.Connection[Any], name: str, *, applied: bool) -> None:
+        """Record ``name`` as applied (``applied``) or as never run (so the next deploy runs it)."""
+        ...
+
+
+def check_file_name(path: Path) -> None:
+    """Refuse (exit 2) a migration whose file name is not UTF-8: it cannot be recorded or shown."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raw = path.name.encode("utf-8", "surrogateescape")
+        raise ConfigError(
+            f"{ascii(str(path.parent))[1:-1]}/{str(raw)[2:-1]}: the file name is not valid UTF-8 (byte offset "
+            f"{len(path.name[:exc.start].encode('utf-8', 'surrogateescape'))} of the name): history tables and "
+            "reports hold names as text; rename the file"
+        ) from None
+
+
+def read_migration_text(path: Path) -> str:
+    """The text of a migration file, or a ConfigError (exit 2) naming the file and the byte offset.
+
+    Refused up front: a NUL byte (libpq ends a query string at NUL, so the rest of the file would
+    silently not run), bytes that are not UTF-8, and a file name that is not UTF-8.
+    """
+    check_file_name(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise ConfigError(
+            f"{path}: a NUL byte at byte offset {nul} (line {_line_at(data, nul)}): PostgreSQL stops "
+            "reading a query at NUL, so everything after it would silently not run; remove it"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not valid UTF-8 at byte offset {exc.start} (line {_line_at(data, exc.start)}): "
+            "save the file as UTF-8"
+        ) from None
+
+
+def _line_at(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
 
 
 def sha256_file(path: Path) -> str:

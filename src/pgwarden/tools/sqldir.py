@@ -9,9 +9,11 @@ an applied file whose sha256 changed is an error, never silently re-run.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,18 @@ from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.names import MIGRATE_APPLICATION_NAME, TOOL_HISTORY_TABLES
 from pgwarden.pg.connection import DatabaseTarget, connect, table_exists
+from pgwarden.pg.deploy_lock import LockToken, deploy_lock_held, take_migration_lock
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.redact import redact
-from pgwarden.tools.base import ApplyResult, MigrationTool, SessionLimits, display_path, history_sql, sha256_file
+from pgwarden.tools.base import (
+    ApplyResult,
+    MigrationTool,
+    SessionLimits,
+    check_file_name,
+    display_path,
+    history_sql,
+    read_migration_text,
+)
 
 HISTORY_DDL = """
 create table if not exists {table} (
@@ -74,6 +85,8 @@ def discover(folder: Path) -> list[SqlFile]:
     found: list[SqlFile] = []
     problems: list[str] = []
     for entry in sorted(folder.iterdir()):
+        if entry.suffix == ".sql" or (entry / "migration.sql").is_file():
+            check_file_name(entry)
         if entry.is_file() and entry.suffix == ".sql":
             name, path = entry.stem, entry
         elif entry.is_dir() and (entry / "migration.sql").is_file():
@@ -120,6 +133,7 @@ def _strip_comments(sql: str) -> str:
 class SqlDirTool(MigrationTool):
     name = "sql"
     history_table = TOOL_HISTORY_TABLES[name]
+    holds_deploy_lock = True
 
     def __init__(self, settings: Settings, folder: Path | None = None) -> None:
         self.settings = settings
@@ -142,19 +156,21 @@ class SqlDirTool(MigrationTool):
         history = self._history(conn) if conn is not None else {}
         result = []
         for f in self._files():
-            checksum = sha256_file(f.path)
+            text = read_migration_text(f.path)
+            checksum = hashlib.sha256(text.encode("utf-8")).hexdigest()
             status = MigrationStatus.PENDING
             if f.name in history:
                 recorded, finished_at, error = history[f.name]
                 if finished_at is None:
-                    status = MigrationStatus.FAILED if error else MigrationStatus.PENDING
+                    # Started, no outcome recorded: pgwarden stopped while it ran (see apply).
+                    status = MigrationStatus.FAILED if error else MigrationStatus.UNKNOWN
                 elif recorded != checksum:
                     status = MigrationStatus.EDITED
                 else:
                     status = MigrationStatus.APPLIED
             result.append(
                 Migration(name=f.name, path=display_path(f.path, self.settings.base_dir), status=status,
-                          checksum=checksum, sql=f.path.read_text(encoding="utf-8"))
+                          checksum=checksum, sql=text, atomic=not needs_own_transaction(text))
             )
         return result
 
@@ -180,8 +196,8 @@ class SqlDirTool(MigrationTool):
 
     def resolve_hint(self, name: str) -> str:
         return (
-            f"undo what {name} changed, then: delete from {self.history_table} where name = {_sql_string(name)} "
-            "(pgwarden re-runs it on the next deploy)"
+            f"fix the cause (what failed rolled back), then: pgwarden resolve {name} --rolled-back "
+            "(the next deploy runs it again)"
         )
 
     def recorded(self, conn: psycopg.Connection[Any]) -> list[str]:
@@ -213,62 +229,140 @@ class SqlDirTool(MigrationTool):
     def apply(
         self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
     ) -> ApplyResult:
+        """Apply every pending migration on one session, which holds the migration lock in a deploy.
+
+        An atomic file runs in one transaction together with its history row, so it is applied and
+        recorded, or neither. A ``-- pgwarden:no-transaction`` file runs statement by statement after
+        its history row is committed: if it stops half-way the row says it started and not finished.
+        """
         result = ApplyResult()
-        applied_by = _applied_by()
+        token = limits.deploy_lock
         # The deploy's lock watchdog finds the migration session by this application_name.
         with connect(target, application_name=MIGRATE_APPLICATION_NAME) as conn:
-            conn.execute(history_sql(HISTORY_DDL, self.history_table))
-            pending = self.pending(conn)
-            conn.execute(SQL("set lock_timeout = {}").format(Literal(pg_duration(limits.lock_timeout_s))))
-            conn.execute(SQL("set statement_timeout = {}").format(Literal(pg_duration(limits.statement_timeout_s))))
-            for migration in pending:
-                sql = migration.sql or ""
-                started = time.monotonic()
-                conn.execute(
-                    history_sql(
-                        "insert into {table} (name, checksum, applied_by, run_id) values (%s, %s, %s, %s) "
-                        "on conflict (name) do update set checksum = excluded.checksum, started_at = now(), "
-                        "finished_at = null, error = null, applied_by = excluded.applied_by, "
-                        "run_id = excluded.run_id",
-                        self.history_table,
-                    ),
-                    (migration.name, migration.checksum, applied_by, run_id),
-                )
-                try:
-                    if needs_own_transaction(sql):
-                        # One statement at a time: a multi-statement string runs in an implicit
-                        # transaction, which CREATE INDEX CONCURRENTLY and friends refuse.
-                        for statement in split_statements(sql):
-                            conn.execute(statement)
-                    else:
-                        with conn.transaction():
-                            conn.execute(sql)
-                except psycopg.Error as exc:
-                    message = redact(str(exc).strip())
-                    sqlstate = exc.sqlstate
-                    if sqlstate in ("55P03", "57014") and not needs_own_transaction(sql):
-                        # A lock timeout or a cancel (lock watchdog, statement_timeout) rolled the
-                        # whole file back: nothing was applied, it is simply still pending.
-                        conn.execute(
-                            history_sql("delete from {table} where name = %s", self.history_table), (migration.name,)
-                        )
-                    else:
-                        conn.execute(
-                            history_sql("update {table} set error = %s where name = %s", self.history_table),
-                            (message, migration.name),
-                        )
-                    result.failed = migration.name
-                    result.error = message
-                    result.lock_timeout_hit = sqlstate == "55P03"
+            try:
+                if token is not None and not take_migration_lock(conn, token):
+                    result.error = ("another migration session holds the migration lock: an earlier deploy "
+                                    "is still running its migrations")
                     return result
-                duration_ms = int((time.monotonic() - started) * 1000)
-                conn.execute(
-                    history_sql("update {table} set finished_at = now(), duration_ms = %s where name = %s",
-                                self.history_table),
-                    (duration_ms, migration.name),
-                )
+                conn.execute(history_sql(HISTORY_DDL, self.history_table))
+                pending = self.pending(conn)
+                conn.execute(SQL("set lock_timeout = {}").format(Literal(pg_duration(limits.lock_timeout_s))))
+                conn.execute(SQL("set statement_timeout = {}").format(
+                    Literal(pg_duration(limits.statement_timeout_s))))
+            except psycopg.Error as exc:
+                result.error = f"the migration session failed before any migration ran: {_message(exc)}"
+                return result
+            for migration in pending:
+                if token is not None and not _still_locked(conn, token):
+                    result.error = (f"the deploy lock was lost; stopped before {migration.name}, which did not "
+                                    "start (another deploy may now run it)")
+                    return result
+                if not self._apply_one(conn, target, migration, run_id, result):
+                    return result
                 result.applied.append(migration.name)
         return result
+
+    def _apply_one(self, conn: psycopg.Connection[Any], target: DatabaseTarget, migration: Migration,
+                   run_id: str | None, result: ApplyResult) -> bool:
+        """Run one migration and record it; False (with ``result`` filled in) when it failed."""
+        sql = migration.sql or ""
+        started = time.monotonic()
+        record = (migration.name, migration.checksum, _applied_by(), run_id)
+        done = history_sql("update {table} set finished_at = now(), duration_ms = %s, error = null where name = %s",
+                           self.history_table)
+        completed = 0
+        statement = sql
+        sqlstate: str | None = None
+        session_lost = False
+        try:
+            if migration.atomic:
+                with conn.transaction():
+                    conn.execute(history_sql(_START, self.history_table), record)
+                    conn.execute(sql)
+                    conn.execute(done, (int((time.monotonic() - started) * 1000), migration.name))
+                return True
+            # One statement at a time: a multi-statement string runs in an implicit transaction,
+            # which CREATE INDEX CONCURRENTLY and friends refuse. The history row goes first.
+            statements = split_statements(sql)
+            conn.execute(history_sql(_START, self.history_table), record)
+            for statement in statements:
+                conn.execute(statement)
+                completed += 1
+            conn.execute(done, (int((time.monotonic() - started) * 1000), migration.name))
+            return True
+        except OperationFailed as exc:  # the file does not parse: nothing of it ran
+            message = exc.message
+        except psycopg.Error as exc:
+            message = _message(exc)
+            sqlstate = exc.sqlstate
+            # Terminated (57P01...), connection failure (08...) or no answer at all.
+            session_lost = conn.closed or conn.broken or sqlstate is None or sqlstate.startswith(("57P", "08"))
+        retryable = sqlstate in ("55P03", "57014")
+        if session_lost:
+            message = f"the migration session ended during {migration.name}: {message}"
+        # Not atomic: only a first statement that failed (and is not CONCURRENTLY, which leaves an
+        # INVALID index behind) provably changed nothing.
+        untouched = migration.atomic or (completed == 0 and not session_lost
+                                         and "concurrently" not in statement.lower())
+        result.failed, result.error = migration.name, message
+        result.lock_timeout_hit = sqlstate == "55P03" and not session_lost
+        result.untouched = untouched and not migration.atomic
+        if not untouched:
+            # Maybe partly applied: the history row stays "started, not finished" (status unknown).
+            return False
+        try:
+            self._record_failure(conn, target, migration, record, message, forget=retryable and not session_lost)
+        except (psycopg.Error, OperationFailed) as exc2:
+            result.error += f" (and recording the failure in {self.history_table} failed: {_message(exc2)})"
+        return False
+
+    def _record_failure(self, conn: psycopg.Connection[Any], target: DatabaseTarget, migration: Migration,
+                        record: tuple[Any, ...], message: str, *, forget: bool) -> None:
+        """Record the error of a migration that changed nothing (status failed), or forget it
+        (``forget``: a lock timeout or cancel, still pending).
+
+        On the migration session when it is alive, else on a new one. A row whose migration was
+        recorded as finished is never touched.
+        """
+        own = not (conn.closed or conn.broken)
+        with (nullcontext(conn) if own else connect(target)) as session:
+            if forget:
+                session.execute(history_sql("delete from {table} where name = %s and finished_at is null",
+                                            self.history_table), (migration.name,))
+                return
+            session.execute(history_sql(_START, self.history_table), record)
+            session.execute(history_sql("update {table} set error = %s where name = %s and finished_at is null",
+                                        self.history_table), (message, migration.name))
+
+    def record_resolution(self, conn: psycopg.Connection[Any], name: str, *, applied: bool) -> None:
+        """``pgwarden resolve``: mark ``name`` finished with the file's checksum, or forget it."""
+        conn.execute(history_sql(HISTORY_DDL, self.history_table))
+        if not applied:
+            conn.execute(history_sql("delete from {table} where name = %s", self.history_table), (name,))
+            return
+        migration = next((m for m in self.migrations(conn) if m.name == name), None)
+        checksum = migration.checksum if migration is not None else ""
+        conn.execute(history_sql(_START, self.history_table), (name, checksum, _applied_by(), "resolve"))
+        conn.execute(history_sql("update {table} set finished_at = now(), error = null, checksum = %s "
+                                 "where name = %s", self.history_table), (checksum, name))
+
+
+#: The history row of a migration about to run (a failed earlier try is overwritten, a finished one kept).
+_START = ("insert into {table} (name, checksum, applied_by, run_id) values (%s, %s, %s, %s) "
+          "on conflict (name) do update set checksum = excluded.checksum, started_at = now(), "
+          "finished_at = null, error = null, applied_by = excluded.applied_by, run_id = excluded.run_id "
+          "where {table}.finished_at is null")
+
+
+def _still_locked(conn: psycopg.Connection[Any], token: LockToken) -> bool:
+    try:
+        return deploy_lock_held(conn, token)
+    except psycopg.Error:
+        return False
+
+
+def _message(exc: BaseException) -> str:
+    return redact(str(exc).strip()) or type(exc).__name__
 
 
 def _applied_by() -> str:
@@ -281,8 +375,3 @@ def _applied_by() -> str:
     except (KeyError, OSError):
         # No passwd entry for the uid (`docker run --user 1234`); Python 3.13 raises OSError.
         return f"uid {os.getuid()}"
-
-
-def _sql_string(text: str) -> str:
-    """A SQL string literal for a hint a human pastes into psql (a quote in a name stays inside it)."""
-    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,195 @@
+"""Unfinished migrations, injected for real: the migration session terminated, pgwarden SIGKILLed.
+
+A migration that started and did not finish may be partly applied when it is not atomic: it is
+recorded (``pgwarden_unfinished``), shown by ``status`` and ``verify``, and ``deploy`` refuses
+(exit 4) until ``pgwarden resolve``. An atomic one rolled back: failed (session terminated) or
+pending again (pgwarden killed), never run twice, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pipeline.deploy import run_deploy
+from tests.deploy.helpers import SETUP_TIMEOUT_S, add_migration, audit_lines, write_project
+
+INIT = "create table t (id int);\ncreate table gate (x int);\ninsert into gate values (1);\n"
+#: Not atomic: the first insert is committed before the sleep (the sleep lasts while gate has a row).
+HALF = ("-- pgwarden:no-transaction\ninsert into t values (1);\nselect pg_sleep(30) from gate;\n"
+        "insert into t values (2);\n")
+#: Atomic: one transaction.
+TX = "insert into t values (1);\nselect pg_sleep(30) from gate;\ninsert into t values (2);\n"
+
+
+def setup(db, tmp_path: Path, name: str, sql: str):
+    settings = write_project(tmp_path, {"0001_init": INIT})
+    target = DatabaseTarget.from_url(db.url)
+    assert run_deploy(settings, target, no_backup_reason="setup").ok
+    add_migration(settings, name, sql)
+    return settings, target
+
+
+def start_deploy(db, tmp_path: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "DATABASE_URL": db.url}
+    return subprocess.Popen([sys.executable, "-m", "pgwarden", "deploy", "--no-backup", "--reason", "test"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def sleeping_migration(db, proc: subprocess.Popen[str]) -> int:
+    """The pid of the migration session once it sits in pg_sleep."""
+    deadline = time.monotonic() + SETUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        pid = db.scalar("select pid from pg_stat_activity where application_name like 'pgwarden-migrate%' "
+                        "and query like '%pg_sleep%' and state = 'active'")
+        if pid:
+            return int(pid)
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.05)
+    raise AssertionError("the migration never reached its pg_sleep")
+
+
+def terminate(db, pid: int) -> None:
+    db.execute("select pg_terminate_backend(%s, 5000)", (pid,))
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out
+
+
+def sigkill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+
+def ids(db) -> list[int]:
+    return [row[0] for row in db.execute("select id from t order by id")]
+
+
+def test_terminated_no_transaction_migration_is_unknown_shown_refused_and_resolved(db, tmp_path: Path, cli) -> None:
+    settings, _ = setup(db, tmp_path, "0002_half", HALF)
+    proc = start_deploy(db, tmp_path)
+    terminate(db, sleeping_migration(db, proc))
+    code, out = finish(proc)
+    assert code == 1 and "Traceback" not in out, out
+    assert "0002_half did not finish and may be partly applied" in out
+    assert "pgwarden resolve 0002_half --applied|--rolled-back" in out
+    assert ids(db) == [1]
+    env = {"DATABASE_URL": db.url}
+
+    status = cli("status", cwd=tmp_path, env=env)
+    assert status.code == 1, status.output
+    assert "0 failed, 1 unknown" in status.stdout
+    assert "UNKNOWN  0002_half" in status.stdout and "pgwarden resolve 0002_half" in status.stdout
+    as_json = json.loads(cli("status", "--format", "json", cwd=tmp_path, env=env).stdout)
+    assert as_json["migrations"]["unknown"] == ["0002_half"] and as_json["migrations"]["pending"] == []
+
+    verify = cli("verify", cwd=tmp_path, env=env)
+    assert verify.code == 1 and "no unfinished migration" in verify.output, verify.output
+
+    again = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
+    assert again.code == 4 and "Traceback" not in again.output, again.output
+    assert "0002_half started and did not finish" in again.stderr
+    assert "pgwarden resolve 0002_half --applied|--rolled-back" in again.stderr
+    assert ids(db) == [1], "the half-applied file ran again"
+
+    # The responder finishes it by hand and records that.
+    db.execute("insert into t values (2)")
+    resolved = cli("resolve", "0002_half", "--applied", "--reason", "inserted 2 by hand", cwd=tmp_path, env=env)
+    assert resolved.code == 0, resolved.output
+    assert "0002_half resolved as applied" in resolved.stdout
+    line = [x for x in audit_lines(settings) if x["action"] == "resolve"][-1]
+    assert line["outcome"] == "applied" and line["migration"] == "0002_half" and line["reason"] == "inserted 2 by hand"
+    status = cli("status", cwd=tmp_path, env=env)
+    assert status.code == 0 and "0 unknown" in status.stdout and "resolved-applied 0002_half" in status.stdout
+    final = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
+    assert final.code == 0 and "nothing to deploy" in final.output, final.output
+    assert ids(db) == [1, 2]
+
+
+def test_sigkilled_pgwarden_leaves_a_trace_and_the_next_deploy_waits_then_refuses(db, tmp_path: Path, cli) -> None:
+    setup(db, tmp_path, "0002_half", HALF)
+    proc = start_deploy(db, tmp_path)
+    backend = sleeping_migration(db, proc)
+    sigkill(proc)
+    env = {"DATABASE_URL": db.url}
+    # Its migration session still runs (nothing told it its client is gone): no deploy may start.
+    busy = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
+    assert busy.code == 4 and "a migration session of an earlier deploy is still running" in busy.stderr, busy.output
+    status = cli("status", cwd=tmp_path, env=env)
+    assert "1 unknown" in status.stdout and "UNKNOWN  0002_half" in status.stdout, status.output
+    terminate(db, backend)
+    refused = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
+    assert refused.code == 4 and "0002_half started and did not finish" in refused.stderr, refused.output
+    assert "Traceback" not in refused.output
+    assert ids(db) == [1]
+    # Undone by hand: the next deploy runs it again, in full.
+    db.execute("delete from t; delete from gate")
+    assert cli("resolve", "0002_half", "--rolled-back", cwd=tmp_path, env=env).code == 0
+    final = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
+    assert final.code == 0, final.output
+    assert ids(db) == [1, 2]
+
+
+def test_terminated_transactional_migration_is_failed_not_pending(db, tmp_path: Path, cli) -> None:
+    setup(db, tmp_path, "0002_tx", TX)
+    proc = start_deploy(db, tmp_path)
+    terminate(db, sleeping_migration(db, proc))
+    code, out = finish(proc)
+    assert code == 1 and "Traceback" not in out, out
+    assert ids(db) == []
+    error = db.scalar("select error from pgwarden_migrations where name = '0002_tx' and finished_at is null")
+    assert error and "terminat" in error, error
+    env = {"DATABASE_URL": db.url}
+    status = cli("status", cwd=tmp_path, env=env)
+    assert status.code == 1 and "1 failed, 0 unknown" in status.stdout, status.output
+    refused = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
+    assert refused.code == 4 and "pgwarden resolve 0002_tx --rolled-back" in refused.stderr, refused.output
+    db.execute("delete from gate")
+    assert cli("resolve", "0002_tx", "--rolled-back", cwd=tmp_path, env=env).code == 0
+    final = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
+    assert final.code == 0, final.output
+    assert ids(db) == [1, 2]
+
+
+def test_sigkilled_during_a_transactional_migration_it_rolls_back_and_runs_once(db, tmp_path: Path, cli) -> None:
+    setup(db, tmp_path, "0002_tx", TX)
+    proc = start_deploy(db, tmp_path)
+    backend = sleeping_migration(db, proc)
+    sigkill(proc)
+    terminate(db, backend)
+    env = {"DATABASE_URL": db.url}
+    status = cli("status", "--format", "json", cwd=tmp_path, env=env)
+    migrations = json.loads(status.stdout)["migrations"]
+    assert migrations["pending"] == ["0002_tx"] and migrations["unknown"] == [], status.output
+    db.execute("delete from gate")
+    final = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
+    assert final.code == 0 and "applied 1 migration(s)" in final.output, final.output
+    assert ids(db) == [1, 2]
+    assert db.scalar("select count(*) from pgwarden_unfinished") == 0
+
+
+def test_no_transaction_file_failing_half_way_is_unknown(db, tmp_path: Path) -> None:
+    settings, target = setup(db, tmp_path, "0002_half",
+                             "-- pgwarden:no-transaction\ninsert into t values (1);\ninsert into nope values (2);\n")
+    result = run_deploy(settings, target, no_backup_reason="test")
+    assert not result.ok and result.details["unfinished"] == ["0002_half"]
+    assert "pgwarden resolve 0002_half" in result.summary
+    assert [a["outcome"] for a in result.details["attempts"]] == ["unfinished"]
+    assert ids(db) == [1]
+
+
+def test_no_transaction_file_failing_at_its_first_statement_is_failed_not_unknown(db, tmp_path: Path, cli) -> None:
+    settings, target = setup(db, tmp_path, "0002_first",
+                             "-- pgwarden:no-transaction\ninsert into nope values (1);\ninsert into t values (2);\n")
+    result = run_deploy(settings, target, no_backup_reason="test")
+    assert not result.ok and result.details["unfinished"] == []
+    status = cli("status", cwd=tmp_path, env={"DATABASE_URL": db.url})
+    assert "1 failed, 0 unknown" in status.stdout, status.output
