@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import threading
 import time
@@ -15,7 +16,7 @@ import psycopg
 from psycopg import sql as pgsql
 
 from pgwarden.config import Settings, load_settings
-from pgwarden.manifest import BackupManifest, new_backup_id, utc_now_iso
+from pgwarden.manifest import BackupFile, BackupManifest, new_backup_id, utc_now_iso
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.stores import open_store
 from tests.fix_project import write_sql_project
@@ -56,12 +57,21 @@ def verified_backup(settings: Settings, target: DatabaseTarget, *, database: str
     created = utc_now_iso()
     if age_s:
         created = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=age_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    store = open_store(settings.backup.store, settings)
+    backup_id = new_backup_id()
+    # One stored file, so that deploy's re-check of the backup's files (sizes) finds what it lists.
+    content = f"stand-in archive of {target.dbname}\n".encode()
+    writer = store.open_writer(backup_id, "stand-in.dump")
+    writer.write(content)
+    writer.commit()
     manifest = BackupManifest(
-        id=new_backup_id(), created_at=created, database=database or target.dbname, server_version="18.0",
+        id=backup_id, created_at=created, database=database or target.dbname, server_version="18.0",
         pg_dump_version="18.0", format="custom", compression="none", tables=tables, exact_tables=list(tables),
         store=settings.backup.store, verified=verified, verification="test manifest",
+        files=[BackupFile("stand-in.dump", len(content), hashlib.sha256(content).hexdigest())],
+        size_bytes=len(content),
     )
-    open_store(settings.backup.store, settings).write_manifest(manifest)
+    store.write_manifest(manifest)
     return manifest
 
 

@@ -27,14 +27,20 @@ def _list(ctx: Context) -> int:
     ctx.say(f"backups in {listing.store}:")
     if not listing.backups:
         ctx.say("  (none)")
-    latest = listing.to_json()["latest_verified"]
+    latest = {entry["latest_verified"] for entry in listing.databases()}
     for m in listing.backups:
         state = "verified" if m.verified else "UNVERIFIED"
-        mark = "  <- latest verified" if m.id == latest else ""
+        mark = "  <- latest verified" if m.id in latest else ""
         ctx.say(f"  {m.id}  {m.database:<16} {format_bytes(m.size_bytes):>10}  {m.format:<9} {state:<10} "
                 f"age {format_duration(m.age_s())}{mark}")
     for backup_id in listing.incomplete:
         ctx.say(f"  {backup_id}  (incomplete: interrupted or still running, never restored)")
+    databases = listing.databases()
+    if len(databases) > 1:
+        ctx.say("databases (latest verified of each):")
+        for entry in databases:
+            server = entry["system_identifier"] or "server not recorded"
+            ctx.say(f"  {entry['database']:<16} {server:<20} {entry['latest_verified'] or '(none verified)'}")
     return EXIT_OK
 
 
@@ -43,7 +49,9 @@ def _show(ctx: Context) -> int:
 
     if not ctx.args.backup_id:
         raise ConfigError("pgwarden backups show: expected a backup id (or latest), e.g. pgwarden backups show latest")
-    manifest = show_backup(ctx.settings, ctx.args.backup_id, ctx.args.store)
+    # latest is the database URL's database's newest backup, when a URL is given.
+    target = ctx.target() if ctx.has_database_url() else None
+    manifest = show_backup(ctx.settings, ctx.args.backup_id, ctx.args.store, target)
     if ctx.json:
         ctx.emit_json(manifest.to_json())
         return EXIT_OK
@@ -60,6 +68,8 @@ def _prune(ctx: Context) -> int:
         return EXIT_OK
     verb = "would delete" if report.dry_run else "deleted"
     ctx.say(f"{verb} {len(report.deleted)} backup(s), kept {len(report.kept)} in {report.store}")
+    for backup_id, why in report.damaged.items():
+        ctx.say(f"damaged   {backup_id}: {why}")
     return EXIT_OK
 
 
@@ -70,9 +80,10 @@ def _run(ctx: Context) -> int:
 COMMAND = Command(
     name="backups",
     help="list, show or prune the backups in the store (retention: backup.retention)",
-    description="list: every backup, newest first, with its verification state. show ID: its manifest. "
-    "prune: delete backups outside backup.retention (days, keep_last); the newest verified backup is never "
-    "deleted, and every deletion is printed.",
+    description="list: every backup, newest first, with its database and verification state. show ID: its "
+    "manifest (latest: the newest of the database URL's database). prune: per database, delete backups outside "
+    "backup.retention (days, keep_last); a database's newest good backup (verified, its files in the store "
+    "with their sizes) is never deleted, and every deletion is printed.",
     example="pgwarden backups list --store s3://acme-backups/prod\npgwarden backups show latest --format json\n"
     "pgwarden backups prune --dry-run",
     add_arguments=_add_arguments,

@@ -16,6 +16,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     backup.add_argument("--no-backup", action="store_true",
                         help="deploy without a backup; needs --reason, which is written to the audit log")
     parser.add_argument("--reason", metavar="TEXT", help="why deploying without a backup is acceptable")
+    parser.add_argument("--allow-other-database", action="store_true",
+                        help="accept a backup of another database or server (by default the backup must be "
+                             "of the database deployed to)")
     parser.add_argument("--environment", metavar="NAME",
                         help="environment name (default: config 'environment', else $PGWARDEN_ENVIRONMENT); "
                              "protected ones refuse destructive commands")
@@ -39,6 +42,7 @@ def _run(ctx: Context) -> int:
         no_backup_reason=args.reason if args.no_backup else None,
         environment=args.environment,
         allow_failed_state=args.allow_failed_state,
+        allow_other_database=args.allow_other_database,
         run_id=args.run_id,
         progress=ctx.note,
     )

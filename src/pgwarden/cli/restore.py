@@ -17,6 +17,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--confirm", metavar="DBNAME",
                       help="restore in place over the database of the URL; must equal its name")
     mode.add_argument("--into", metavar="NEWDB", help="restore into a new database on the same server")
+    parser.add_argument("--allow-other-database", action="store_true",
+                        help="restore a backup of another database or server on purpose (by default a backup "
+                        "must be of the target database, and latest is its newest; with this flag latest is "
+                        "the newest of its name on any server)")
     parser.add_argument("--snapshot", action="store_true",
                         help="restore the backup's RDS/Aurora snapshot into a new instance/cluster named by --into")
 
@@ -39,8 +43,10 @@ def _run(ctx: Context) -> int:
     if ctx.args.snapshot:
         if not ctx.args.into:
             raise ConfigError("--snapshot restores into a new instance or cluster: pass --into NEW-IDENTIFIER")
+        # No connection: the server whose snapshot is restored may be gone; the URL's name picks latest.
+        database = ctx.target().dbname if ctx.has_database_url() else None
         result = restore_snapshot_backup(ctx.settings, ctx.args.backup_id, into=ctx.args.into,
-                                         store_uri=ctx.args.store, progress=ctx.note)
+                                         store_uri=ctx.args.store, database=database, progress=ctx.note)
         print_result(ctx, result)
         return EXIT_OK if result.ok else EXIT_FAILED
     result = restore_backup(
@@ -50,6 +56,7 @@ def _run(ctx: Context) -> int:
         store_uri=ctx.args.store,
         confirm=ctx.args.confirm,
         into=ctx.args.into,
+        allow_other_database=ctx.args.allow_other_database,
         progress=ctx.note,
     )
     print_result(ctx, result)
@@ -59,8 +66,9 @@ def _run(ctx: Context) -> int:
 COMMAND = Command(
     name="restore",
     help="restore a verified backup in place (--confirm DBNAME) or into a new database (--into NEWDB)",
-    description="Check every stored byte of the backup before touching the database, restore it with "
-    "pg_restore, then compare row counts with the backup and the duration with restore.rto.",
+    description="Check that the backup is of the target database (name and server) and every stored byte of "
+    "it before touching the database, restore it with pg_restore, then compare row counts with the backup "
+    "and the duration with restore.rto.",
     example="pgwarden restore --backup-id latest --confirm shop\n"
     "pgwarden restore --backup-id 20261122T101500Z-ab12cd --into shop_restored\n"
     "pgwarden restore --backup-id latest --snapshot --into prod-db-restored",

@@ -103,6 +103,8 @@ class BackupConfig:
     sse: str | None = opt(one_of("AES256", "aws:kms"), None)
     kms_key_id: str | None = opt(read_str, None)
     exclude_tables: list[str] = opt(list_of(read_str), [])
+    verify_before_deploy: str = opt(one_of("size", "checksum"), "size",
+                                    doc="deploy re-checks the backup's files: size, or checksum (read, sha256)")
 
 
 @dataclass

@@ -46,6 +46,7 @@ from pgwarden.pg.dump import (
     run_directory_dump,
     stream_custom_dump,
 )
+from pgwarden.pg.identity import identity_of
 from pgwarden.pg.tables import TABLES_SQL
 from pgwarden.records import Progress
 from pgwarden.redact import redact
@@ -216,6 +217,7 @@ def take_backup(
 
     with connect(target) as conn:
         major, minor = server_version(conn)
+        identity = identity_of(conn, target)
         pg_dump = find_client("pg_dump", major)
         head = migration_head if migration_head is not None else _migration_head(settings, conn)
     pg_restore = find_client("pg_restore", pg_dump.major)
@@ -285,6 +287,8 @@ def take_backup(
         run_id=_ci_run_id(),
         store=uri,
         uncompressed_bytes=plain_bytes,
+        system_identifier=identity.system_identifier,
+        origin=identity.where,
     )
     say(f"stored {format_bytes(manifest.size_bytes)} ({format_bytes(plain_bytes)} before compression); verifying")
     try:

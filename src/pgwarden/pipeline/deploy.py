@@ -63,6 +63,7 @@ def run_deploy(
     allow_failed_state: bool = False,
     run_id: str | None = None,
     progress: Progress | None = None,
+    allow_other_database: bool = False,
 ) -> StepResult:
     """Deploy pending migrations; see the module docstring for the steps.
 
@@ -89,7 +90,8 @@ def run_deploy(
     started = time.monotonic()
     try:
         run.checks.append(refuse_forbidden_commands(settings, tool, env_name))
-        run.backup = require_backup(settings, target, backup_id, no_backup_reason)
+        run.backup = require_backup(settings, target, backup_id, no_backup_reason,
+                                    allow_other_database=allow_other_database, say=say)
         run.checks.append(Check("verified backup", run.backup.backup_id is not None, run.backup.description,
                                 warning=run.backup.backup_id is None))
         say(f"backup: {run.backup.description}")

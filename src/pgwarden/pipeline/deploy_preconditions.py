@@ -1,8 +1,9 @@
 """The preconditions of a deploy: each one passes, or refuses (exit 4) before anything runs.
 
 - no destructive command in a protected environment (:func:`refuse_forbidden_commands`);
-- a verified, recent backup of this database, or ``--no-backup --reason`` (:func:`require_backup`,
-  whose decision is the pure :func:`choose_backup` over the store's manifests);
+- a verified, recent backup of this database (its name and server), or ``--no-backup --reason``
+  (:func:`require_backup`, whose decision is the pure :func:`choose_backup` over the store's
+  manifests), whose files are still in the store (:func:`recheck_backup`: sizes, or sha256 by config);
 - no failed migration in the tool's history (:func:`refuse_failed_state`).
 """
 
@@ -19,11 +20,14 @@ from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
 from pgwarden.guards import find_forbidden, is_protected
-from pgwarden.manifest import BackupManifest
+from pgwarden.manifest import BackupManifest, DatabaseIdentity, by_database, latest_verified, match_backup
 from pgwarden.pg.connection import DatabaseTarget
-from pgwarden.records import Check
-from pgwarden.stores import open_store
+from pgwarden.pg.identity import read_identity
+from pgwarden.records import Check, Progress
+from pgwarden.stores import BackupStore, open_store
+from pgwarden.stores.transfer import read_checked
 from pgwarden.tools.base import MigrationTool
+from pgwarden.units import format_bytes
 
 # --- destructive commands ---------------------------------------------------------------------
 
@@ -83,30 +87,42 @@ def choose_backup(
     backup_id: str | None = None,
     store_uri: str = "the backup store",
     now: dt.datetime | None = None,
+    system_identifier: str | None = None,
+    where: str = "",
+    allow_other_database: bool = False,
 ) -> BackupChoice:
     """The verified backup of ``database`` a deploy may use, or a :class:`SafetyRefusal` saying why none.
 
     ``manifests`` are the store's, newest first. With ``backup_id`` that backup must be among
     them and be usable; without, the newest verified backup of ``database`` is taken. Either way
-    it must be of ``database``, verified, and at most ``max_age_s`` old at ``now``: an older one
-    would lose everything written since.
+    it must be of ``database`` on this server (``system_identifier``, when both it and the backup
+    record one), verified, and at most ``max_age_s`` old at ``now``: an older one would lose
+    everything written since. ``allow_other_database`` accepts a backup asked for by id of any
+    database, and by default the newest of this name on another server (a replaced server).
     """
+    identity = DatabaseIdentity(database, system_identifier, where)
     if backup_id:
         chosen = next((m for m in manifests if m.id == backup_id), None)
         if chosen is None:
             raise SafetyRefusal(f"no verified backup to deploy with: backup {backup_id} not found in {store_uri}")
     else:
-        candidates = [m for m in manifests if m.verified and m.database == database]
-        if not candidates:
+        found = latest_verified(manifests, identity, any_server=allow_other_database)
+        if found is None:
+            others = by_database(m for m in manifests if m.verified)
+            detail = ("; the store holds verified backups of " + "; ".join(
+                f"{who.describe()} (newest {theirs[0].id})" for who, theirs in others.items())) if others else ""
             raise SafetyRefusal(
-                f"no verified backup of {database} in {store_uri}",
+                f"no verified backup of {database}"
+                + (f" on server {system_identifier}" if system_identifier else "") + f" in {store_uri}{detail}",
                 hint="run `pgwarden backup` first and pass --backup-id, or deploy with --no-backup --reason TEXT",
             )
-        chosen = candidates[0]
-    if chosen.database != database:
+        chosen = found
+    if not match_backup(chosen, identity).ours and not allow_other_database:
         raise SafetyRefusal(
-            f"backup {chosen.id} is of database {chosen.database!r}, not of {database!r}",
-            hint="take a backup of the database you deploy to",
+            f"backup {chosen.id} is of database {chosen.identity.label()}, not of {identity.label()}"
+            + (f" ({where})" if where else ""),
+            hint="take a backup of the database you deploy to (or pass --allow-other-database to deploy with "
+            "this one on purpose)",
         )
     if not chosen.verified:
         raise SafetyRefusal(
@@ -124,14 +140,17 @@ def choose_backup(
 
 
 def require_backup(
-    settings: Settings, target: DatabaseTarget, backup_id: str | None, no_backup_reason: str | None
+    settings: Settings, target: DatabaseTarget, backup_id: str | None, no_backup_reason: str | None, *,
+    allow_other_database: bool = False, say: Progress | None = None,
 ) -> BackupChoice:
-    """The verified backup of this database this deploy can be restored from, or a refusal."""
+    """The verified backup of this database this deploy can be restored from, its files re-checked in
+    the store (:func:`recheck_backup`), or a refusal."""
     if no_backup_reason is not None:
         if not no_backup_reason.strip():
             raise ConfigError("--no-backup needs --reason TEXT saying why deploying without a backup is acceptable")
         return BackupChoice(None, f"no backup: {no_backup_reason.strip()}")
     store = open_store(settings.backup.store, settings)
+    identity = read_identity(target)
     if backup_id:
         # Read the one manifest asked for: the store's own error names the newest backups there.
         try:
@@ -140,8 +159,38 @@ def require_backup(
             raise SafetyRefusal(f"no verified backup to deploy with: {exc.message}", hint=exc.hint) from None
     else:
         manifests = store.list_manifests()
-    return choose_backup(manifests, database=target.dbname, max_age_s=settings.backup.max_age,
-                         backup_id=backup_id, store_uri=store.uri)
+    choice = choose_backup(manifests, database=identity.database, max_age_s=settings.backup.max_age,
+                           backup_id=backup_id, store_uri=store.uri, system_identifier=identity.system_identifier,
+                           where=identity.where, allow_other_database=allow_other_database)
+    assert choice.manifest is not None
+    checked = recheck_backup(store, choice.manifest, checksum=settings.backup.verify_before_deploy == "checksum",
+                             say=say)
+    return BackupChoice(choice.backup_id, f"{choice.description}; {checked}", choice.manifest)
+
+
+def recheck_backup(store: BackupStore, manifest: BackupManifest, *, checksum: bool, say: Progress | None = None) -> str:
+    """Re-check, now, that the backup's files are still in the store as the manifest lists them: each
+    one there with its size, and with ``checksum`` (``backup.verify_before_deploy: checksum``) read in
+    full with its sha256. The manifest's ``verified`` only says how the files were when it was written:
+    since then they may have been deleted, replaced or damaged (or the flag hand-edited). A summary,
+    or a refusal naming what is wrong."""
+    hint = "take a new backup (pgwarden backup) and deploy with it; this one would not restore"
+    try:
+        problems = store.missing_files(manifest)
+        if problems:
+            raise SafetyRefusal(f"backup {manifest.id} in {store.uri} cannot be restored: {'; '.join(problems)}; "
+                                "nothing was deployed", hint=hint)
+        if not checksum:
+            return f"{len(manifest.files)} file(s) in the store with their sizes"
+        if say is not None:
+            say(f"reading backup {manifest.id} ({format_bytes(manifest.size_bytes)}) to check its sha256 "
+                "(backup.verify_before_deploy: checksum)")
+        for file in manifest.files:
+            read_checked(store, manifest.id, file, None, decompress=False)
+    except OperationFailed as exc:
+        raise SafetyRefusal(f"backup {manifest.id} could not be re-checked: {exc.message}; nothing was deployed",
+                            hint=exc.hint or hint) from None
+    return f"{len(manifest.files)} file(s) re-read from the store, sizes and sha256 match"
 
 
 # --- the tool's history -----------------------------------------------------------------------

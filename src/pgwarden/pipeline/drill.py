@@ -1,4 +1,7 @@
-"""``run_drill``: prove the newest verified backup restores, before anyone needs it to.
+"""``run_drill``: prove the newest verified backup of the database restores, before anyone needs it to.
+
+The backup drilled is the target database's (its name and server): another database's backup in
+the same store proves nothing about this one.
 
 Restore it into a scratch database on the same server, check row counts against the manifest
 (exactly, as after any restore), run the configured ``verify.checks`` on the copy the way verify
@@ -19,7 +22,9 @@ from psycopg import sql as pgsql
 from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import OperationFailed
+from pgwarden.manifest import by_database, latest_verified
 from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.pg.identity import read_identity
 from pgwarden.pipeline.checks import RecoveryClock, run_sql_check
 from pgwarden.pipeline.restore_load import restore_manifest
 from pgwarden.records import Check, Progress, StepResult
@@ -43,10 +48,17 @@ def run_drill(
     started = time.monotonic()
     clock = RecoveryClock()
     store = open_store(store_uri or settings.backup.store, settings)
-    manifest = store.latest_verified()
+    identity = read_identity(target)
+    manifests = store.list_manifests()
+    manifest = latest_verified(manifests, identity)
     if manifest is None:
-        raise OperationFailed(f"drill: no verified backup in {store.uri}: there is nothing that could be restored",
-                              hint="run pgwarden backup (e.g. on a schedule) and drill again")
+        others = list(by_database(m for m in manifests if m.verified))  # none of them is this database's
+        detail = ("; the store holds verified backups of other databases only: "
+                  + ", ".join(who.describe() for who in others)) if others else ""
+        raise OperationFailed(
+            f"drill: no verified backup of {identity.describe()} in {store.uri}: there is nothing that could be "
+            f"restored{detail}",
+            hint="run pgwarden backup (e.g. on a schedule) and drill again")
     limit = max_age if max_age is not None else settings.drill.max_age
     age = manifest.age_s()
     scratch = f"pgwarden_drill_{manifest.id.split('-')[0].lower()}_{secrets.token_hex(3)}"

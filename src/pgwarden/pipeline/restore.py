@@ -1,7 +1,8 @@
 """``pgwarden restore``: put a verified backup back, safely, and prove it worked.
 
 Refusals come first and touch nothing: a ``--confirm`` that is not the target database's name,
-``latest`` when no backup is verified, an unverified backup id, an ``--into`` database that
+``latest`` when no backup of the target database is verified, an unverified backup id, a backup of
+another database or server (unless ``--allow-other-database``), an ``--into`` database that
 exists. Then every stored file is read in full into scratch space and checked
 (:mod:`pgwarden.pipeline.restore_source`); only after all of them match does anything connect to
 restore (:mod:`pgwarden.pipeline.restore_load`). Afterwards the row counts are compared with the
@@ -20,9 +21,10 @@ import psycopg
 from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
-from pgwarden.manifest import BackupManifest
+from pgwarden.manifest import BackupManifest, DatabaseIdentity, Match, match_backup
 from pgwarden.names import QualifiedName
 from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.pg.identity import read_identity
 from pgwarden.pg.tables import analyze_schemas
 from pgwarden.pipeline.checks import RecoveryClock
 from pgwarden.pipeline.restore_load import restore_manifest, switch_over_commands
@@ -45,9 +47,13 @@ def restore_backup(
     store_uri: str | None = None,
     confirm: str | None = None,
     into: str | None = None,
+    allow_other_database: bool = False,
     progress: Progress | None = None,
 ) -> StepResult:
-    """Restore ``backup_id`` (or ``latest`` verified) in place (``confirm``) or into a new database."""
+    """Restore ``backup_id`` (or ``latest`` verified) in place (``confirm``) or into a new database.
+
+    The backup must be of the target database (its name and server) unless ``allow_other_database``.
+    """
     say = progress or _quiet
     if (confirm is None) == (into is None):
         raise ConfigError("restore needs exactly one of --confirm DBNAME (in place) or --into NEWDB (new database)")
@@ -60,7 +66,15 @@ def restore_backup(
         raise SafetyRefusal(f"--into {into} is the target database itself; use --confirm {into} to restore in place")
     clock = RecoveryClock()
     store = open_store(store_uri or settings.backup.store, settings)
-    manifest = resolve_backup(store, backup_id)
+    identity = read_identity(target)
+    manifest = resolve_backup(store, backup_id, identity, allow_other_database=allow_other_database)
+    found = match_backup(manifest, identity)
+    if found is Match.UNKNOWN_SERVER:
+        say(f"backup {manifest.id} is of {manifest.database!r}; its server or this one is not recorded "
+            "(a backup by an older pgwarden, or pg_control_system() not allowed): matched by name only")
+    elif not found.ours:
+        say(f"restoring backup {manifest.id} of {manifest.identity.describe()} into {identity.describe()} "
+            "(--allow-other-database)")
     outcome = restore_manifest(settings, target, store, manifest, into=into, say=say, clock=clock)
     duration = clock.seconds
     rto = settings.restore.rto
@@ -125,13 +139,19 @@ def restore_snapshot_backup(
     *,
     into: str,
     store_uri: str | None = None,
+    database: str | None = None,
     progress: Progress | None = None,
 ) -> StepResult:
-    """Restore the managed snapshot recorded with a backup into a *new* instance/cluster ``into``."""
+    """Restore the managed snapshot recorded with a backup into a *new* instance/cluster ``into``.
+
+    ``database`` (the database URL's name, when given) makes ``latest`` that database's newest
+    backup; no connection is made, the server being restored may be the one that is gone.
+    """
     say = progress or _quiet
     clock = RecoveryClock()
     store = open_store(store_uri or settings.backup.store, settings)
-    manifest = resolve_backup(store, backup_id)
+    identity = DatabaseIdentity(database) if database else None
+    manifest = resolve_backup(store, backup_id, identity)
     snapshot = manifest.snapshot or {}
     if not snapshot.get("id"):
         raise OperationFailed(

@@ -1,9 +1,9 @@
 """Which backup a restore uses, and its bytes on local disk, checked, before anything connects.
 
 :func:`resolve_backup` turns an id or ``latest`` into a manifest and refuses anything not
-verified. :func:`fetch_archive` reads every stored file in full (size, sha256, zstd frame) into
-scratch space, or checks a ``file://`` store's file where it is; only an archive that passed all
-of that reaches pg_restore.
+verified, or not of the target database (its name and server). :func:`fetch_archive` reads every
+stored file in full (size, sha256, zstd frame) into scratch space, or checks a ``file://`` store's
+file where it is; only an archive that passed all of that reaches pg_restore.
 """
 
 from __future__ import annotations
@@ -18,26 +18,26 @@ from types import TracebackType
 from typing import BinaryIO
 
 from pgwarden.errors import OperationFailed, SafetyRefusal
-from pgwarden.manifest import BackupManifest
+from pgwarden.manifest import BackupManifest, DatabaseIdentity, by_database, latest_verified, match_backup
 from pgwarden.records import Progress
 from pgwarden.stores import BackupStore
 from pgwarden.stores.transfer import read_checked
 from pgwarden.units import format_bytes
 
 
-def resolve_backup(store: BackupStore, backup_id: str) -> BackupManifest:
-    """The manifest for an id or ``latest``; refuses anything not verified."""
+def resolve_backup(
+    store: BackupStore, backup_id: str, identity: DatabaseIdentity | None = None, *, allow_other_database: bool = False
+) -> BackupManifest:
+    """The manifest for an id or ``latest``; refuses anything not verified, or not of ``identity``'s
+    database (unless ``allow_other_database``).
+
+    ``latest`` is the newest verified backup of ``identity``'s database (with
+    ``allow_other_database``: of its name, on any server). Without ``identity`` (nothing to compare
+    with, e.g. ``backups show latest`` without a database URL) it is the newest verified backup of
+    the store, refused when the store holds backups of several databases.
+    """
     if backup_id == "latest":
-        manifest = store.latest_verified()
-        if manifest is None:
-            unverified = store.list_manifests()
-            detail = f" ({len(unverified)} unverified)" if unverified else ""
-            raise SafetyRefusal(
-                f"no verified backup in {store.uri}{detail}: refusing to restore 'latest'",
-                hint="run pgwarden backup, or pass an explicit --backup-id after checking it with "
-                "pgwarden backups show ID",
-            )
-        return manifest
+        return _latest(store, identity, allow_other_database)
     manifest = store.get_manifest(backup_id)
     if not manifest.verified:
         raise SafetyRefusal(
@@ -45,7 +45,47 @@ def resolve_backup(store: BackupStore, backup_id: str) -> BackupManifest:
             "refusing to restore it",
             hint="pick a verified backup from pgwarden backups list",
         )
+    if identity is not None and not allow_other_database and not match_backup(manifest, identity).ours:
+        raise SafetyRefusal(
+            f"backup {backup_id} is of {manifest.identity.describe()}, not of the target, "
+            f"{identity.describe()}: refusing to use another database's backup",
+            hint="pick a backup of this database from pgwarden backups list, or pass --allow-other-database "
+            "to restore this one on purpose",
+        )
     return manifest
+
+
+def _latest(store: BackupStore, identity: DatabaseIdentity | None, any_server: bool) -> BackupManifest:
+    manifests = store.list_manifests()
+    verified = [m for m in manifests if m.verified]
+    groups = by_database(verified)
+    if identity is None and len(groups) > 1:
+        names = "; ".join(f"{who.describe()}: {found[0].id}" for who, found in groups.items())
+        raise SafetyRefusal(
+            f"{store.uri} holds backups of {len(groups)} databases, so 'latest' names none of them ({names})",
+            hint="give the database URL (--database-url or DATABASE_URL) to take its latest, or a backup id",
+        )
+    manifest = latest_verified(verified, identity, any_server=any_server)
+    if manifest is not None:
+        return manifest
+    unverified = len(manifests) - len(verified)
+    detail = f" ({unverified} unverified)" if unverified else ""
+    hint = ("run pgwarden backup, or pass an explicit --backup-id after checking it with "
+            "pgwarden backups show ID")
+    others = ""
+    if groups:
+        others = "; the store holds backups of " + "; ".join(
+            f"{who.describe()} (newest {found[0].id})" for who, found in groups.items())
+        same_name = next((found[0] for who, found in groups.items() if identity and who.database == identity.database),
+                         None)
+        if same_name is not None:
+            hint = (f"if this server replaces the one that backup was taken on, restore it on purpose: "
+                    f"--backup-id {same_name.id} --allow-other-database")
+        else:
+            hint = "to restore another database's backup on purpose: --backup-id ID --allow-other-database"
+    whose = f" of {identity.describe()}" if identity is not None else ""
+    raise SafetyRefusal(f"no verified backup{whose} in {store.uri}{detail}: refusing to restore 'latest'{others}",
+                        hint=hint)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from pgwarden.errors import OperationFailed
-from pgwarden.manifest import MANIFEST_NAME, BackupManifest, latest_verified, newest_first
+from pgwarden.manifest import MANIFEST_NAME, BackupManifest, DatabaseIdentity, latest_verified, newest_first
 
 
 class ObjectWriter(Protocol):
@@ -121,8 +121,25 @@ class BackupStore:
             raise OperationFailed(f"backup {backup_id} not found in {self.uri}", hint=hint)
         return manifest
 
-    def latest_verified(self) -> BackupManifest | None:
-        return latest_verified(self.list_manifests())
+    def latest_verified(self, identity: DatabaseIdentity | None = None) -> BackupManifest | None:
+        """The newest verified backup (of ``identity``'s database when given)."""
+        return latest_verified(self.list_manifests(), identity)
+
+    def missing_files(self, manifest: BackupManifest) -> list[str]:
+        """What is wrong with the backup's files as the store lists them: each file of the manifest
+        must be there with its size. Empty when all are (their bytes are not read: see
+        ``stores.transfer.read_checked`` for that)."""
+        stored = dict(self.objects.list_keys(manifest.id))
+        problems: list[str] = []
+        for file in manifest.files:
+            size = stored.get(self.key(manifest.id, file.name))
+            if size is None:
+                problems.append(f"{file.name} is missing")
+            elif size != file.size:
+                problems.append(f"{file.name} is {size} bytes, the manifest says {file.size}")
+        if not manifest.files:
+            problems.append("the manifest lists no file")
+        return problems
 
     def delete_backup(self, backup_id: str) -> None:
         # The manifest goes first: a half-deleted backup must look incomplete, never complete.
