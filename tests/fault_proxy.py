@@ -7,7 +7,8 @@ Every request is forwarded to the upstream unchanged, unless a :class:`Fault` ma
 - ``cut``: forward, send the upstream's status and headers (its true Content-Length) and the
   first ``after`` bytes of the body, then drop the connection, as a broken network does;
 - ``truncate``: forward, then send a consistent but short response (Content-Length = ``after``),
-  as a middlebox that loses the end of a body would.
+  as a middlebox that loses the end of a body would;
+- ``corrupt``: forward, with the body's byte at offset ``after`` flipped (a damaged transfer).
 
 A fault matches a method (``GET``, ``PUT|POST``...) and a substring of the request path, skips
 the first ``skip`` matching requests and hits the next ``times`` (None: all of them). Every request
@@ -33,7 +34,7 @@ ERROR_CODES = {500: "InternalError", 503: "SlowDown"}
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "cut" | "truncate"
+    kind: str  # "status" | "cut" | "truncate" | "corrupt"
     method: str = "GET"
     path: str = ""
     skip: int = 0
@@ -44,7 +45,7 @@ class Fault:
     hits: int = 0
 
     def __post_init__(self) -> None:
-        assert self.kind in ("status", "cut", "truncate"), self.kind
+        assert self.kind in ("status", "cut", "truncate", "corrupt"), self.kind
 
     def take(self, method: str, path: str) -> bool:
         """Whether this request gets the fault (called under the proxy's lock)."""
@@ -140,7 +141,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             finally:
                 conn.close()
             declared = len(data)
-            if fault is not None:
+            if fault is not None and fault.kind == "corrupt":
+                if len(data) > fault.after:
+                    data = data[: fault.after] + bytes([data[fault.after] ^ 0xFF]) + data[fault.after + 1:]
+            elif fault is not None:
                 data = data[: fault.after]
                 if fault.kind == "truncate":
                     declared = len(data)

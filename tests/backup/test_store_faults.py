@@ -200,6 +200,25 @@ def test_body_cut_short_in_transit_is_not_called_a_damaged_backup(db, tmp_path: 
     assert fingerprint(db.url) == before
 
 
+def test_body_damaged_in_transit_is_not_called_a_damaged_backup(db, tmp_path: Path, cli, s3_proxy) -> None:
+    bucket, proxy = s3_proxy
+    with db.connect() as conn:
+        create_rich(conn)
+    project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
+    manifest = _backup(cli, project, db)
+    before = fingerprint(db.url)
+    proxy.clear()
+    proxy.add(Fault("corrupt", path=manifest["files"][0]["name"], after=CUT_AT, times=None))
+
+    result = cli("restore", "--backup-id", manifest["id"], "--confirm", db.name, cwd=project,
+                 env={"DATABASE_URL": db.url})
+
+    assert result.code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "arrived damaged" in result.stderr and "the stored file is likely fine" in result.stderr
+    assert fingerprint(db.url) == before
+
+
 def test_object_replaced_between_two_pieces_of_a_download_is_refused(db, tmp_path: Path, cli, s3_proxy) -> None:
     bucket, proxy = s3_proxy
     with db.connect() as conn:

@@ -44,6 +44,7 @@ ATTEMPTS_WITHOUT_PROGRESS = ATTEMPTS
 #: What a body cut mid-way raises while it is read (botocore wraps most of urllib3's).
 CUT_ERRORS = (BotoCoreError, URLLib3Error, http.client.HTTPException, OSError)
 MISSING_CODES = ("NoSuchKey", "404")
+PAST_THE_END = "pgwarden-past-the-end"
 T = TypeVar("T")
 
 
@@ -206,15 +207,33 @@ class S3Reader(io.RawIOBase):
                 "Range": f"bytes={self.position}-"}
         if self.etag:
             args["IfMatch"] = self.etag
-        response = self.objects.get_object(f"read {self.key} on from byte {self.position}", args)
+        response = self.objects.call(f"read {self.key} on from byte {self.position}", lambda: self._get_rest(args))
         if response is None:
             raise OperationFailed(f"{where} and the object was deleted before it could be read on")
+        if response.get(PAST_THE_END):
+            # Every byte had arrived and botocore still objected (its CRC check): the bytes
+            # were damaged on the way; what the store holds is likely fine.
+            raise OperationFailed(
+                f"S3 download of {self.key} from {self.objects.uri} arrived damaged: {_describe_cut(exc)}",
+                hint="the stored file is likely fine (the transfer was corrupted); run the command again",
+            )
         expected = f"bytes {self.position}-"
         if not str(response.get("ContentRange", "")).startswith(expected):
             response["Body"].close()
             raise OperationFailed(f"{where}, and the endpoint did not resume it from byte {self.position} "
                                   f"(Content-Range {response.get('ContentRange')!r})")
         self.body = response["Body"]
+
+    def _get_rest(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            return cast(dict[str, Any], self.objects.client.get_object(**args))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in MISSING_CODES:
+                return None
+            if code == "InvalidRange":
+                return {PAST_THE_END: True}
+            raise
 
     def _close_body(self) -> None:
         try:
