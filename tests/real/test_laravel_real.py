@@ -30,8 +30,10 @@ CREATE_ORDERS = """
         $table->id();
         $table->string('email');
     });
-    DB::statement("insert into orders (email) select 'u' || g || '@example.com' from generate_series(1, 100000) g");
+    DB::statement("insert into orders (email) select 'u' || g || '@example.com' from generate_series(1, 1000) g");
 """
+# 100,000 rows: enough for plan to rate an index build on the table as blocking for a while.
+CREATE_BIG_ORDERS = CREATE_ORDERS.replace("1000)", "100000)")
 # Anonymous class: Laravel 8's --pretend prints the file name, not a class.
 ADD_EMAIL_INDEX = """
     DB::statement('create index orders_email_index on orders (email)');
@@ -52,6 +54,12 @@ def deploy(cli: Cli, app: LaravelApp, db: TestDatabase, *args: str) -> CliResult
                cwd=app.root)
 
 
+def migrate(app: LaravelApp, db: TestDatabase) -> None:
+    """The set-up: real artisan applies what is there, without pgwarden."""
+    done = app.artisan("migrate", "--force", url=laravel_url(db.url))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def configure(app: LaravelApp, **migrations: str) -> None:
     """pgwarden.yml with these ``migrations.*`` keys added."""
     keys = "".join(f"  {key}: {json.dumps(value)}\n" for key, value in migrations.items())
@@ -69,7 +77,7 @@ def no_traceback(result: CliResult) -> None:
 def test_plan_backup_deploy_status_verify_restore(cli: Cli, laravel_app: LaravelApp, db: TestDatabase) -> None:
     """Items 2 and 3: the stock plan command in production, both --pretend name forms, one flow."""
     app = laravel_app
-    app.add("2024_01_01_000001_create_orders_table", CREATE_ORDERS, class_name="CreateOrdersTable")
+    app.add("2024_01_01_000001_create_orders_table", CREATE_BIG_ORDERS, class_name="CreateOrdersTable")
     first = deploy(cli, app, db)
     assert first.code == 0, first.output
     app.add("2024_02_01_000002_add_email_index", ADD_EMAIL_INDEX)
@@ -196,13 +204,13 @@ def test_abbreviated_destructive_commands_are_refused(
     assert helped.returncode == 0, helped.stderr
     assert ("Drop all tables" in helped.stdout), helped.stdout  # what real artisan would run
     app.add("2024_01_01_000001_create_orders_table", CREATE_ORDERS, class_name="CreateOrdersTable")
-    assert deploy(cli, app, db).code == 0
+    migrate(app, db)
     configure(app, command=f"php artisan {spelling} --force")
     app.add("2024_02_01_000002_add_email_index", ADD_EMAIL_INDEX)
     refused = deploy(cli, app, db, "--environment", "production")
     no_traceback(refused)
     assert refused.code == 4, refused.output
-    assert db.scalar("select count(*) from orders") == 100_000
+    assert db.scalar("select count(*) from orders") == 1000
     assert db.scalar("select count(*) from migrations") == 1
 
 
@@ -218,14 +226,14 @@ def test_plan_never_writes(cli: Cli, laravel_app: LaravelApp, db: TestDatabase,
     """Item 6: a plan_command that would write is refused, or cannot write."""
     app = laravel_app
     app.add("2024_01_01_000001_create_orders_table", CREATE_ORDERS, class_name="CreateOrdersTable")
-    assert deploy(cli, app, db).code == 0
+    migrate(app, db)
     app.add("2024_02_01_000002_add_email_index", ADD_EMAIL_INDEX)
     configure(app, plan_command=plan_command)
     result = cli("plan", "--database-url", db.url, cwd=app.root)
     no_traceback(result)
     assert result.code == code, result.output
     assert says in result.output
-    assert db.scalar("select count(*) from orders") == 100_000
+    assert db.scalar("select count(*) from orders") == 1000
     assert db.execute("select migration from migrations") == [("2024_01_01_000001_create_orders_table",)]
     assert db.scalar("select count(*) from pg_indexes where indexname = 'orders_email_index'") == 0
 
@@ -274,10 +282,38 @@ def test_hooks_run_in_the_working_directory(cli: Cli, laravel_app: LaravelApp, d
     assert result.code == 0, result.output
     assert "Could not open input file" not in result.output
     assert not (app.root / "storage/framework/down").exists()  # down, then up again
-    assert db.scalar("select count(*) from orders") == 100_000
+    assert db.scalar("select count(*) from orders") == 1000
 
 
 def test_fixture_is_the_real_laravel(laravel_app: LaravelApp) -> None:
     version = subprocess.run(["php", "artisan", "--version", "--no-ansi"], cwd=laravel_app.root,
                              capture_output=True, text=True, check=True).stdout
     assert version.strip().startswith("Laravel Framework 8."), version
+
+
+def test_lock_timeout_and_password_with_real_artisan(
+    cli: Cli, laravel_app: LaravelApp, secret_db: TestDatabase
+) -> None:
+    """A password-login role (the password only in the child's environment) and a lock held by another
+    session: Laravel's session gives up after lock_timeout, the report says so and names the migration."""
+    app = laravel_app
+    db = secret_db
+    app.config.write_text(PGWARDEN_YML + "deploy:\n  lock_timeout: 200ms\n  retries: 0\n")
+    app.add("2024_01_01_000001_create_orders_table", CREATE_ORDERS, class_name="CreateOrdersTable")
+    migrate(app, db)
+    app.add("2024_02_01_000002_add_total", ADD_TOTAL, class_name="AddTotal")
+    holder = db.connect(autocommit=False)
+    try:
+        holder.execute("lock table orders in access share mode")
+        result = deploy(cli, app, db)
+    finally:
+        holder.rollback()
+        holder.close()
+    no_traceback(result)
+    assert result.code == 1, result.output
+    document = json.loads(result.stdout)
+    assert "55P03" in document["summary"], document["summary"]
+    assert "2024_02_01_000002_add_total" in document["summary"]
+    password = db.url.split(":")[2].split("@")[0]
+    assert password not in result.output
+    assert db.scalar("select count(*) from migrations") == 1
