@@ -256,14 +256,19 @@ def test_history_table_is_read_from_the_app(cli: Cli, laravel_app: LaravelApp, d
     config = app.root / "config/database.php"
     config.write_text(config.read_text().replace("'migrations' => 'migrations'", "'migrations' => 'schema_migrations'"))
     app.add("2024_01_01_000001_create_orders_table", CREATE_ORDERS, class_name="CreateOrdersTable")
+    migrate(app, db)
+    assert cli("backup", "--database-url", db.url, cwd=app.root).code == 0
     app.add("2024_02_01_000002_add_email_index", ADD_EMAIL_INDEX)
-    result = deploy(cli, app, db)
+    app.add("2024_03_01_000003_add_total_to_orders_table", ADD_TOTAL, class_name="AddTotalToOrdersTable")
+    result = cli("deploy", "--database-url", db.url, "--format", "json", cwd=app.root)
     assert result.code == 0, result.output
     assert "applied 2 migration(s)" in json.loads(result.stdout)["summary"]
-    assert db.scalar("select count(*) from schema_migrations") == 2
+    assert db.scalar("select count(*) from schema_migrations") == 3
     assert "migrations" not in tables(db)
     status = cli("status", "--database-url", db.url, "--format", "json", cwd=app.root)
     assert json.loads(status.stdout)["migrations"]["pending"] == [], status.output
+    verify = cli("verify", "--database-url", db.url, cwd=app.root)
+    assert verify.code == 0, verify.output
 
 
 def test_hooks_run_in_the_working_directory(cli: Cli, laravel_app: LaravelApp, db: TestDatabase,
