@@ -120,3 +120,15 @@ def test_s3_archive_deleted_or_replaced_is_refused(db, tmp_path: Path, cli, s3, 
         client.put_object(Bucket=s3.bucket, Key=key, Body=body)
     result = cli("deploy", cwd=project, env={"DATABASE_URL": db.url})
     _refused(result, db, manifest["id"], expected)
+
+
+def test_directory_backup_missing_one_file_is_refused(db, tmp_path: Path, cli) -> None:
+    _seed(db)
+    project = _project(tmp_path)
+    made = cli("backup", "--dump-format", "directory", "--format", "json", cwd=project, env={"DATABASE_URL": db.url})
+    assert made.code == 0, made.output
+    manifest = json.loads(made.stdout)
+    data_file = next(f["name"] for f in manifest["files"] if not f["name"].endswith(("toc.dat", "toc.dat.zst")))
+    (project / "backups" / manifest["id"] / data_file).unlink()
+    result = cli("deploy", cwd=project, env={"DATABASE_URL": db.url})
+    _refused(result, db, f"{data_file} is missing")
