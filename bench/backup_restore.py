@@ -156,7 +156,8 @@ def main() -> int:
             # --clean is not atomic unless --single-transaction, and fails on objects added after the backup.
             checkpoint()
             runs["in_place"].append(timed("pgwarden restore in place", lambda: result_holder.__setitem__(
-                "p", restore_backup(settings, in_place_target, manifest.id, confirm="bench_pgw"))))
+                "p", restore_backup(settings, in_place_target, manifest.id, confirm="bench_pgw",
+                                    allow_other_database=True))))  # the source's backup, on purpose
             assert result_holder["p"].ok, result_holder["p"].to_json()
         result = result_holder["r"]
         plain_restore, pgw_restore, pgw_in_place = (statistics.median(runs[k]) for k in ("plain", "into", "in_place"))
