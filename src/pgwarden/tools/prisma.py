@@ -38,13 +38,24 @@ import psycopg
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, SafetyRefusal
-from pgwarden.names import TOOL_HISTORY_TABLES
+from pgwarden.names import BOOKKEEPING_TABLES, TOOL_HISTORY_TABLES
 from pgwarden.pg.connection import DatabaseTarget, connection, table_exists
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.tools.base import ApplyResult, SessionLimits, history_sql, read_migration_text, sha256_file
 from pgwarden.tools.external import ExternalTool, command_argv
 from pgwarden.tools.prisma_project import PrismaProject, checksum_matches, is_atomic, read_project
 
+#: ``_prisma_migrations`` as Prisma creates it.
+PRISMA_HISTORY_DDL = """CREATE TABLE {table} (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)"""
 #: Commands that start Prisma's own CLI (and so, without a driver adapter, its native engine).
 _PRISMA_LAUNCHERS = frozenset({"npx", "pnpm", "yarn", "bunx", "bun", "prisma", "npm"})
 #: Output of a statement cancelled by ``pg_cancel_backend`` (the lock watchdog): SQLSTATE 57014.
@@ -202,6 +213,7 @@ class PrismaTool(ExternalTool):
         project = self.project()
         self._refuse_password_on_argv(project, target)
         with connection(target) as conn:
+            self._create_history_beside_ours(conn)
             notes = self._settle_failed(conn, interrupted=False)
             stuck = self.failed(conn)
         if stuck:
@@ -227,6 +239,23 @@ class PrismaTool(ExternalTool):
         if notes:
             outcome.output = "\n".join([outcome.output, *notes]).strip("\n")
         return outcome
+
+    def _create_history_beside_ours(self, conn: psycopg.Connection[Any]) -> None:
+        """Create ``_prisma_migrations`` (Prisma's own DDL) when pgwarden's tables are all the schema holds.
+
+        On a fresh database pgwarden's bookkeeping tables are there before Prisma's first run, and
+        Prisma, finding a non-empty schema without its history, refuses with P3005 ("baseline").
+        A schema holding anything else keeps Prisma's own verdict.
+        """
+        if table_exists(conn, self.history_table):
+            return
+        others = conn.execute(
+            "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = current_schema() and c.relkind in ('r', 'p', 'v', 'm', 'f') "
+            "and not (c.relname = any(%s))", (sorted(BOOKKEEPING_TABLES),)).fetchone()
+        if others and others[0]:
+            return
+        conn.execute(history_sql(PRISMA_HISTORY_DDL, self.history_table))
 
     def _settle_failed(self, conn: psycopg.Connection[Any], *, interrupted: bool, only: str | None = None) -> list[str]:
         """Mark rolled back what Prisma recorded as failed when provably nothing of it is applied.
