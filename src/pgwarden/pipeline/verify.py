@@ -79,8 +79,10 @@ def check_history(
                 f"{', '.join(pending)}: re-apply them with pgwarden deploy once the cause is fixed", warning=True,
             ))
     else:
-        history = [Check("every migration applied", not pending,
-                         ("not applied: " + ", ".join(pending)) if pending
+        # Failed and unfinished ones are not applied either (Prisma's failed 5th must fail this check).
+        not_applied = [m.name for m in migrations if m.status not in (MigrationStatus.APPLIED, MigrationStatus.EDITED)]
+        history = [Check("every migration applied", not not_applied,
+                         ("not applied: " + ", ".join(not_applied)) if not_applied
                          else f"{len(by_status[MigrationStatus.APPLIED])} applied, head {head or 'none'}")]
     on_disk = {m.name for m in migrations}
     missing_files = [name for name in tool.recorded(conn) if name not in on_disk]
@@ -92,7 +94,8 @@ def check_history(
         Check("no unfinished migration", not unknown, "; ".join(
             f"{u.migration} started and did not finish, may be partly applied ({u.why}); once checked: "
             f"{resolve_command(u.migration)}" for u in unknown)),
-        Check("no failed migration", not failed, ", ".join(sorted(failed))),
+        Check("no failed migration", not failed, "; ".join(
+            f"{name} (once cleaned up: {tool.resolve_hint(name)})" for name in sorted(failed))),
         Check("no migration edited after it was applied", not by_status[MigrationStatus.EDITED],
               ", ".join(by_status[MigrationStatus.EDITED])),
     ]
