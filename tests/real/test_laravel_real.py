@@ -322,3 +322,21 @@ def test_lock_timeout_and_password_with_real_artisan(
     password = db.url.split(":")[2].split("@")[0]
     assert password not in result.output
     assert db.scalar("select count(*) from migrations") == 1
+
+
+def test_plan_of_a_column_change_without_doctrine_says_what_is_missing(
+    cli: Cli, laravel_app: LaravelApp, db: TestDatabase
+) -> None:
+    """Laravel 8 renders ->change() only with doctrine/dbal, also for --pretend: plan says so."""
+    app = laravel_app
+    app.add("2024_01_01_000001_create_orders_table", CREATE_ORDERS, class_name="CreateOrdersTable")
+    migrate(app, db)
+    app.add("2024_02_01_000002_widen_email", """
+        Schema::table('orders', function (Blueprint $table) {
+            $table->string('email', 500)->change();
+        });
+    """, class_name="WidenEmail")
+    result = cli("plan", "--database-url", db.url, cwd=app.root)
+    no_traceback(result)
+    assert result.code == 1, result.output
+    assert "doctrine/dbal" in result.output

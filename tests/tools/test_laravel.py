@@ -184,6 +184,14 @@ def test_parse_laravel_8_anonymous_named_and_multi_line() -> None:
     ]
 
 
+def test_parse_laravel_8_failed_to_dump_queries_is_unknown_sql() -> None:
+    text = ("AddTotalToOrdersTable: failed to dump queries. This may be due to changing database columns "
+            "using Doctrine, which is not supported while pretending to run migrations.\n")
+    [parsed] = parse_pretend_output(text, NAMES)
+    assert parsed.name == "2024_03_01_000003_add_total_to_orders_table"
+    assert parsed.unavailable and parsed.queries == []
+
+
 def test_printed_names_and_atomic_come_from_the_files(tmp_path: Path) -> None:
     folder = tmp_path / "database/migrations"
     folder.mkdir(parents=True)

@@ -144,7 +144,10 @@ class LaravelTool(ExternalTool):
             tail = "\n".join(result.output.strip().splitlines()[-10:])
             hint = ("the command must print the SQL of the pending migrations "
                     f"({DEFAULT_PLAN_COMMAND}) and may need a database URL")
-            if "Command Canceled" in result.output:
+            if "Doctrine DBAL" in result.output:
+                hint = ("Laravel needs doctrine/dbal to render a column ->change(), also for --pretend: "
+                        "install it, or plan that migration's SQL as an explicit PATH")
+            elif "Command Canceled" in result.output:
                 hint = "Laravel asked for confirmation (production): add --force to migrations.plan_command"
             elif _READ_ONLY_REFUSED.search(result.output):
                 hint = (f"plan runs the plan command read-only and it tried to write; when the database has no "
@@ -178,7 +181,7 @@ class LaravelTool(ExternalTool):
         result = []
         for name in names:
             base = files.get(name) or Migration(name=name, path=self.display(self.folder / f"{name}.php"))
-            sql = pretended[name].sql if name in pretended else None
+            sql = pretended[name].sql if name in pretended and not pretended[name].unavailable else None
             result.append(
                 Migration(
                     name=name, path=base.path, status=MigrationStatus.PENDING, checksum=base.checksum, sql=sql,

@@ -12,7 +12,8 @@ Two formats exist:
 
 ``names`` maps every name Laravel may print (class names, file names) to the migration's file
 name, so that a class name becomes its migration, and a line is a new query only when it starts
-with one of those names: anything else continues the query before it.
+with one of those names: anything else continues the query before it. ``Name: failed to dump
+queries...`` (Laravel 8 on a Doctrine column change) marks the migration's SQL as unknown.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _HEADER = re.compile(r"^\s{0,4}(?P<name>[A-Za-z0-9_\\.\-]+)\s+\.{3,}(?:\s+.*)?$"
 _QUERY = re.compile(r"^\s*(?:⇂|=>)\s?(?P<sql>.*)$")
 # Laravel <= 8: "CreateUsersTable: create table ..." or "2024_02_01_000002_add_index: create index ..."
 _LEGACY = re.compile(r"^\s*(?P<name>[A-Za-z0-9_\\]+):\s+(?P<sql>\S.*)$")
+_DUMP_FAILED = re.compile(r"^failed to dump queries\b", re.I)
 _MIGRATION_FILE_NAME = re.compile(r"^\d{4}_\d{2}_\d{2}_\d{6}_\w+$")
 _NOISE = re.compile(
     r"^\s*(INFO|WARN|ERROR)\s{1,}|^\s*Nothing to migrate|^\s*Migration table created successfully\.?\s*$", re.I
@@ -40,6 +42,8 @@ class PretendedMigration:
 
     name: str
     queries: list[str] = field(default_factory=list)
+    #: Laravel could not render its queries ("failed to dump queries": a Doctrine column change).
+    unavailable: bool = False
 
     @property
     def sql(self) -> str:
@@ -79,7 +83,10 @@ def parse_pretend_output(text: str, names: Mapping[str, str] | None = None) -> l
         legacy = _LEGACY.match(line)
         if legacy and _starts_query(legacy.group("name"), known, current):
             current = start(_resolve(legacy.group("name"), known))
-            current.queries.append(legacy.group("sql").strip())
+            if _DUMP_FAILED.match(legacy.group("sql")):
+                current.unavailable = True
+            else:
+                current.queries.append(legacy.group("sql").strip())
             continue
         if current is not None and current.queries:
             # A query with line breaks continues on the next lines, indented or not.
