@@ -322,3 +322,21 @@ def test_scratch_disk_full_during_the_restore_download(db, tmp_path: Path, cli, 
     assert "No space left on device" in result.stderr and "the database was not touched" in result.stderr
     assert fingerprint(db.url) == before
     assert [p.name for p in scratch.iterdir()] == [p.name for p in scratch.glob("filler-*")]  # scratch removed
+
+
+def test_archive_replaced_by_a_folder_fails_cleanly(db, tmp_path: Path, cli) -> None:
+    with db.connect() as conn:
+        create_rich(conn)
+    (tmp_path / "pgwarden.yml").write_text("backup:\n  store: file://./backups\n")
+    manifest = _backup(cli, tmp_path, db)
+    archive = tmp_path / "backups" / manifest["id"] / manifest["files"][0]["name"]
+    archive.unlink()
+    archive.mkdir()  # a botched copy: a folder where the file was
+    before = fingerprint(db.url)
+
+    result = cli("restore", "--backup-id", manifest["id"], "--confirm", db.name, cwd=tmp_path,
+                 env={"DATABASE_URL": db.url})
+
+    assert result.code == 1, result.output
+    assert "Traceback" not in result.output and f"cannot read {archive}" in result.stderr
+    assert fingerprint(db.url) == before

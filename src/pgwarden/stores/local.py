@@ -81,6 +81,8 @@ class LocalObjects:
             return open(self._path(key), "rb")
         except FileNotFoundError:
             raise OperationFailed(f"{key} is missing from {self.uri}") from None
+        except OSError as exc:
+            raise OperationFailed(f"cannot read {self._path(key)}: {exc.strerror or exc}") from None
 
     def put_bytes(self, key: str, data: bytes) -> None:
         writer = self.open_writer(key)
