@@ -150,7 +150,6 @@ def require_backup(
             raise ConfigError("--no-backup needs --reason TEXT saying why deploying without a backup is acceptable")
         return BackupChoice(None, f"no backup: {no_backup_reason.strip()}")
     store = open_store(settings.backup.store, settings)
-    identity = read_identity(target)
     if backup_id:
         # Read the one manifest asked for: the store's own error names the newest backups there.
         try:
@@ -159,6 +158,10 @@ def require_backup(
             raise SafetyRefusal(f"no verified backup to deploy with: {exc.message}", hint=exc.hint) from None
     else:
         manifests = store.list_manifests()
+    # By name first: what the store alone refuses is refused without connecting to the database.
+    choose_backup(manifests, database=target.dbname, max_age_s=settings.backup.max_age, backup_id=backup_id,
+                  store_uri=store.uri, allow_other_database=allow_other_database)
+    identity = read_identity(target)
     choice = choose_backup(manifests, database=identity.database, max_age_s=settings.backup.max_age,
                            backup_id=backup_id, store_uri=store.uri, system_identifier=identity.system_identifier,
                            where=identity.where, allow_other_database=allow_other_database)
