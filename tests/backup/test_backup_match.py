@@ -222,3 +222,11 @@ def test_a_recreated_database_keeps_its_backups(db, tmp_path: Path, cli) -> None
     finally:
         with db.server.admin() as conn:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
+def test_status_shows_this_databases_latest_backup(db, other_db, tmp_path: Path, cli) -> None:
+    write_sql_project(tmp_path, {"0001_t": "create table t (id int);\n"})
+    ours = _backup(cli, tmp_path, db.url)
+    _backup(cli, tmp_path, other_db.url)  # newer, of another database
+    shown = cli("status", "--format", "json", cwd=tmp_path, env={"DATABASE_URL": db.url})
+    assert json.loads(shown.stdout)["latest_backup"]["id"] == ours

@@ -13,8 +13,10 @@ from typing import Any
 
 from pgwarden.config import Settings
 from pgwarden.errors import PgwardenError
+from pgwarden.manifest import DatabaseIdentity
 from pgwarden.pg.catalog import user_tables
 from pgwarden.pg.connection import DatabaseTarget, connection
+from pgwarden.pg.identity import identity_of
 from pgwarden.pipeline.unfinished import Unfinished, migrations_with_unknown, resolve_command
 from pgwarden.records import Check, MigrationStatus, StepResult
 from pgwarden.tools import get_tool
@@ -27,6 +29,7 @@ def database_status(settings: Settings, target: DatabaseTarget) -> StepResult:
     with connection(target) as conn:
         details["server_version"] = conn.execute("show server_version").fetchone()[0]  # type: ignore[index]
         details["tables"] = len(user_tables(conn))
+        identity = identity_of(conn, target)
         tool = get_tool(settings)
         unknown: list[Unfinished] = []
         try:
@@ -54,7 +57,7 @@ def database_status(settings: Settings, target: DatabaseTarget) -> StepResult:
         except PgwardenError as exc:
             details["last_deploys"] = []
             checks.append(Check("deploy history readable", False, str(exc), warning=True))
-    details["latest_backup"] = _latest_backup(settings, checks)
+    details["latest_backup"] = _latest_backup(settings, checks, identity)
     ok = all(c.ok or c.warning for c in checks)
     pending = len(details["migrations"]["pending"])
     summary = (f"{details['migrations']['head'] or 'no migration'} applied, {pending} pending"
@@ -62,16 +65,19 @@ def database_status(settings: Settings, target: DatabaseTarget) -> StepResult:
     return StepResult("status", ok, summary, time.monotonic() - started, checks, details)
 
 
-def _latest_backup(settings: Settings, checks: list[Check]) -> dict[str, Any] | None:
+def _latest_backup(settings: Settings, checks: list[Check], identity: DatabaseIdentity) -> dict[str, Any] | None:
+    """The newest verified backup of this database (name and server), not of whichever database the
+    store holds."""
     from pgwarden.stores import open_store
 
     try:
-        manifest = open_store(settings.backup.store, settings).latest_verified()
+        manifest = open_store(settings.backup.store, settings).latest_verified(identity)
     except PgwardenError as exc:
         checks.append(Check("backup store readable", False, str(exc), warning=True))
         return None
     if manifest is None:
-        checks.append(Check("a verified backup exists", False, f"none in {settings.backup.store}", warning=True))
+        checks.append(Check("a verified backup exists", False, f"none of {identity.label()} in {settings.backup.store}",
+                            warning=True))
         return None
     return {"id": manifest.id, "created_at": manifest.created_at, "size_bytes": manifest.size_bytes,
             "store": manifest.store}
