@@ -5,6 +5,13 @@ how to connect with psycopg (``application_name=pgwarden``, a connect timeout) a
 the same connection to a child process (pg_dump, psql, a migration tool) without putting the
 password on its command line: the conninfo without the password goes in ``--dbname`` and the
 password travels in ``PGPASSWORD`` in the child's environment.
+
+libpq's environment (``PGPASSWORD``, ``PGHOST``, ``PGSSLMODE``, ``PGSERVICE``...) counts the same
+everywhere. pgwarden's own connection lets libpq read it; a child is handed what libpq read for
+pgwarden (:meth:`DatabaseTarget.libpq_params`, from libpq's own ``PQconndefaults``): the
+parameters explicitly in ``--dbname`` (or the URL of a tool that reads only a URL), the password
+in ``PGPASSWORD`` whether it came from the URL, ``PGPASSWORD`` or the service file. A password
+file (``PGPASSFILE``, ``~/.pgpass``) is left to the child's libpq, which looks up the same entry.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 
 import psycopg
 from psycopg import conninfo as pg_conninfo
+from psycopg import pq
 
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.names import QualifiedName
@@ -24,6 +32,22 @@ from pgwarden.redact import redact, register_secret
 
 APPLICATION_NAME = "pgwarden"
 CONNECT_TIMEOUT_S = 10
+#: Parameters pgwarden sets per child through its environment (PGAPPNAME, PGOPTIONS,
+#: PGCONNECT_TIMEOUT), or that stay the child libpq's own business (the password file):
+#: never copied from pgwarden's environment into a child's explicit parameters.
+_PER_CHILD = frozenset({"application_name", "fallback_application_name", "options", "connect_timeout",
+                        "passfile", "service"})
+
+
+def libpq_environment() -> dict[str, str]:
+    """What libpq takes from the environment and the ``PGSERVICE`` service file for a parameter
+    the conninfo leaves out (not its compiled-in defaults): libpq's own answer, PQconndefaults."""
+    values: dict[str, str] = {}
+    for option in pq.Conninfo.get_defaults():
+        if option.val is None or option.val == option.compiled:
+            continue
+        values[option.keyword.decode()] = option.val.decode("utf-8", "replace")
+    return values
 
 
 @dataclass(frozen=True)
@@ -34,27 +58,42 @@ class DatabaseTarget:
 
     @classmethod
     def from_url(cls, url: str) -> DatabaseTarget:
-        register_secret(url)
         try:
             params = {k: str(v) for k, v in pg_conninfo.conninfo_to_dict(url).items() if v is not None}
         except psycopg.ProgrammingError as exc:
+            register_secret(url)
             raise ConfigError(f"the database URL is not valid: {redact(str(exc))}") from None
-        register_secret(params.get("password"))
-        if not params.get("dbname"):
-            raise ConfigError("the database URL names no database: add /DBNAME to the URL")
-        return cls(params)
+        if params.get("password"):
+            register_secret(url)  # not a password-less URL: "postgresql://" would mask every URL
+        target = cls(params)
+        resolved = target.libpq_params()
+        register_secret(resolved.get("password"))
+        if not resolved.get("dbname"):
+            raise ConfigError("the database URL names no database: add /DBNAME to the URL (or set PGDATABASE)")
+        return target
+
+    def libpq_params(self) -> dict[str, str]:
+        """The parameters libpq uses for this target: the URL's, then the environment's and the
+        service file's (``PGSERVICE``) for the rest. With ``service=`` in the URL itself, only the
+        URL's: that service file is read by each libpq (pgwarden's and the children's) alike."""
+        if "service" in self.params:
+            return dict(self.params)
+        from_env = libpq_environment()
+        from_env.pop("service", None)  # its values are in from_env already
+        return {**from_env, **self.params}
 
     @property
     def dbname(self) -> str:
-        return self.params["dbname"]
+        return self.libpq_params()["dbname"]
 
     @property
     def password(self) -> str | None:
-        return self.params.get("password")
+        """The password libpq sends: the URL's, else ``PGPASSWORD``'s or the service file's."""
+        return self.libpq_params().get("password")
 
     @property
     def host(self) -> str:
-        return self.params.get("host", os.environ.get("PGHOST", "localhost"))
+        return self.libpq_params().get("host", "localhost")
 
     def with_dbname(self, dbname: str) -> DatabaseTarget:
         return DatabaseTarget({**self.params, "dbname": dbname})
@@ -65,34 +104,51 @@ class DatabaseTarget:
             params.pop("password", None)
         return pg_conninfo.make_conninfo(**params)
 
+    def _handed_over(self) -> dict[str, str]:
+        """What a child gets explicitly: libpq's parameters for pgwarden, minus the per-child ones
+        (the URL's own are kept as given)."""
+        resolved = self.libpq_params()
+        return {k: v for k, v in resolved.items() if k in self.params or k not in _PER_CHILD}
+
     def display(self) -> str:
         """Safe to print: user@host:port/dbname, never the password."""
-        user = self.params.get("user", "")
-        port = self.params.get("port", "5432")
+        params = self.libpq_params()
+        user = params.get("user", "")
+        port = params.get("port", "5432")
         host = self.host
         if host.startswith("/"):
             host = f"[socket {host}]"
         return f"{user + '@' if user else ''}{host}:{port}/{self.dbname}"
 
     def child_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
-        """Environment for a libpq child: PGPASSWORD set, nothing secret in argv."""
+        """Environment for a libpq child: PGPASSWORD set, nothing secret in argv.
+
+        The password is the one pgwarden's libpq uses (an inherited ``PGPASSWORD`` is kept when
+        the URL has none). ``PGSERVICE`` is dropped: its values are already in the child's
+        ``--dbname``, and a service file's password would otherwise outrank ``PGPASSWORD``.
+        """
         env = dict(os.environ if base is None else base)
+        password = self.password
         env.pop("PGPASSWORD", None)
-        if self.password:
-            env["PGPASSWORD"] = self.password
+        if "service" not in self.params:
+            env.pop("PGSERVICE", None)
+        if password:
+            env["PGPASSWORD"] = password
         env.setdefault("PGAPPNAME", APPLICATION_NAME)
         env.setdefault("PGCONNECT_TIMEOUT", str(CONNECT_TIMEOUT_S))
         return env
 
     def child_dbname_arg(self) -> str:
         """The value for ``--dbname=`` of pg_dump/pg_restore/psql: conninfo without password."""
-        return self.conninfo(include_password=False)
+        params = self._handed_over()
+        params.pop("password", None)
+        return pg_conninfo.make_conninfo(**params)
 
     def url(self, *, include_password: bool = True) -> str:
         """A postgresql:// URL for tools that want one (Prisma, SQLAlchemy): secret, pass via env."""
         from urllib.parse import quote, urlencode
 
-        params = dict(self.params)
+        params = self._handed_over()
         user = quote(params.pop("user", ""), safe="")
         password = params.pop("password", None)
         host = params.pop("host", "")
