@@ -20,7 +20,7 @@ from psycopg import sql
 
 from pgwarden.pg.embedded import start_embedded
 from tests.backup.helpers import create_rich
-from tests.fix_pg import PgServer, TestDatabase, _create_database, _drop_database
+from tests.fix_pg import PG15_URL, PgServer, TestDatabase, _create_database, _drop_database
 from tests.fix_project import write_sql_project
 
 CONFIG = "backup:\n  store: file://./backups\n"
@@ -58,7 +58,15 @@ def other_db(pg_server: PgServer) -> Iterator[TestDatabase]:
 
 @pytest.fixture(scope="module")
 def second_server() -> Iterator[PgServer]:
-    """Another PostgreSQL cluster (its own initdb, so its own system identifier)."""
+    """Another PostgreSQL cluster (its own initdb, so its own system identifier): the older server of
+    the cross-version tests when it answers (no start-up cost), else a second embedded one."""
+    try:
+        with psycopg.connect(PG15_URL, connect_timeout=2, autocommit=True):
+            pass
+        yield PgServer(admin_url=PG15_URL, embedded=None)
+        return
+    except psycopg.OperationalError:
+        pass
     server = start_embedded()
     try:
         yield PgServer(admin_url=server.url(), embedded=server)
@@ -147,6 +155,14 @@ def test_same_name_on_another_server_is_another_database(db, second_server: PgSe
     with second_server.admin() as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(db.name)))
     twin = TestDatabase(db.name, second_server.url_for(db.name), second_server)
+    try:
+        _same_name_on_another_server(db, twin, tmp_path, cli)
+    finally:
+        with second_server.admin() as conn:
+            conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(db.name)))
+
+
+def _same_name_on_another_server(db, twin: TestDatabase, tmp_path: Path, cli) -> None:
     with twin.connect() as conn:
         conn.execute("create table customers (id int primary key); insert into customers values (1), (2)")
     write_sql_project(tmp_path, {"0001_t": "create table t (id int);\n"}, extra="deploy:\n  audit_log: audit.jsonl\n")
