@@ -13,7 +13,7 @@ from pgwarden.errors import EXIT_FAILED, EXIT_OK, ConfigError
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", metavar="URI", help="file://DIR or s3://bucket/prefix (default: backup.store)")
     parser.add_argument("--max-age", metavar="DURATION",
-                        help="fail when the newest verified backup is older (default: drill.max_age, 26h)")
+                        help="fail when the database's newest verified backup is older (default: drill.max_age, 26h)")
 
 
 def _run(ctx: Context) -> int:
@@ -32,9 +32,10 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="drill",
-    help="restore the newest verified backup into a scratch database, check it, drop it, report",
-    description="A restore drill: proves the newest verified backup restores, runs verify.checks on the copy, "
-    "reports backup age, restore duration and row-count match; exit 1 when the backup is older than --max-age.",
+    help="restore the database's newest verified backup into a scratch database, check it, drop it, report",
+    description="A restore drill: proves the newest verified backup of the database (name and server) restores, "
+    "runs verify.checks on the copy, reports backup age, restore duration and row-count match; exit 1 when the "
+    "backup is older than --max-age.",
     example="pgwarden drill --max-age 26h --format json",
     add_arguments=_add_arguments,
     run=_run,

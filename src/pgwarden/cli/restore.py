@@ -11,7 +11,7 @@ from pgwarden.records import StepResult
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backup-id", required=True, metavar="ID|latest",
-                        help="the backup to restore; latest = the newest verified one")
+                        help="the backup to restore; latest = the newest verified one of the target database")
     parser.add_argument("--store", metavar="URI", help="file://DIR or s3://bucket/prefix (default: backup.store)")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--confirm", metavar="DBNAME",
