@@ -27,6 +27,9 @@ def test_round_trip_in_place_is_exact(db, tmp_path: Path, dump_format: str, comp
     assert sorted(manifest.exact_tables) == ["billing.invoices", "public.customers"]
     stored = BackupManifest.loads((tmp_path / "backups" / manifest.id / "manifest.json").read_text())
     assert stored == manifest
+    # The database it is of: name and server (pg_control_system's system identifier).
+    assert manifest.database == db.name and manifest.origin.endswith(f"/{db.name}")
+    assert manifest.system_identifier == str(db.scalar("select system_identifier from pg_control_system()"))
 
     with db.connect() as conn:  # the bad migration
         conn.execute("delete from billing.invoices where id > 10; alter table customers drop column meta")
