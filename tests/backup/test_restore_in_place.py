@@ -9,6 +9,7 @@ changed) when anything goes wrong.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -373,3 +374,49 @@ def test_restored_tables_get_planner_statistics(db, tmp_path: Path, analyze: boo
         assert any(line.startswith("planner statistics: analyzed ") for line in lines)
     else:
         assert not analyzed and result.details["analyze_s"] is None
+
+
+def test_in_place_restore_keeps_the_audit_trail_of_the_deploys_it_undoes(db, tmp_path: Path, cli) -> None:
+    """issue 10 ("Both"): after restoring the pre-deploy backup, ``status`` still lists that deploy.
+
+    The backup has pgwarden's audit table (an earlier deploy wrote it): the live table stays, with
+    the rows of the deploys made after the backup; everything else is the backup's.
+    """
+    from tests.fix_project import write_sql_project
+
+    with db.connect() as conn:
+        create_rich(conn)
+    env = {"DATABASE_URL": db.url}
+    write_sql_project(tmp_path, {"0001_a": "create table a (id int primary key);\ninsert into a values (1);\n"})
+    assert cli("backup", cwd=tmp_path, env=env).code == 0
+    first = cli("deploy", "--format", "json", cwd=tmp_path, env=env)
+    assert first.code == 0, first.output
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    backup = take_backup(settings, target)  # holds the audit table with the first deploy's row
+    assert "public.pgwarden_history" in backup.tables
+    before = fingerprint(db.url)
+    (tmp_path / "migrations" / "0002_b.sql").write_text("create table b (id int);\nupdate customers set mood = 'sad';\n")
+    second = cli("deploy", "--format", "json", cwd=tmp_path, env=env)
+    assert second.code == 0, second.output
+    trail = db.execute("select id, run_id, outcome, migrations_applied from pgwarden_history order by id")
+    assert len(trail) == 2
+
+    lines: list[str] = []
+    result = restore_backup(settings, target, backup.id, confirm=db.name, progress=lines.append)
+    assert result.ok, result.to_json()
+    assert fingerprint(db.url) == before
+    assert db.scalar("select to_regclass('public.b')") is None
+    assert [r[0] for r in db.execute("select name from pgwarden_migrations order by 1")] == ["0001_a"]
+    # The audit trail is the live one: both deploys, the undone one included, and it goes on.
+    assert db.execute("select id, run_id, outcome, migrations_applied from pgwarden_history order by id") == trail
+    assert any("kept as it is (pgwarden's audit trail" in line and "pgwarden_history" in line for line in lines)
+    assert [c.detail for c in result.checks if not c.ok] == ["dropped: table public.b"], result.checks
+    assert "public.pgwarden_history" not in result.details["rows"]
+    status = cli("status", "--format", "json", cwd=tmp_path, env=env)
+    assert status.code == 0, status.output
+    shown = json.loads(status.stdout)["last_deploys"]
+    assert {d["run_id"] for d in shown} >= {r[1] for r in trail}
+    third = cli("deploy", "--format", "json", cwd=tmp_path, env=env)  # 0002 again, after the restore
+    assert third.code == 0, third.output
+    assert db.scalar("select count(*) from pgwarden_history") == 3

@@ -5,13 +5,14 @@ new database."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from pgwarden.errors import OperationFailed
-from pgwarden.pg import restore_atomic, restore_parallel
+from pgwarden.pg import restore_parallel
 from pgwarden.pg import script as pg_script_mod
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.pg.script import script_events
@@ -89,25 +90,25 @@ def test_into_deals_one_table_over_sessions_and_counts_rows_exactly(db, tmp_path
     assert "counted by the server while loading them" in result.checks[0].detail
 
 
-def test_copy_counts_are_compared_not_trusted(db, tmp_path: Path, monkeypatch) -> None:
-    """A COPY result that differs from the manifest fails the restore's row-count check."""
+def test_copy_counts_are_compared_not_trusted(db, tmp_path: Path) -> None:
+    """COPY results that differ from the manifest fail the restore: in place nothing is committed."""
     with db.connect() as conn:
         create_rich(conn)
     settings = file_settings(tmp_path)
     target = DatabaseTarget.from_url(db.url)
     manifest = take_backup(settings, target)
-    real = restore_atomic._loaded_rows
-
-    def short_by_one(sessions):  # type: ignore[no-untyped-def]
-        loaded = real(sessions)
-        assert loaded is not None
-        loaded["public.customers"] -= 1
-        return loaded
-
-    monkeypatch.setattr(restore_atomic, "_loaded_rows", short_by_one)
-    result = restore_backup(settings, target, manifest.id, confirm=db.name)
-    assert not result.ok
-    assert "public.customers: 2999 rows, backup had 3000" in result.checks[0].detail
+    with db.connect() as conn:
+        conn.execute("delete from billing.invoices where id > 10")
+    # The manifest says one row more than the archive holds.
+    path = next((tmp_path / "backups").rglob("manifest.json"))
+    data = json.loads(path.read_text())
+    data["tables"]["public.customers"] += 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(OperationFailed) as failure:
+        restore_backup(settings, target, manifest.id, confirm=db.name)
+    assert "public.customers: 3000 rows, backup had 3001" in str(failure.value)
+    assert "nothing was changed" in str(failure.value)
+    assert db.scalar("select count(*) from billing.invoices") == 10
 
 
 def _assert_dropped(db, new_db: str) -> None:  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg
 
-from pgwarden.names import AUDIT_TABLE
+from pgwarden.names import AUDIT_TABLE, QualifiedName
 
 # TOC descriptions we compare with the live catalog, longest first so "TABLE DATA" is not "TABLE".
 _TOC_KINDS = ("MATERIALIZED VIEW", "FOREIGN TABLE", "PROCEDURE", "AGGREGATE", "FUNCTION", "SEQUENCE",
@@ -116,14 +116,39 @@ class ReplacePlan:
     not_in_backup: list[str]
     outside_dependents: list[str]
     not_owned: list[str]
-    #: not in the backup but left in place (pgwarden's audit table)
+    #: left as they are, with their rows, whatever the backup holds (pgwarden's audit table)
     kept: list[str] = field(default_factory=list)
+    #: (kind, schema, name now, name while the restore runs) of each kept relation whose name the
+    #: backup would take: renamed aside first, renamed back after the backup's copy is dropped
+    aside: list[tuple[str, str, str, str]] = field(default_factory=list)
+    #: the kept tables the backup has a copy of (dropped after the script, before the renames back)
+    replaced_copies: list[str] = field(default_factory=list)
+    #: the kept tables as the manifest names them (:attr:`QualifiedName.text`)
+    kept_tables: list[str] = field(default_factory=list)
 
     def prelude(self) -> bytes:
-        """SQL run first in the restore's transaction: empties the backup's schemas."""
+        """SQL run first in the restore's transaction: puts the kept tables aside, empties the schemas."""
         statements = ["SET client_min_messages = warning;"]
+        statements += [f"ALTER {kind} {_qualified(schema, name)} RENAME TO {_ident(temp)};"
+                       for kind, schema, name, temp in self.aside]
         statements += [obj.drop for obj in self.live if obj.drop]
         return ("\n".join(statements) + "\n").encode()
+
+    def postlude(self) -> bytes:
+        """SQL run after the archive's, before COMMIT: the kept tables take their place again."""
+        statements = ["SET client_min_messages = warning;"]
+        statements += [f"DROP TABLE IF EXISTS {copy} CASCADE;" for copy in self.replaced_copies]
+        statements += [f"ALTER {kind} {_qualified(schema, temp)} RENAME TO {_ident(name)};"
+                       for kind, schema, name, temp in self.aside]
+        return ("\n".join(statements) + "\n").encode()
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _qualified(schema: str, name: str) -> str:
+    return f"{_ident(schema)}.{_ident(name)}"
 
 
 # Read with search_path = '' so that type names and routine signatures come out schema-qualified,
@@ -195,13 +220,45 @@ def plan_replace(conn: psycopg.Connection[Any], contents: ArchiveContents) -> Re
         oids = [int(r[7]) for r in rows]
         dependents = [str(r[0]) for r in conn.execute(
             _DEPENDENTS_SQL, {"classes": classes, "oids": oids, "schemas": schemas}).fetchall()]
-    # pgwarden's own audit table records the deploy being undone: when the backup predates it,
-    # it stays (with its rows). A backup that has it brings back its own copy.
-    kept = [o for o in live if o.kind == "table" and o.local_name == AUDIT_TABLE
-            and (o.kind, o.name) not in contents.objects]
+    # pgwarden's own audit table records the deploys being undone: it stays as it is, with its
+    # rows, also when the backup has an older copy of it (that copy is dropped again).
+    kept = [o for o in live if o.kind == "table" and o.local_name == AUDIT_TABLE]
     live = [o for o in live if o not in kept]
+    aside: list[tuple[str, str, str, str]] = []
+    replaced: list[str] = []
+    if kept:
+        with conn.transaction():
+            for table in kept:
+                if ("table", table.name) not in contents.objects:
+                    continue
+                replaced.append(_qualified(table.schema, table.local_name))
+                rows = conn.execute(_KEPT_RELATIONS_SQL, {"schema": table.schema, "name": table.local_name}).fetchall()
+                aside += [(str(kind), table.schema, str(name), _aside_name(str(name), str(oid)))
+                          for kind, name, oid in rows]
     # Tables before the rest: their CASCADE takes views, sequences and indexes with them.
     live.sort(key=lambda o: (o.kind not in ("table", "foreign table"), o.kind, o.name))
     not_in_backup = [f"{o.kind} {o.name}" for o in live if (o.kind, o.name) not in contents.objects]
     not_owned = [f"{o.kind} {o.name} (owner {o.owner})" for o in live if o.drop and not o.can_drop]
-    return ReplacePlan(schemas, live, not_in_backup, dependents, not_owned, [f"table {o.name}" for o in kept])
+    return ReplacePlan(schemas, live, not_in_backup, dependents, not_owned, [f"table {o.name}" for o in kept],
+                       aside, replaced, [QualifiedName(o.schema, o.local_name).text for o in kept])
+
+
+# A kept table and the relations named in its schema that come with it (its sequences, indexes):
+# the backup's copy creates the same names, so they are renamed aside while it exists.
+_KEPT_RELATIONS_SQL = """
+with t as (select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = %(schema)s and c.relname = %(name)s and c.relkind in ('r', 'p'))
+select 'TABLE', c.relname, c.oid from pg_class c join t on c.oid = t.oid
+union all
+select 'SEQUENCE', s.relname, s.oid from pg_depend d join t on d.refobjid = t.oid
+  join pg_class s on s.oid = d.objid and s.relkind = 'S'
+  where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i')
+union all
+select 'INDEX', i.relname, i.oid from pg_index x join t on x.indrelid = t.oid join pg_class i on i.oid = x.indexrelid
+"""
+
+
+def _aside_name(name: str, oid: str) -> str:
+    """A name no backup uses, 63 bytes at most (PostgreSQL's limit)."""
+    suffix = f"_pgwarden_kept_{oid}"
+    return name.encode()[:63 - len(suffix)].decode("utf-8", "ignore") + suffix

@@ -1,4 +1,4 @@
-"""The atomic restore: the whole archive in one transaction through psql.
+"""The atomic restore: the whole archive in one transaction on pgwarden's own connection.
 
 Every in-place restore goes this way, and so does any restore into an older server than the
 pg_dump that wrote the archive: the archive is rendered as SQL (``pg_restore -f -
@@ -6,44 +6,182 @@ pg_dump that wrote the archive: the archive is rendered as SQL (``pg_restore -f 
 (pg_dump 17+ writes ``SET transaction_timeout = 0;`` which PostgreSQL 15 rejects; the list comes
 from the target's own ``pg_settings``), an optional prelude is put first (the in-place restore
 empties the backup's schemas with it), the tables the script creates load with ``COPY ...
-FREEZE``, and all of it runs in ``psql -v ON_ERROR_STOP=1 --single-transaction``: any error rolls
-everything back, and the COMMIT happens only once pg_restore has exited cleanly.
+FREEZE``, and all of it runs in one transaction of a psycopg connection of pgwarden's own:
+statements in batches (simple query protocol, stopping at the first error like psql's
+``ON_ERROR_STOP``), rows through ``COPY`` straight from pg_restore's output.
+
+The COMMIT is pgwarden's decision, and nobody else's: it is sent only after pg_restore exited
+cleanly, every statement ran, and ``before_commit`` (the caller's row-count check, run inside the
+transaction) passed. It used to be psql's: ``psql --single-transaction`` commits when its input
+ends, and a pgwarden killed at a statement boundary ended its input, committing half a restore.
+Now a killed pgwarden closes its connection, and the server rolls the transaction back; the
+pg_restore it started dies with it (:func:`pgwarden.children.die_with_parent`).
 
 Reading the archive is :mod:`pgwarden.pg.archive`; reading the SQL script pg_restore renders from
-it is :mod:`pgwarden.pg.script`.
+it is :mod:`pgwarden.pg.script` and :mod:`pgwarden.pg.statements`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import psycopg
+
+from pgwarden.children import die_with_parent
 from pgwarden.errors import OperationFailed
-from pgwarden.pg.archive import Feeder, Tail, close_quietly, widen_pipe
+from pgwarden.pg.archive import Feeder, Tail, widen_pipe
 from pgwarden.pg.binaries import ClientProgram
-from pgwarden.pg.connection import DatabaseTarget
-from pgwarden.pg.restore_session import PsqlSession, RestoreRun
+from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.pg.restore_session import RESTORE_SESSION_OPTIONS, RestoreRun
 from pgwarden.pg.script import FreezeTracker, copy_table, script_events, setting_name
+from pgwarden.pg.statements import StatementSplitter
+from pgwarden.redact import redact
 
 #: How every failure of a single-transaction restore ends, said plainly for the responder.
 ROLLED_BACK = "nothing was changed: the restore ran in one transaction and was rolled back"
+#: statements are sent in batches of about this many bytes (fewer round trips to a far server)
+BATCH_BYTES = 256 * 1024
+#: psql meta-commands pg_dump writes that mean nothing on a plain connection (psql's protection
+#: against meta-commands injected through the dump; this connection runs none at all)
+_IGNORED_META = (b"\\restrict ", b"\\unrestrict ")
+#: called inside the transaction, before COMMIT, with the rows each table received; raises to roll back
+BeforeCommit = Callable[[psycopg.Connection[Any], "dict[str, int]"], None]
 
 
-def _loaded_rows(sessions: list[PsqlSession]) -> dict[str, int] | None:
-    """Rows per table from the sessions' COPY tags; None unless every COPY has its tag."""
-    loaded: dict[str, int] = {}
-    for session in sessions:
-        counts = session.tags.result()
-        if len(counts) != len(session.copies):
-            return None
-        for table, count in zip(session.copies, counts, strict=True):
-            loaded[table] = loaded.get(table, 0) + count
-    return loaded
+def _statement_core(statement: bytes) -> bytes:
+    """The statement without the comment lines pg_restore puts before it."""
+    core = statement.strip()
+    while core.startswith(b"--"):
+        _, _, core = core.partition(b"\n")
+        core = core.strip()
+    return core
+
+
+class ScriptRunner:
+    """Runs pg_restore's script events on one connection, in the transaction it is in."""
+
+    def __init__(self, conn: psycopg.Connection[Any], known_settings: set[str], frozen: FreezeTracker | None) -> None:
+        self.conn = conn
+        self.cur = conn.cursor()
+        self.known_settings = known_settings
+        self.frozen = frozen
+        self.splitter = StatementSplitter()
+        self.batch: list[bytes] = []
+        self.batch_size = 0
+        self.dropped: list[str] = []
+        self.loaded: dict[str, int] = {}
+        self._copy: Any = None
+        self._copy_cm: Any = None
+        self._copy_table = ""
+
+    def execute(self, sql: bytes) -> None:
+        """Send ``sql`` (any number of statements) at once; raises psycopg.Error on the first error."""
+        if sql.strip():
+            self.cur.execute(sql)
+
+    def flush(self) -> None:
+        if self.batch:
+            sql = b"".join(self.batch)
+            self.batch, self.batch_size = [], 0
+            self.execute(sql)
+
+    def take(self, kind: str, data: bytes) -> None:
+        if kind == "rows":
+            self._copy.write(data)
+        elif kind == "end":
+            self._end_copy()
+        elif kind == "copy":
+            self._start_copy(data)
+        else:
+            if self.frozen is not None:
+                self.frozen.see(data)
+            for statement in self.splitter.feed(data):
+                self._statement(statement)
+
+    def finish(self) -> None:
+        """The end of the script: what is left (psql runs a last statement without ``;`` too)."""
+        if self._copy is not None:
+            raise OperationFailed("pg_restore's script ended inside a COPY")
+        rest = self.splitter.pending
+        if not self.splitter.at_boundary:
+            self._statement(rest)
+        self.flush()
+
+    def _statement(self, statement: bytes) -> None:
+        core = _statement_core(statement)
+        if core.startswith(b"\\"):
+            if not core.startswith(_IGNORED_META):
+                raise OperationFailed(f"pg_restore's script has a psql command pgwarden does not run: "
+                                      f"{redact(core.decode('utf-8', 'replace'))[:200]}")
+            return
+        # pg_restore --single-transaction's own BEGIN and COMMIT: this connection's transaction is
+        # pgwarden's, and so is its COMMIT.
+        if core in (b"BEGIN;", b"COMMIT;"):
+            return
+        if core.startswith((b"SET ", b"SELECT pg_catalog.set_config(")):
+            name = setting_name(core)
+            if name is not None and name not in self.known_settings:
+                if name not in self.dropped:
+                    self.dropped.append(name)
+                return
+        self.batch.append(statement)
+        self.batch_size += len(statement)
+        if self.batch_size >= BATCH_BYTES:
+            self.flush()
+
+    def _start_copy(self, header: bytes) -> None:
+        if not self.splitter.at_boundary:
+            raise OperationFailed("pgwarden could not follow pg_restore's script: a COPY inside a statement")
+        self.flush()
+        table = copy_table(header)
+        if self.frozen is not None:
+            header = self.frozen.header(header, table)
+        self._copy_table = table
+        self._copy_cm = self.cur.copy(header)
+        self._copy = self._copy_cm.__enter__()
+
+    def _end_copy(self) -> None:
+        copy_cm, self._copy, self._copy_cm = self._copy_cm, None, None
+        copy_cm.__exit__(None, None, None)
+        self.loaded[self._copy_table] = self.loaded.get(self._copy_table, 0) + self.cur.rowcount
+
+    def abandon(self) -> None:
+        """Stop a COPY in progress without ending it (the connection is rolled back after)."""
+        copy_cm, self._copy, self._copy_cm = self._copy_cm, None, None
+        if copy_cm is not None:
+            with contextlib.suppress(Exception):  # the restore has failed already: only stop the COPY
+                copy_cm.__exit__(OperationFailed, OperationFailed("abandoned"), None)
+
+
+def _commit(conn: psycopg.Connection[Any]) -> None:
+    """COMMIT; when the connection breaks during it, nobody knows whether it happened: say so."""
+    try:
+        conn.commit()
+    except psycopg.Error as exc:
+        raise OperationFailed(
+            f"the connection failed while the restore's COMMIT was on its way ({_server_error(exc)}): the "
+            "database holds either exactly what it held before or exactly the backup, nothing in between",
+            hint="run `pgwarden verify --restored-from BACKUP` to see which",
+        ) from None
+
+
+def _server_error(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    text = redact(str(exc).strip()) or type(exc).__name__
+    if diag.sqlstate:
+        text = f"{diag.severity or 'ERROR'} {diag.sqlstate}: {text}"
+    if diag.context:
+        text += "\n" + redact(diag.context.strip())
+    return text
 
 
 def restore_filtered(
     pg_restore: ClientProgram,
-    psql: Path,
     target: DatabaseTarget,
     archive: Path,
     *,
@@ -51,100 +189,78 @@ def restore_filtered(
     clean: bool,
     compressed: bool = False,
     prelude: bytes = b"",
+    postlude: bytes = b"",
     freeze: bool = True,
+    before_commit: BeforeCommit | None = None,
 ) -> RestoreRun:
-    """Archive -> SQL -> drop SETs of settings the server lacks -> psql, in one transaction.
+    """Archive -> SQL -> drop SETs of settings the server lacks -> one transaction of our own.
 
     ``prelude`` is SQL sent first, in the same transaction (the in-place restore empties the
-    backup's schemas with it), so a failure anywhere later rolls it back too. ``freeze`` loads the
+    backup's schemas with it), so a failure anywhere later rolls it back too; ``postlude`` runs after
+    the archive's SQL (the in-place restore puts the audit table back with it). ``freeze`` loads the
     tables the script creates with ``COPY ... FREEZE`` (see ``pgwarden.pg.script.FreezeTracker``).
+    ``before_commit`` runs in the transaction (session settings reset) once everything loaded.
     """
-    # --single-transaction makes pg_restore write one BEGIN ... COMMIT around everything; without
-    # it, the script has its own BEGIN/COMMIT around large objects, and that COMMIT would end
-    # psql's transaction half-way, leaving the rest to autocommit.
+    # --single-transaction makes pg_restore write one BEGIN ... COMMIT around everything (dropped
+    # here); without it, the script has its own BEGIN/COMMIT around large objects.
     render = [str(pg_restore.path), "--file=-", "--single-transaction"]
     if clean:
         render += ["--clean", "--if-exists"]
     if not compressed:
         render.append(str(archive))
+    base = target.params.get("options", os.environ.get("PGOPTIONS", ""))
+    conn = connect(target, autocommit=False, options=(base + " " + RESTORE_SESSION_OPTIONS).strip())
     producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, **die_with_parent())
+    try:
+        return _run(producer, conn, archive, known_settings=known_settings, compressed=compressed,
+                    sql=(prelude, postlude), frozen=FreezeTracker() if freeze else None, before_commit=before_commit)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+        producer.wait()
+        conn.close()  # without a COMMIT sent, closing rolls everything back
+
+
+def _run(producer: subprocess.Popen[bytes], conn: psycopg.Connection[Any], archive: Path, *,
+         known_settings: set[str], compressed: bool, sql: tuple[bytes, bytes], frozen: FreezeTracker | None,
+         before_commit: BeforeCommit | None) -> RestoreRun:
     widen_pipe(producer.stdout)
     feeder = Feeder(archive, producer.stdin) if compressed else None
-    session = PsqlSession(psql, target, single_transaction=True)
-    consumer = session.proc
     producer_tail = Tail(producer.stderr)
-    dropped: list[str] = []
     assert producer.stdout is not None
-    write = session.stdin.write
-    psql_stopped = False
-    # pg_restore's final COMMIT is held back until its exit status is known: a COMMIT inside a
-    # routine body is followed by more SQL and goes through; the real one is dropped at the end
-    # and psql --single-transaction commits only once we let it reach end of input.
-    held_commit = False
-    frozen = FreezeTracker() if freeze else None
+    runner = ScriptRunner(conn, known_settings, frozen)
+    prelude, postlude = sql
     try:
-        if prelude:
-            write(prelude)
+        runner.execute(prelude)
         for kind, data in script_events(producer.stdout):
-            if kind == "rows" or kind == "end":
-                write(data)
-                continue
-            if held_commit and not (data == b"\n" or data.startswith((b"--", b"\\unrestrict "))):
-                write(b"COMMIT;\n")
-                held_commit = False
-            if kind == "copy":
-                session.copies.append(copy_table(data))
-                if frozen is not None:
-                    data = frozen.header(data, session.copies[-1])
-            elif data == b"COMMIT;\n":
-                held_commit = True
-                continue
-            elif data.startswith((b"SET ", b"SELECT pg_catalog.set_config(")):
-                name = setting_name(data)
-                if name is not None and name not in known_settings:
-                    if name not in dropped:
-                        dropped.append(name)
-                    continue
-            elif frozen is not None:
-                frozen.see(data)
-            write(data)
-    except BrokenPipeError:
-        psql_stopped = True  # psql stopped on an error: reported below
+            runner.take(kind, data)
+        producer_rc = producer.wait()
+        if feeder is not None:
+            feeder.join()
+            if feeder.error:
+                producer_rc = producer_rc or 1
+        # A failed render must never be committed: half a script is not the backup.
+        if producer_rc != 0:
+            runner.abandon()
+            raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}); "
+                                  f"{ROLLED_BACK}:\n{producer_tail.text()}")
+        runner.finish()
+        runner.execute(b"RESET ALL")  # the script's session settings (search_path '') end here
+        runner.execute(postlude)
+        if before_commit is not None:
+            before_commit(conn, runner.loaded)
+        _commit(conn)
+    except psycopg.Error as exc:
+        runner.abandon()
+        raise OperationFailed(f"the restore failed; {ROLLED_BACK}:\n{_server_error(exc)}") from None
     except BaseException:
-        producer.kill()
-        producer.wait()
-        session.kill()
+        runner.abandon()
         raise
     finally:
         producer.stdout.close()
-    if psql_stopped:
-        close_quietly(session.stdin)
-        producer.kill()
-        producer.wait()
-        consumer_rc = consumer.wait()
-        raise OperationFailed(
-            f"the restore failed; {ROLLED_BACK} (psql exit {consumer_rc}):\n"
-            f"{session.tail.text() or '(no error output)'}"
-        )
-    # A failed render must never reach psql as end-of-input: that would COMMIT half a restore.
-    # Killing psql instead drops its connection, and the server rolls the transaction back.
-    producer_rc = producer.wait()
-    if feeder is not None:
-        feeder.join()
-        if feeder.error:
-            producer_rc = producer_rc or 1
-    if producer_rc != 0:
-        session.kill()
-        raise OperationFailed(f"pg_restore could not render the archive (exit {producer_rc}); {ROLLED_BACK}:"
-                              f"\n{producer_tail.text()}")
-    consumer_rc = session.finish()
-    if consumer_rc != 0:
-        raise OperationFailed(
-            f"the restore failed; {ROLLED_BACK} (psql exit {consumer_rc}):\n"
-            f"{session.tail.text() or '(no error output)'}"
-        )
-    return RestoreRun("pg_restore | psql --single-transaction (settings unknown to this server dropped"
-                      + (f"; {frozen.count} of {len(session.copies)} tables loaded with COPY FREEZE)"
-                         if frozen is not None else "; without COPY FREEZE)"),
-                      dropped, _loaded_rows([session]))
+    method = ("pg_restore's script in one transaction on pgwarden's own connection, COMMIT after the "
+              "row counts matched (settings unknown to this server dropped"
+              + (f"; {frozen.count} of {len(runner.loaded)} tables loaded with COPY FREEZE)"
+                 if frozen is not None else "; without COPY FREEZE)"))
+    return RestoreRun(method, runner.dropped, runner.loaded)

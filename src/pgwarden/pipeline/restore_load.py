@@ -1,8 +1,9 @@
 """Loading a checked backup into a database: in place, or into a new one (``--into``, the drill).
 
-- **In place** the backup's schemas are emptied and refilled in one transaction through psql, after
+- **In place** the backup's schemas are emptied and refilled in one transaction of pgwarden's own, after
   :func:`~pgwarden.pg.inplace.plan_replace` has refused, before anything changes, what would fail
-  (objects the role does not own). Any failure leaves the database as it was.
+  (objects the role does not own). It commits only once the row counts match the manifest; any
+  failure leaves the database as it was. pgwarden's audit table keeps its rows (the deploys since).
 - **Into a new database** nothing is there to keep atomic: the data is loaded over ``restore.jobs``
   sessions at once, and a failure drops the new database. :func:`switch_over_commands` prints how
   to put it in the old one's place.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import psycopg
 from psycopg import sql as pgsql
 
 from pgwarden.config import Settings
@@ -28,13 +30,13 @@ from pgwarden.pg.binaries import ClientProgram, find_client
 from pgwarden.pg.catalog import current_role, database_exists, setting_names
 from pgwarden.pg.connection import DatabaseTarget, connect, quote_ident, server_version
 from pgwarden.pg.inplace import ReplacePlan, parse_toc, plan_replace
-from pgwarden.pg.restore_atomic import restore_filtered
+from pgwarden.pg.restore_atomic import ROLLED_BACK, BeforeCommit, restore_filtered
 from pgwarden.pg.restore_parallel import restore_parallel
 from pgwarden.pg.restore_session import RestoreRun
 from pgwarden.pg.script import FREEZE_REFUSED
 from pgwarden.pipeline.checks import RecoveryClock
 from pgwarden.pipeline.restore_source import FetchedArchive, fetch_archive
-from pgwarden.pipeline.rowcounts import RowCountPolicy, compare_rows
+from pgwarden.pipeline.rowcounts import RowCount, RowCountPolicy, compare_rows
 from pgwarden.records import Check, Progress
 from pgwarden.stores import BackupStore
 from pgwarden.units import format_bytes
@@ -90,9 +92,12 @@ def restore_manifest(
                 conn.execute(pgsql.SQL("create database {}").format(pgsql.Identifier(into)))
             destination = target.with_dbname(into)
         started = time.monotonic()
+        policy = RowCountPolicy.for_restore(settings.verify.row_count_tolerance)
+        counted: list[tuple[list[Check], list[RowCount]]] = []
         try:
             if replace is not None or major < manifest.pg_dump_major:
-                run = _restore_through_psql(pg_restore, destination, archive, known, replace, say)
+                run = _restore_in_one_transaction(pg_restore, destination, archive, known, replace, say,
+                                                  _count_before_commit(manifest, policy, replace, counted))
             else:
                 # A new database: nothing to keep atomic (a failure drops it), so the data is loaded
                 # over restore.jobs sessions at once, the rows of the biggest table included.
@@ -107,9 +112,11 @@ def restore_manifest(
         archive.cleanup()
     if run.dropped_settings:
         say(f"skipped settings PostgreSQL {major} does not know: {', '.join(run.dropped_settings)}")
-    with connect(destination) as conn:
-        checks, counts = compare_rows(conn, manifest, RowCountPolicy.for_restore(settings.verify.row_count_tolerance),
-                                      loaded=run.loaded_rows)
+    if counted:  # counted inside the restore's transaction, before its COMMIT
+        checks, counts = counted[-1]
+    else:
+        with connect(destination) as conn:
+            checks, counts = compare_rows(conn, manifest, policy, loaded=run.loaded_rows)
     clock.stop()
     outcome = RestoreOutcome(manifest, run, checks, {c.table: c.restore_json() for c in counts},
                              archive.seconds, restore_s)
@@ -126,14 +133,32 @@ def restore_manifest(
     return outcome
 
 
-def _restore_through_psql(pg_restore: ClientProgram, destination: DatabaseTarget, archive: FetchedArchive,
-                          known: set[str], replace: ReplacePlan | None, say: Progress) -> RestoreRun:
-    """pg_restore rendered as SQL into psql, in one transaction (in place, or onto an older server)."""
-    # In place, the prelude that empties the backup's schemas and the archive then run in one
-    # transaction, so any failure leaves the database as it was.
-    filtered = partial(restore_filtered, pg_restore, pg_restore.sibling("psql"), destination, archive.path,
+def _count_before_commit(manifest: BackupManifest, policy: RowCountPolicy, replace: ReplacePlan | None,
+                         into: list[tuple[list[Check], list[RowCount]]]) -> BeforeCommit:
+    """The row-count check, run in the restore's transaction: in place, a mismatch rolls it all back."""
+    kept = frozenset(replace.kept_tables) if replace is not None else frozenset()
+
+    def check(conn: psycopg.Connection[Any], loaded: dict[str, int]) -> None:
+        checks, counts = compare_rows(conn, manifest, policy, loaded=loaded, kept=kept)
+        into.append((checks, counts))
+        if replace is not None and not checks[0].ok:
+            raise OperationFailed(f"the restored rows differ from the backup ({checks[0].detail}); {ROLLED_BACK}",
+                                  hint="the archive does not hold what its manifest says: restore another backup")
+
+    return check
+
+
+def _restore_in_one_transaction(pg_restore: ClientProgram, destination: DatabaseTarget, archive: FetchedArchive,
+                                known: set[str], replace: ReplacePlan | None, say: Progress,
+                                before_commit: BeforeCommit) -> RestoreRun:
+    """pg_restore's script in one transaction of pgwarden's own (in place, or onto an older server)."""
+    # In place, the prelude that empties the backup's schemas, the archive and the postlude that
+    # puts the audit table back run in one transaction, committed only after the row counts match,
+    # so any failure leaves the database as it was.
+    filtered = partial(restore_filtered, pg_restore, destination, archive.path,
                        known_settings=known, clean=replace is not None, compressed=archive.compressed,
-                       prelude=replace.prelude() if replace is not None else b"")
+                       prelude=replace.prelude() if replace is not None else b"",
+                       postlude=replace.postlude() if replace is not None else b"", before_commit=before_commit)
     try:
         return filtered()
     except OperationFailed as exc:
@@ -175,7 +200,7 @@ def _plan_in_place(pg_restore: ClientProgram, target: DatabaseTarget, archive: F
     if plan.not_in_backup:
         say(f"objects not in the backup will be dropped: {_names(plan.not_in_backup)}")
     if plan.kept:
-        say(f"kept (pgwarden's audit trail, not in the backup): {_names(plan.kept)}")
+        say(f"kept as it is (pgwarden's audit trail: the deploys since the backup stay listed): {_names(plan.kept)}")
     if plan.outside_dependents:
         say(f"objects outside those schemas that depend on them will be dropped too: "
             f"{_names(plan.outside_dependents)}")

@@ -131,7 +131,7 @@ def _drift_check(judged: RowCountJudgement) -> list[Check]:
 
 def compare_rows(
     conn: psycopg.Connection[Any], manifest: BackupManifest, policy: RowCountPolicy, *,
-    loaded: dict[str, int] | None = None,
+    loaded: dict[str, int] | None = None, kept: frozenset[str] = frozenset(),
 ) -> tuple[list[Check], list[RowCount]]:
     """Row counts right after ``restore``/``drill`` loaded ``manifest`` into the database of ``conn``.
 
@@ -139,10 +139,12 @@ def compare_rows(
     ``COPY n`` command tags): exact, and free, where ``count(*)`` would read every big table again
     (about 1.6 s for 2M rows). The tables restored empty of rows start empty, so those tags are the
     rows they hold. A table without a tag is counted with ``count(*)``. The partitions of a
-    hash-partitioned table are compared as one (see :mod:`pgwarden.pg.tables`).
+    hash-partitioned table are compared as one (see :mod:`pgwarden.pg.tables`). ``kept`` names the
+    tables an in-place restore left as they were (pgwarden's audit table): not compared.
     """
     tags = loaded or {}
-    plan = plan_counts(conn, manifest.tables, set(manifest.exact_tables))
+    tables = {t: n for t, n in manifest.tables.items() if t not in kept}
+    plan = plan_counts(conn, tables, set(manifest.exact_tables) - kept)
     counts: list[RowCount] = []
     for name, expected in sorted(plan.expected.items()):
         members = plan.partitions.get(name, [name])
@@ -156,13 +158,13 @@ def compare_rows(
                                plan.partitions.get(name, [])))
     # The tables the backup counts: plain ones, not an extension's; a partitioned table holds no
     # rows of its own.
-    extra = sorted(counted_tables(conn) - set(manifest.tables))
+    extra = sorted(counted_tables(conn) - set(manifest.tables) - kept)
     judged = policy.judge(counts)
-    tagged = len(set(manifest.tables) & set(tags))
+    tagged = len(set(tables) & set(tags))
     checks = [Check(
         ROW_COUNTS, ok=not judged.problems,
         detail="; ".join(judged.problems) if judged.problems else
-        f"{len(manifest.tables)} tables ({len(manifest.exact_tables)} exact counts) match"
+        f"{len(tables)} tables ({len(set(manifest.exact_tables) - kept)} exact counts) match"
         + (f"; {tagged} counted by the server while loading them (COPY results)" if tagged else ""),
     ), *_drift_check(judged)]
     if extra:
