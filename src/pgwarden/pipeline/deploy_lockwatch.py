@@ -4,8 +4,10 @@ A deploy whose lock session died (``pg_terminate_backend``, a network cut) no lo
 second deploy out. The ``sql`` tool's own migration session holds the migration lock and stops
 by itself before its next migration (:func:`pgwarden.pg.deploy_lock.deploy_lock_held`). An
 external tool does not know about either lock: :class:`LockWatch` kills the processes the attempt
-started (the tool and its children, SIGKILL) and terminates the migration sessions, until the
-attempt returns, so the tool cannot go on to its next migration.
+started (the tool and its children, SIGKILL), so the tool cannot go on to its next migration, and
+terminates the migration sessions, so that what they run rolls back now instead of when they notice
+their client is gone. Once only, and only while the tool still runs: a later deploy (which waits
+for every migration session to be gone) may have started its own tool by then.
 """
 
 from __future__ import annotations
@@ -76,13 +78,15 @@ class LockWatch:
                 continue
             self.lost = True
             self.say("the deploy lock's session is gone: stopping the migration tool, nothing more will start")
-            while self.stop_tool and not self._done.is_set():
+            if self.stop_tool:
                 self._stop_the_tool()
-                self._done.wait(self.poll_s / 2)
             return
 
     def _stop_the_tool(self) -> None:
-        for pid in _descendants(os.getpid()) - self._before:
+        started = _descendants(os.getpid()) - self._before
+        if not started:
+            return  # the tool has ended: its sessions are gone, any left is another deploy's
+        for pid in started:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
