@@ -19,6 +19,7 @@ from typing import IO
 
 import zstandard
 
+from pgwarden.children import die_with_parent
 from pgwarden.errors import OperationFailed
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.redact import redact
@@ -80,7 +81,7 @@ def list_archive(pg_restore: ClientProgram, archive: Path | None, data: IO[bytes
     args = [str(pg_restore.path), "--list"]
     if archive is not None:
         args.append(str(archive))
-    result = subprocess.run(args, capture_output=True, check=False, stdin=data)
+    result = subprocess.run(args, capture_output=True, check=False, stdin=data, **die_with_parent())
     if result.returncode != 0:
         message = redact(result.stderr.decode("utf-8", "replace").strip())
         raise OperationFailed(f"pg_restore --list cannot read the archive: {message}")
@@ -91,7 +92,7 @@ def read_toc(pg_restore: ClientProgram, archive: Path, *, compressed: bool = Fal
     """The ``pg_restore --list`` text of an archive (a zstd-compressed one is streamed in)."""
     args = [str(pg_restore.path), "--list"] + ([] if compressed else [str(archive)])
     proc = subprocess.Popen(args, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **die_with_parent())
     feeder = Feeder(archive, proc.stdin) if compressed else None
     out: list[bytes] = []
     err: list[bytes] = []
@@ -161,7 +162,7 @@ class ListingFeed:
     def __init__(self, pg_restore: ClientProgram) -> None:
         self.proc = subprocess.Popen(
             [str(pg_restore.path), "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE, **die_with_parent(),
         )
         self.closed = False
         self._out: list[bytes] = []

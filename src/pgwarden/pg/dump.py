@@ -24,6 +24,7 @@ from pathlib import Path
 
 import zstandard
 
+from pgwarden.children import die_with_parent
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget
@@ -201,7 +202,8 @@ def stream_custom_dump(
 ) -> int:
     """Run a custom-format pg_dump to stdout and hand every chunk to ``sink``; returns bytes read."""
     proc = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=target.child_env()
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=target.child_env(),
+        **die_with_parent(),
     )
     assert proc.stdout is not None
     collector = _StderrCollector(proc.stderr, progress)
@@ -231,7 +233,8 @@ def run_directory_dump(args: list[str], pg_dump: ClientProgram, target: Database
                        progress: DumpProgress) -> None:
     """Run a directory-format (possibly parallel) pg_dump into a local folder."""
     proc = subprocess.Popen(
-        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=target.child_env()
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=target.child_env(),
+        **die_with_parent(),
     )
     collector = _StderrCollector(proc.stderr, progress)
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 
+from pgwarden.children import die_with_parent
 from pgwarden.errors import OperationFailed
 from pgwarden.pg.archive import Feeder, Tail, widen_pipe
 from pgwarden.pg.binaries import ClientProgram
@@ -54,7 +55,8 @@ def restore_direct(
     if not compressed:
         args.append(str(archive))
     proc = subprocess.Popen(args, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=session_env(target))
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=session_env(target),
+                            **die_with_parent())
     feeder = Feeder(archive, proc.stdin) if compressed else None
     tail = Tail(proc.stderr)
     returncode = proc.wait()
@@ -187,7 +189,7 @@ def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, ar
         raise
     render = [str(pg_restore.path), "--file=-", "--section=data"] + ([] if compressed else [str(archive)])
     producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, **die_with_parent())
     widen_pipe(producer.stdout)
     feeder = Feeder(archive, producer.stdin) if compressed else None
     producer_tail = Tail(producer.stderr)

@@ -1,11 +1,12 @@
 """What both restore paths share: the bulk-load session settings, psql sessions, the result.
 
-A restore runs either in one transaction through psql (:mod:`pgwarden.pg.restore_atomic`) or,
-into a new database, over several sessions at once (:mod:`pgwarden.pg.restore_parallel`). Both
-start psql the same way (``ON_ERROR_STOP``, fed through its stdin, its ``COPY n`` command tags
-read back), give the restoring sessions ``PGOPTIONS`` that make bulk loading cheaper (no
-synchronous commit wait, big maintenance_work_mem for index builds), and return a
-:class:`RestoreRun`. The password travels in ``PGPASSWORD``.
+A restore runs either in one transaction on a connection of pgwarden's own
+(:mod:`pgwarden.pg.restore_atomic`) or, into a new database, over several sessions at once
+(:mod:`pgwarden.pg.restore_parallel`, whose non-COPY part of the data section goes through one
+psql session, started here: ``ON_ERROR_STOP``, fed through its stdin, its ``COPY n`` command tags
+read back, killed with pgwarden). The restoring sessions get ``PGOPTIONS`` (or the connection's
+``options``) that make bulk loading cheaper (no synchronous commit wait, big maintenance_work_mem
+for index builds), and both return a :class:`RestoreRun`. The password travels in ``PGPASSWORD``.
 
 Both report the rows each table received from the ``COPY n`` command tags (the server's own
 count, exact), which the caller compares with the manifest instead of running ``count(*)`` again.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from pgwarden.children import die_with_parent
 from pgwarden.pg.archive import LineReader, Tail, close_quietly, widen_pipe
 from pgwarden.pg.connection import DatabaseTarget
 
@@ -78,7 +80,7 @@ class PsqlSession:
         args = [str(psql), f"--dbname={target.child_dbname_arg()}", "--no-psqlrc", "--no-password",
                 "--set=ON_ERROR_STOP=1"] + (["--single-transaction"] if single_transaction else [])
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=session_env(target))
+                                     env=session_env(target), **die_with_parent())
         assert self.proc.stdin is not None
         self.stdin: IO[bytes] = self.proc.stdin
         widen_pipe(self.stdin)
