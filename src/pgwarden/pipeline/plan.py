@@ -23,7 +23,7 @@ from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus
 from pgwarden.risk.engine import review
 from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
 from pgwarden.tools import get_tool
-from pgwarden.tools.base import MigrationTool, sha256_file
+from pgwarden.tools.base import MigrationTool, read_migration_text, sha256_file
 from pgwarden.tools.sqldir import discover
 
 
@@ -153,12 +153,7 @@ def explicit_migrations(settings: Settings, paths: Sequence[str]) -> list[Migrat
 
 
 def _file_migration(settings: Settings, path: Path, *, name: str) -> Migration:
-    try:
-        sql = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: expected a UTF-8 SQL file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    sql = read_migration_text(path)  # NUL bytes, bad UTF-8, odd names: exit 2 with the byte offset
     return Migration(
         name=name, path=_display(path), status=MigrationStatus.PENDING, checksum=sha256_file(path), sql=sql
     )

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from pgwarden.config import Settings
-from pgwarden.errors import PgwardenError
+from pgwarden.errors import ConfigError, PgwardenError
 from pgwarden.manifest import DatabaseIdentity
 from pgwarden.pg.catalog import user_tables
 from pgwarden.pg.connection import DatabaseTarget, connection
@@ -34,6 +34,8 @@ def database_status(settings: Settings, target: DatabaseTarget) -> StepResult:
         unknown: list[Unfinished] = []
         try:
             migrations, unknown = migrations_with_unknown(tool, conn, target.dbname)
+        except ConfigError:
+            raise  # a file pgwarden refuses to read (NUL byte, not UTF-8): exit 2, naming it
         except PgwardenError as exc:
             migrations = []
             checks.append(Check("migrations readable", False, str(exc)))

@@ -26,7 +26,7 @@ import psycopg
 
 from pgwarden.audit import latest_deploy
 from pgwarden.config import Settings
-from pgwarden.errors import OperationFailed, PgwardenError
+from pgwarden.errors import ConfigError, OperationFailed, PgwardenError
 from pgwarden.manifest import BackupManifest
 from pgwarden.pg.catalog import invalid_indexes, not_valid_constraints, tables_with_primary_key, user_tables
 from pgwarden.pg.connection import DatabaseTarget, connection
@@ -60,6 +60,8 @@ def check_history(
     tool = get_tool(settings)
     try:
         migrations, unknown = migrations_with_unknown(tool, conn, str(conn.info.dbname))
+    except ConfigError:
+        raise  # a file pgwarden refuses to read (NUL byte, not UTF-8): exit 2, naming it
     except PgwardenError as exc:
         return [Check("migration history readable", False, redact(str(exc)))], []
     by_status: dict[MigrationStatus, list[str]] = {s: [] for s in MigrationStatus}
