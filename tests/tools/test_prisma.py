@@ -270,3 +270,21 @@ def test_watchdog_does_not_cancel_for_a_waiter_on_the_tools_own_lock() -> None:
     app = LockWait(8, "web", frozenset({1}), 30.0, "select * from t")
     assert decide_cancels([other_run], {1}, 2.0).cancel == {}
     assert decide_cancels([other_run, app], {1}, 2.0).cancel.keys() == {1}
+
+
+def test_pgwarden_resolve_records_the_decision_in_prisma_history(db, project: Path) -> None:
+    from pgwarden.tools.base import RecordsResolutions
+
+    record(db, project, INIT)
+    record(db, project, SLUG, finished=False, logs="Database error code: 55P03")
+    tool = tool_for(project)
+    assert isinstance(tool, RecordsResolutions)
+    with db.connect() as conn:
+        tool.record_resolution(conn, SLUG, applied=False)
+        assert tool.failed(conn) == [] and SLUG in [m.name for m in tool.pending(conn)]
+        record(db, project, SLUG, finished=False)
+        tool.record_resolution(conn, SLUG, applied=True)
+        statuses = {m.name: m.status for m in tool.migrations(conn)}
+        assert statuses[SLUG] is MigrationStatus.APPLIED and tool.failed(conn) == []
+        tool.record_resolution(conn, "20240415080000_post_author_index", applied=True)
+        assert "20240415080000_post_author_index" in tool.recorded(conn)

@@ -204,6 +204,32 @@ class PrismaTool(ExternalTool):
         workaround = "PRISMA_SCHEMA_ENGINE_BINARY=/bin/true " if self.project().adapter_engine else ""
         return f"{prefix}{workaround}npx prisma migrate resolve --rolled-back {name}"
 
+    def record_resolution(self, conn: psycopg.Connection[Any], name: str, *, applied: bool) -> None:
+        """``pgwarden resolve``: record the decision in ``_prisma_migrations`` as ``prisma migrate resolve`` does.
+
+        Rolled back: the open attempt gets ``rolled_back_at`` (the next deploy runs it again).
+        Applied: the open attempt is finished, with the file's checksum; with no attempt recorded
+        (pgwarden's own unfinished record), a finished row is added.
+        """
+        if not table_exists(conn, self.history_table):
+            conn.execute(history_sql(PRISMA_HISTORY_DDL, self.history_table))
+        if not applied:
+            conn.execute(history_sql(
+                "update {table} set rolled_back_at = now() "
+                "where migration_name = %s and finished_at is null and rolled_back_at is null",
+                self.history_table), (name,))
+            return
+        path = self.folder / name / "migration.sql"
+        checksum = sha256_file(path) if path.is_file() else ""
+        cur = conn.execute(history_sql(
+            "update {table} set finished_at = now(), checksum = %s, applied_steps_count = 1 "
+            "where migration_name = %s and finished_at is null and rolled_back_at is null",
+            self.history_table), (checksum, name))
+        if not cur.rowcount and name not in self.recorded(conn):
+            conn.execute(history_sql(
+                "insert into {table} (id, checksum, migration_name, finished_at, applied_steps_count) "
+                "values (gen_random_uuid()::text, %s, %s, now(), 1)", self.history_table), (checksum, name))
+
     # --- applying ------------------------------------------------------------------------------
 
     def apply(
