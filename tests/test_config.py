@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from pgwarden.config import Settings, check_migrations_path, load_settings, parse_settings
-from pgwarden.durations import format_duration, parse_duration
+from pgwarden.durations import format_duration, parse_duration, pg_duration
 from pgwarden.errors import ConfigError
+from tests.fix_pg import TestDatabase
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -151,10 +152,39 @@ def test_durations(text: str | int, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["5x", "", "s", "-1s", "1 fortnight"])
-def test_bad_durations(text: str) -> None:
+@pytest.mark.parametrize("text", ["5x", "", "s", "-1s", "1 fortnight", "9" * 400 + "d", float("inf"), float("nan")])
+def test_bad_durations(text: str | float) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("value", ["1ms", "24d", "2147483647ms"])
+def test_timeouts_up_to_postgresqls_limit_are_accepted_by_postgresql(db: TestDatabase, value: str) -> None:
+    deploy = parse_settings(f"deploy: {{lock_timeout: {value}, statement_timeout: {value}}}\n", "x.yml").deploy
+    with db.connect() as conn:
+        conn.execute(f"set lock_timeout = '{pg_duration(deploy.lock_timeout)}'")
+        conn.execute(f"set statement_timeout = '{pg_duration(deploy.statement_timeout)}'")
+        assert conn.execute("show lock_timeout").fetchone() != ("0",)
+
+
+@pytest.mark.parametrize("value", ["2147483648ms", "25d", "0", "0s", "0.4ms"])
+def test_timeouts_postgresql_would_refuse_or_turn_off_are_refused(tmp_path: Path, value: str) -> None:
+    message = error_of(tmp_path, f"deploy:\n  lock_timeout: {value}\n")
+    assert "pgwarden.yml:2: deploy.lock_timeout: expected a duration such as" in message
+    assert "from 1ms to 2147483647ms" in message and f"got '{value}'" in message
+
+
+def test_unquoted_numbers_and_dates_in_text_fields_are_taken_as_written(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, "environment: 012\ndeploy:\n  approvers: [12345, 2024-01-01, 1e3]\n"))
+    assert settings.environment == "012"
+    assert settings.deploy.approvers == ["12345", "2024-01-01", "1e3"]
+    assert "quotes" in error_of(tmp_path, "environment: yes\n")
+
+
+def test_a_utf8_byte_order_mark_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "pgwarden.yml"
+    path.write_bytes(b"\xef\xbb\xbfdeploy:\n  retries: 1\n")
+    assert load_settings(path).deploy.retries == 1
 
 
 def test_format_duration_reads_well() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {
@@ -22,13 +23,16 @@ def parse_duration(text: str | int | float) -> float:
     if isinstance(text, bool):
         raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
     if isinstance(text, (int, float)):
-        if text < 0:
-            raise ValueError(f"expected {DURATION_HELP}, got a negative number")
+        if not math.isfinite(text) or text < 0:
+            raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
         return float(text)
     match = _PATTERN.match(text.lower())
     if not match or (match.group(2) not in _UNITS and match.group(2) != ""):
         raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
-    return float(match.group(1)) * _UNITS.get(match.group(2), 1.0)
+    seconds = float(match.group(1)) * _UNITS.get(match.group(2), 1.0)
+    if not math.isfinite(seconds):  # 400 digits of days
+        raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

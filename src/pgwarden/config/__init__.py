@@ -8,6 +8,7 @@ flags (applied by the CLI through :func:`Settings.with_overrides`) > the file > 
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -18,14 +19,16 @@ import yaml
 
 from pgwarden.config.reader import (
     ReadContext,
+    float_between,
+    int_between,
     list_of,
     one_of,
     opt,
     read_bool,
     read_document,
     read_duration,
-    read_float,
     read_int,
+    read_pg_timeout,
     read_str,
     section,
     sub,
@@ -34,6 +37,8 @@ from pgwarden.errors import ConfigError
 from pgwarden.records import SEVERITY_NAMES
 
 DEFAULT_CONFIG_NAMES = ("pgwarden.yml", "pgwarden.yaml")
+#: Parallel jobs of pg_dump/pg_restore: one connection each.
+MAX_JOBS = 64
 MIGRATION_TOOLS = ("sql", "prisma", "laravel", "alembic")
 #: Managed snapshots pgwarden can take (see :mod:`pgwarden.snapshots`).
 SNAPSHOT_PROVIDERS = ("rds", "aurora")
@@ -59,7 +64,7 @@ class MigrationsConfig:
 
 @dataclass
 class Retention:
-    days: int | None = opt(read_int, 30)
+    days: int | None = opt(int_between(0, 36500), 30)
     keep_last: int = opt(read_int, 5)
 
 
@@ -93,7 +98,7 @@ class SnapshotConfig:
 class BackupConfig:
     store: str = opt(read_str, "file://./backups", doc="file://DIR or s3://bucket/prefix")
     format: str = opt(one_of("custom", "directory"), "custom")
-    jobs: int = opt(read_int, 2)
+    jobs: int = opt(int_between(1, MAX_JOBS), 2)
     compress: str | None = opt(read_str, None, doc="zstd, lz4, gzip[:level] or none")
     retention: Retention = sub(Retention)
     snapshot: SnapshotConfig = sub(SnapshotConfig)
@@ -116,9 +121,9 @@ class Hooks:
 
 @dataclass
 class DeployConfig:
-    lock_timeout: float = opt(read_duration, 5.0)
-    statement_timeout: float = opt(read_duration, 15 * 60.0)
-    retries: int = opt(read_int, 3)
+    lock_timeout: float = opt(read_pg_timeout, 5.0)
+    statement_timeout: float = opt(read_pg_timeout, 15 * 60.0)
+    retries: int = opt(int_between(0, 100), 3)
     retry_backoff: float = opt(read_duration, 2.0)
     max_blocking: float = opt(read_duration, 1.0, doc="cancel the migration when others waited on it this long")
     lock_wait: float = opt(read_duration, 60.0, doc="how long a second deploy waits for the deploy lock")
@@ -145,7 +150,7 @@ class IgnoreEntry:
 class RiskConfig:
     fail_on: str = opt(one_of(*SEVERITY_NAMES, "never"), "high")
     ignore: list[IgnoreEntry] = opt(list_of(section(IgnoreEntry)), [])
-    statement_timeout: float = opt(read_duration, 5.0, doc="limit for the live-context queries")
+    statement_timeout: float = opt(read_pg_timeout, 5.0, doc="limit for the live-context queries")
 
 
 @dataclass
@@ -166,14 +171,15 @@ class VerifyConfig:
     checks: list[VerifyCheck] = opt(list_of(section(VerifyCheck)), [])
     health_urls: list[str] = opt(list_of(read_str), [])
     health_timeout: float = opt(read_duration, 10.0)
-    health_retries: int = opt(read_int, 3)
-    row_count_tolerance: float = opt(read_float, 0.05, doc="allowed relative row-count drift (0.05 = 5%)")
+    health_retries: int = opt(int_between(0, 100), 3)
+    row_count_tolerance: float = opt(float_between(0, 1, what="a fraction"), 0.05,
+                                     doc="allowed relative row-count drift (0.05 = 5%)")
 
 
 @dataclass
 class RestoreConfig:
     rto: float = opt(read_duration, 30 * 60.0)
-    jobs: int = opt(read_int, 2)
+    jobs: int = opt(int_between(1, MAX_JOBS), 2)
     analyze: bool = opt(read_bool, True)
 
 
@@ -248,10 +254,30 @@ def load_settings(path: Path | None) -> Settings:
         return Settings()
     display = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{display}: cannot read the config file ({exc.strerror})") from None
-    return parse_settings(text, display, base_dir=str(path.parent))
+    return parse_settings(decode_config(data, display), display, base_dir=str(path.parent))
+
+
+_BYTE_ORDER_MARKS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+
+def decode_config(data: bytes, display: str) -> str:
+    """The file's text: UTF-8 (a UTF-8 byte order mark is fine), else exit 2 naming the byte."""
+    for mark, encoding in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            raise ConfigError(f"{display}: expected UTF-8 text, got {encoding} (it starts with a "
+                              f"{encoding} byte order mark): save the file as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{display}:{line}: expected UTF-8 text, got the byte 0x{data[exc.start]:02x} "
+                          f"at byte offset {exc.start}, which is not UTF-8: save the file as UTF-8") from None
 
 
 def parse_settings(text: str, display: str, base_dir: str = ".") -> Settings:
