@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pytest
 
 from pgwarden.pg import binaries
+from pgwarden.redact import redact
 from pgwarden.tools.external import python_tool
 from tests.backup.helpers import create_rich, make_shims
 from tests.tools.helpers import copy_project
@@ -119,3 +120,5 @@ def test_backup_logs_in_through_libpq_files(route: str, secret_db, tmp_path: Pat
     assert "verified" in result.output and "Traceback" not in result.output
     argv = (tmp_path / "argv.log").read_text()
     assert "pg_dump argv: --dbname=" in argv and password not in argv and password not in result.output
+    # learnt from the password file (or the service file), it is masked like a URL's password
+    assert redact(f"x {password} y") == "x ******** y"

@@ -180,12 +180,15 @@ def connect(target: DatabaseTarget, *, autocommit: bool = True, **settings: Any)
     }
     kwargs.update(settings)
     try:
-        return psycopg.connect(target.conninfo(), **kwargs)
+        conn = psycopg.connect(target.conninfo(), **kwargs)
     except psycopg.OperationalError as exc:
         raise OperationFailed(
             f"cannot connect to {target.display()}: {redact(str(exc)).strip()}",
             hint="check the database URL, the network path and the credentials",
         ) from None
+    # A password libpq found in a password file is a secret too, though no URL carried it.
+    register_secret(conn.info.password)
+    return conn
 
 
 @contextmanager
