@@ -81,8 +81,8 @@ def _scalar(node: yaml.Node, key: str, ctx: ReadContext, expected: str) -> Any:
     check_tag(node, key, ctx)
     try:
         return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, OverflowError):
-        # e.g. a timestamp YAML resolves but cannot build (2024-02-30)
+    except Exception:  # noqa: BLE001 - PyYAML's constructors fail in many ways on odd input
+        # a timestamp that cannot be built (2024-02-30), an explicit !!bool maybe, !!timestamp foo
         raise ctx.error(node, key, expected, got=repr(node.value)) from None
 
 
@@ -257,7 +257,8 @@ def read_dataclass(cls: type[T], node: yaml.Node, key: str, ctx: ReadContext) ->
             raise ctx.error(key_node, f"{key or '(top level)'}", "keys that are plain names",
                             got=f"{_kind(key_node)} as a key")
         name = key_node.value
-        dotted = f"{key}.{name}" if key else name
+        shown = name if name.isprintable() else repr(name)  # a NUL or escape in a key stays visible
+        dotted = f"{key}.{shown}" if key else shown
         if name not in fields:
             close = difflib.get_close_matches(str(name), list(fields), n=1)
             if close:
