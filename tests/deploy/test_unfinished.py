@@ -8,16 +8,23 @@ pending again (pgwarden killed), never run twice, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psycopg
+
+from pgwarden.config import load_settings
 from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.unfinished import mark_unknown, write_started
 from pgwarden.pipeline.deploy import run_deploy
+from pgwarden.tools import get_tool
 from tests.deploy.helpers import SETUP_TIMEOUT_S, add_migration, audit_lines, write_project
 
 INIT = "create table t (id int);\ncreate table gate (x int);\ninsert into gate values (1);\n"
@@ -114,18 +121,25 @@ def test_terminated_no_transaction_migration_is_unknown_shown_refused_and_resolv
     assert ids(db) == [1, 2]
 
 
-def test_sigkilled_pgwarden_leaves_a_trace_and_the_next_deploy_waits_then_refuses(db, tmp_path: Path, cli) -> None:
+def backend_gone(db, pid: int) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not db.scalar("select count(*) from pg_stat_activity where pid = %s", (pid,)):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sigkilled_pgwarden_leaves_a_trace_and_the_next_deploy_refuses(db, tmp_path: Path, cli) -> None:
     setup(db, tmp_path, "0002_half", HALF)
     proc = start_deploy(db, tmp_path)
     backend = sleeping_migration(db, proc)
     sigkill(proc)
+    # client_connection_check_interval: the server ends the orphaned statement by itself (not after 30s).
+    assert backend_gone(db, backend), "the migration session outlived pgwarden"
     env = {"DATABASE_URL": db.url}
-    # Its migration session still runs (nothing told it its client is gone): no deploy may start.
-    busy = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
-    assert busy.code == 4 and "a migration session of an earlier deploy is still running" in busy.stderr, busy.output
     status = cli("status", cwd=tmp_path, env=env)
     assert "1 unknown" in status.stdout and "UNKNOWN  0002_half" in status.stdout, status.output
-    terminate(db, backend)
     refused = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
     assert refused.code == 4 and "0002_half started and did not finish" in refused.stderr, refused.output
     assert "Traceback" not in refused.output
@@ -136,6 +150,17 @@ def test_sigkilled_pgwarden_leaves_a_trace_and_the_next_deploy_waits_then_refuse
     final = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env=env)
     assert final.code == 0, final.output
     assert ids(db) == [1, 2]
+
+
+def test_a_deploy_waits_for_a_migration_session_still_running_then_refuses(db, tmp_path: Path, cli) -> None:
+    # What a deploy that lost its lock (or died) leaves behind: a migration session still at work.
+    setup(db, tmp_path, "0002_next", "insert into t values (1);\n")
+    with psycopg.connect(db.url, autocommit=True, application_name="pgwarden-migrate") as orphan:
+        pid = orphan.info.backend_pid
+        busy = cli("deploy", "--no-backup", "--reason", "test", cwd=tmp_path, env={"DATABASE_URL": db.url})
+    assert busy.code == 4 and "a migration session of an earlier deploy is still running" in busy.stderr, busy.output
+    assert f"pid {pid}" in busy.stderr and "Traceback" not in busy.output
+    assert ids(db) == []
 
 
 def test_terminated_transactional_migration_is_failed_not_pending(db, tmp_path: Path, cli) -> None:
@@ -193,3 +218,40 @@ def test_no_transaction_file_failing_at_its_first_statement_is_failed_not_unknow
     assert not result.ok and result.details["unfinished"] == []
     status = cli("status", cwd=tmp_path, env={"DATABASE_URL": db.url})
     assert "1 failed, 0 unknown" in status.stdout, status.output
+
+
+def test_resolve_refuses_what_is_not_unfinished(db, tmp_path: Path, cli) -> None:
+    setup(db, tmp_path, "0002_next", "insert into t values (1);\n")
+    env = {"DATABASE_URL": db.url}
+    applied = cli("resolve", "0001_init", "--applied", cwd=tmp_path, env=env)
+    assert applied.code == 2 and "0001_init: nothing to resolve (it is applied)" in applied.stderr, applied.output
+    unknown = cli("resolve", "0009_nope", "--rolled-back", cwd=tmp_path, env=env)
+    assert unknown.code == 2 and "not a migration of this project" in unknown.stderr, unknown.output
+    usage = cli("resolve", "0002_next", cwd=tmp_path, env=env)
+    assert usage.code == 2 and "--applied" in usage.stderr
+    assert "Traceback" not in applied.output + unknown.output + usage.output
+
+
+def test_an_external_tools_unfinished_migration_is_resolved_only_as_its_history_allows(
+        db, tmp_path: Path, cli) -> None:
+    project = tmp_path / "app"
+    shutil.copytree(Path(__file__).parent / "alembic_project", project, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "pgwarden.yml").write_text(
+        f"migrations:\n  tool: alembic\n  path: alembic.ini\n  command: {sys.executable} -m alembic -c alembic.ini "
+        "upgrade head\nbackup:\n  store: file://backups\ndeploy:\n  audit_log: audit.jsonl\n")
+    tool = get_tool(load_settings(project / "pgwarden.yml"))
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        first = tool.migrations(conn)[0]
+        # As a deploy leaves a non-atomic migration that failed half-way.
+        write_started(conn, tool.name, "earlier-run", [dataclasses.replace(first, atomic=False)])
+        mark_unknown(conn, tool.name, first.name, "it failed half-way and is not atomic")
+    env = {"DATABASE_URL": db.url}
+    refused = cli("deploy", "--no-backup", "--reason", "test", cwd=project, env=env)
+    assert refused.code == 4 and f"{first.name} started and did not finish" in refused.stderr, refused.output
+    # Alembic does not record it as applied: marking it applied in pgwarden alone would re-run it.
+    applied = cli("resolve", first.name, "--applied", cwd=project, env=env)
+    assert applied.code == 4 and "alembic stamp" in applied.stderr, applied.output
+    rolled_back = cli("resolve", first.name, "--rolled-back", cwd=project, env=env)
+    assert rolled_back.code == 0, rolled_back.output
+    assert "the next deploy runs it again" in rolled_back.stdout
+    assert db.scalar("select count(*) from pgwarden_unfinished") == 0

@@ -249,6 +249,10 @@ class SqlDirTool(MigrationTool):
                 conn.execute(SQL("set lock_timeout = {}").format(Literal(pg_duration(limits.lock_timeout_s))))
                 conn.execute(SQL("set statement_timeout = {}").format(
                     Literal(pg_duration(limits.statement_timeout_s))))
+                if conn.info.server_version >= 140000:
+                    # Should pgwarden die, the server ends the statement (and rolls back its
+                    # transaction) within a second instead of running it, locks held, to its end.
+                    conn.execute("set client_connection_check_interval = '1s'")
             except psycopg.Error as exc:
                 result.error = f"the migration session failed before any migration ran: {_message(exc)}"
                 return result
