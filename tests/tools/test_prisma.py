@@ -246,6 +246,10 @@ def test_migrations_path_other_than_prisma_config_is_an_error(project: Path) -> 
         tool_for(project).pending(None)
     (project / "prisma.config.ts").write_text('export default defineConfig({ schema: "prisma/schema.prisma" });\n')
     assert len(tool_for(project).pending(None)) == 5
+    # The adapter's PostgreSQL schema is not Prisma's schema file.
+    (project / "prisma.config.ts").write_text(
+        'export default defineConfig({ engine: "js", adapter: async () => new PrismaPg({}, { schema: "app" }) });\n')
+    assert len(tool_for(project).pending(None)) == 5
 
 
 def test_native_engine_rejects_two_concurrently_in_one_file(db, project: Path) -> None:

@@ -70,17 +70,29 @@ def read_project(cwd: Path) -> PrismaProject:
         found = _ENGINE.search(text)
         engine = found.group(1) if found else "classic"
         path = _MIGRATIONS_PATH.search(text)
-        schema = _SCHEMA.search(text)
         if path:
             migrations = (config.parent / path.group(1)).resolve()
-        elif schema:
-            schema_path = config.parent / schema.group(1)
-            base = schema_path.parent if schema_path.suffix == ".prisma" else schema_path
-            migrations = (base / "migrations").resolve()
+        else:
+            migrations = _beside_schema(config.parent, text)
     return PrismaProject(config, engine, migrations, _installed_version(cwd))
 
 
 _COMMENT_JS = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+
+
+def _beside_schema(base: Path, text: str) -> Path | None:
+    """``migrations/`` beside the configured schema: a ``.prisma`` file, or a folder of them.
+
+    Other ``schema:`` keys (the adapter's PostgreSQL schema, ``new PrismaPg(..., {schema: "app"})``)
+    name neither and are skipped.
+    """
+    for found in _SCHEMA.finditer(text):
+        schema = base / found.group(1)
+        if schema.suffix == ".prisma":
+            return (schema.parent / "migrations").resolve()
+        if schema.is_dir() and any(schema.glob("*.prisma")):
+            return (schema / "migrations").resolve()
+    return None
 
 
 def _installed_version(cwd: Path) -> str | None:
