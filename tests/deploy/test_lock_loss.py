@@ -120,3 +120,20 @@ def test_external_tool_is_stopped_when_the_lock_is_lost_and_nothing_runs_twice(d
     assert db.scalar("select version_num from alembic_version") == "d4"
     assert [r[0] for r in db.execute("select id from marks order by id")] == [3, 4]
     assert not (project / "hooks.log").exists()
+
+
+def test_lock_lost_before_the_first_migration_nothing_runs(db, tmp_path: Path, monkeypatch) -> None:
+    # The pre hook (maintenance mode, say) runs while the lock session is terminated under it.
+    kill_lock = (f"{PYTHON} -c \"import os, psycopg; psycopg.connect(os.environ['TEST_URL'], autocommit=True)"
+                 f".execute(\\\"select pg_terminate_backend(pid, 5000) from pg_stat_activity "
+                 f"where application_name = '{DEPLOY_LOCK_APPLICATION_NAME}'\\\")\"")
+    settings = write_project(tmp_path, {"0001_init": "create table t (id int);\n"},
+                             deploy=PATIENT_DEPLOY + f"    pre: {kill_lock}\n")
+    monkeypatch.setenv("TEST_URL", db.url)
+    result = run_deploy(settings, DatabaseTarget.from_url(db.url), no_backup_reason="test")
+    assert [h["stage"] for h in result.details["hooks"]] == ["pre"], result.details["hooks"]
+    assert not result.ok and result.details["lock_lost"], result.summary
+    assert "the deploy lock was lost" in result.summary and "before attempt 1" in result.summary
+    assert result.details["applied"] == []
+    assert db.scalar("select to_regclass('t')") is None
+    assert not (tmp_path / "hooks.log").exists()
