@@ -14,7 +14,8 @@ not pgbench's filler, which compresses 50:1), then times, in one run:
 - backup:  ``pg_dump -Fc -f FILE``  vs  ``pgwarden backup`` (custom format, zstd outside, verified)
 - restore: ``pg_restore -d NEWDB FILE``  vs  ``pgwarden restore --into NEWDB`` (checksums verified
   before, row counts compared after: everything pgwarden does is inside the timing), then
-  ``pgwarden restore --confirm`` in place over that database (one transaction through psql)
+  ``pgwarden restore --confirm`` in place over that database (one transaction on pgwarden's own
+  connection, committed after the row counts match)
 """
 
 from __future__ import annotations
@@ -151,8 +152,8 @@ def main() -> int:
             runs["into"].append(timed("pgwarden restore", lambda: result_holder.__setitem__(
                 "r", restore_backup(settings, source, manifest.id, into="bench_pgw"))))
             assert result_holder["r"].ok, result_holder["r"].to_json()
-            # In place over the database just restored: the atomic path (prelude + archive in one psql
-            # transaction), what a responder runs. Nothing to compare it with in plain pg_restore, whose
+            # In place over the database just restored: the atomic path (prelude + archive in one
+            # transaction of pgwarden's own), what a responder runs. Nothing to compare it with in plain pg_restore, whose
             # --clean is not atomic unless --single-transaction, and fails on objects added after the backup.
             checkpoint()
             runs["in_place"].append(timed("pgwarden restore in place", lambda: result_holder.__setitem__(
