@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from pgwarden.config import load_settings
 from pgwarden.pg.connection import DatabaseTarget
@@ -255,3 +256,39 @@ def test_an_external_tools_unfinished_migration_is_resolved_only_as_its_history_
     assert rolled_back.code == 0, rolled_back.output
     assert "the next deploy runs it again" in rolled_back.stdout
     assert db.scalar("select count(*) from pgwarden_unfinished") == 0
+
+
+def test_the_migration_tool_dies_with_a_sigkilled_pgwarden(db, tmp_path: Path) -> None:
+    """A tool left running after pgwarden died would go on migrating with nobody watching its limits."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux only")
+    project = tmp_path / "app"
+    shutil.copytree(Path(__file__).parent / "alembic_project", project, ignore=shutil.ignore_patterns("__pycache__"))
+    pid_file = tmp_path / "tool.pid"
+    tool = tmp_path / "slow_tool.py"
+    tool.write_text(f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
+    (project / "pgwarden.yml").write_text(
+        f"migrations:\n  tool: alembic\n  path: alembic.ini\n  command: {sys.executable} {tool}\n"
+        "backup:\n  store: file://backups\ndeploy:\n  audit_log: audit.jsonl\n")
+    env = {**os.environ, "DATABASE_URL": db.url}
+    proc = subprocess.Popen([sys.executable, "-m", "pgwarden", "deploy", "--no-backup", "--reason", "test"],
+                            cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + SETUP_TIMEOUT_S
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the tool never started"
+        time.sleep(0.05)
+    tool_pid = int(pid_file.read_text())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while _alive(tool_pid):
+        assert time.monotonic() < deadline, "the migration tool outlived the SIGKILLed pgwarden"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] != "Z"

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pgwarden.children import die_with_parent
 from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.redact import redact
@@ -59,7 +60,7 @@ def run_hook(stage: str, command: str, settings: Settings, extra_env: dict[str, 
     try:
         done = subprocess.run(  # noqa: S602 - hooks are shell commands by design (pgwarden.yml)
             command, shell=True, cwd=settings.resolve_path(folder) if folder else settings.base_dir, env=env,
-            capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False,
+            capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False, **die_with_parent(),
         )
         code: int | None = done.returncode
         output = (done.stdout or "") + (done.stderr or "")

@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from pgwarden.children import die_with_parent
 from pgwarden.config import Settings
 from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
@@ -209,6 +210,7 @@ def run_command(
             stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
             timeout=timeout_s,
             check=False,
+            **die_with_parent(),
         )
     except FileNotFoundError:
         raise OperationFailed(
