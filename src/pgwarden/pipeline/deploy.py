@@ -90,6 +90,7 @@ def run_deploy(
     started = time.monotonic()
     try:
         run.checks.append(refuse_forbidden_commands(settings, tool, env_name))
+        tool.refuse_unsafe_run(target)
         run.backup = require_backup(settings, target, backup_id, no_backup_reason,
                                     allow_other_database=allow_other_database, say=say)
         run.checks.append(Check("verified backup", run.backup.backup_id is not None, run.backup.description,

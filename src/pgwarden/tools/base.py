@@ -86,6 +86,13 @@ class MigrationTool(Protocol):
         """
         ...
 
+    def refuse_unsafe_run(self, target: DatabaseTarget) -> None:
+        """Raise :class:`~pgwarden.errors.SafetyRefusal` when running the tool against ``target`` would
+        break one of pgwarden's promises (Prisma's native engine would get the password on its command
+        line). ``deploy`` asks before anything else, so nothing has run. Most tools have nothing to refuse.
+        """
+        return None
+
     def resolve_hint(self, name: str) -> str:
         """The command a human runs to mark a failed migration as resolved, after cleaning up."""
         ...

@@ -237,7 +237,7 @@ class PrismaTool(ExternalTool):
     ) -> ApplyResult:
         """``prisma migrate deploy``, with what it leaves behind settled (see the module docstring)."""
         project = self.project()
-        self._refuse_password_on_argv(project, target)
+        self._refuse_password_on_argv(project, target)  # deploy asked first; other callers too
         with connection(target) as conn:
             self._create_history_beside_ours(conn)
             notes = self._settle_failed(conn, interrupted=False)
@@ -306,6 +306,9 @@ class PrismaTool(ExternalTool):
                 "transaction, so nothing of it is applied), as `prisma migrate resolve --rolled-back` would"
             )
         return notes
+
+    def refuse_unsafe_run(self, target: DatabaseTarget) -> None:
+        self._refuse_password_on_argv(self.project(), target)
 
     def _refuse_password_on_argv(self, project: PrismaProject, target: DatabaseTarget) -> None:
         if project.adapter_engine or not target.password:
