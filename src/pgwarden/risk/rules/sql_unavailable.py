@@ -12,7 +12,7 @@ ID = "sql-unavailable"
 CATEGORY = Category.OTHER
 SEVERITY = Severity.MEDIUM
 SUGGESTION = (
-    "Make the plan command print it (Laravel: `php artisan migrate --pretend --no-ansi` against a "
+    "Make the plan command print it (Laravel: `php artisan migrate --pretend --force --no-ansi` against a "
     "database where it is pending) or plan its SQL file as an explicit PATH."
 )
 
