@@ -16,6 +16,9 @@ from dataclasses import dataclass
 #: ``application_name`` of the sessions that run migrations: the lock watchdog and the
 #: audit find the migration tool's backends by it (``pgwarden-migrate-<run>`` for a named run).
 MIGRATE_APPLICATION_NAME = "pgwarden-migrate"
+#: ``application_name`` of the plan command's read-only sessions (Laravel's ``--pretend``): not a
+#: migration, so a deploy does not wait for it and the watchdog does not watch it.
+PLAN_APPLICATION_NAME = "pgwarden-plan"
 
 #: pgwarden's own table in the target database: one row per deploy (see :mod:`pgwarden.audit`).
 AUDIT_TABLE = "pgwarden_history"

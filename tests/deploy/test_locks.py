@@ -7,6 +7,10 @@ sessions were never blocked behind the migration for longer than the configured 
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -203,3 +207,37 @@ def test_deploy_ignores_a_lock_on_a_table_of_the_same_name_in_another_schema(db,
         result = run_deploy(settings, target, no_backup_reason="test")
     assert result.ok, result.summary
     assert result.details["preflight_blockers"] == []
+
+
+def test_a_plan_in_progress_does_not_hold_up_a_deploy(db, tmp_path: Path) -> None:
+    """The plan command's read-only sessions are not a migration: a deploy neither waits for them nor refuses."""
+    laravel = tmp_path / "laravel"
+    shutil.copytree(Path(__file__).parents[1] / "corpus/laravel", laravel)
+    holder = laravel / "hold.py"
+    holder.write_text("import os, sys, time, psycopg\n"
+                      "conn = psycopg.connect(os.environ['DATABASE_URL'])\n"
+                      "conn.execute('select 1')\nprint('holding', flush=True, file=sys.stderr)\ntime.sleep(8)\n")
+    (laravel / "pgwarden.yml").write_text(
+        f"migrations:\n  tool: laravel\n  plan_command: {sys.executable} hold.py\n")
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("create table if not exists migrations (id serial primary key, migration text, batch int)")
+    env = {**os.environ, "DATABASE_URL": db.url}
+    log = tmp_path / "plan.log"
+    with log.open("w") as out:
+        plan = subprocess.Popen([sys.executable, "-m", "pgwarden", "plan"], cwd=laravel, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 20
+        while not db.scalar("select count(*) from pg_stat_activity where application_name like 'pgwarden-%' "
+                            "and backend_type = 'client backend' and pid <> pg_backend_pid()"
+                            " and application_name not like 'pgwarden-deploy%'"):
+            assert plan.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        settings = write_project(tmp_path / "sql", {"0001_a": "create table plan_race (id int);\n"})
+        result = run_deploy(settings, DatabaseTarget.from_url(db.url), no_backup_reason="test")
+        assert result.ok, result.error
+    finally:
+        plan.kill()
+        plan.wait()
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute("drop table if exists plan_race, migrations")

@@ -42,7 +42,7 @@ from pgwarden.children import die_with_parent
 from pgwarden.config import Settings
 from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
-from pgwarden.names import MIGRATE_APPLICATION_NAME
+from pgwarden.names import MIGRATE_APPLICATION_NAME, PLAN_APPLICATION_NAME
 from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.records import MigrationStatus
 from pgwarden.redact import redact, register_secret
@@ -107,7 +107,8 @@ def target_of(conn: psycopg.Connection[Any]) -> DatabaseTarget:
     return DatabaseTarget(params)
 
 
-def url_with_session(target: DatabaseTarget, limits: SessionLimits | None, *, with_options: bool = True) -> str:
+def url_with_session(target: DatabaseTarget, limits: SessionLimits | None, *, with_options: bool = True,
+                     application_name: str = MIGRATE_APPLICATION_NAME) -> str:
     """The target as a URL carrying application_name (and, ``with_options``, the session limits).
 
     Secret: it goes in the child's environment only.
@@ -118,7 +119,7 @@ def url_with_session(target: DatabaseTarget, limits: SessionLimits | None, *, wi
         # postgresql://user@/db?host=/socket: PHP's parse_url (Laravel) rejects an empty host.
         parts = parts._replace(netloc=parts.netloc + "localhost")
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    query["application_name"] = MIGRATE_APPLICATION_NAME
+    query["application_name"] = application_name
     options = session_options(limits)
     if not with_options:
         query.pop("options", None)  # the target's own options go in PGOPTIONS (child_environment)
@@ -140,8 +141,10 @@ def child_environment(
 ) -> dict[str, str]:
     """The environment of a migration tool child: the database only ever appears in here.
 
-    ``read_only`` adds ``default_transaction_read_only=on`` to PGOPTIONS (the plan command).
+    ``read_only`` adds ``default_transaction_read_only=on`` to PGOPTIONS (the plan command), whose
+    sessions are named :data:`~pgwarden.names.PLAN_APPLICATION_NAME`, not a migration's.
     """
+    application_name = PLAN_APPLICATION_NAME if read_only else MIGRATE_APPLICATION_NAME
     if target is None:
         env = dict(os.environ)
     else:
@@ -154,10 +157,10 @@ def child_environment(
         ):
             if value:
                 env[key] = value
-        url = url_with_session(target, limits, with_options=url_options)
+        url = url_with_session(target, limits, with_options=url_options, application_name=application_name)
         for name in url_env_names:
             env[name] = url
-    env["PGAPPNAME"] = MIGRATE_APPLICATION_NAME
+    env["PGAPPNAME"] = application_name
     own = target.params.get("options", "") if target is not None and not url_options else ""
     options = " ".join(o for o in (own, session_options(limits), READ_ONLY_OPTIONS if read_only else "") if o)
     if options:
