@@ -124,6 +124,16 @@ def db(pg_server: PgServer) -> Iterator[TestDatabase]:
 
 
 @pytest.fixture
+def other_db(pg_server: PgServer) -> Iterator[TestDatabase]:
+    """A second, empty database on the same server as ``db`` (two databases, one store)."""
+    name = _create_database(pg_server)
+    try:
+        yield TestDatabase(name=name, url=pg_server.url_for(name), server=pg_server)
+    finally:
+        _drop_database(pg_server, name)
+
+
+@pytest.fixture
 def secret_db(pg_server: PgServer) -> Iterator[TestDatabase]:
     """A database owned by a password-login role; the password is long and distinctive."""
     role = "app_" + uuid.uuid4().hex[:8]

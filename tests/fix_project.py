@@ -2,13 +2,17 @@
 
 - ``write_sql_project(base, migrations, extra=...)``: write one; returns the pgwarden.yml path.
 - ``sql_project``: a project in ``tmp_path`` with one migration (``0001_t``: ``CREATE TABLE t``).
+- ``cli_backup(cli, project, url)``: ``pgwarden backup --format json`` there, its manifest as a dict;
+  ``archive_path(project, manifest)``: where its (first) file lies in the project's file store.
 
 One builder, so a change to the config every test project needs is made once.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +32,14 @@ def write_sql_project(base: Path, migrations: dict[str, str], *, extra: str = ""
 def sql_project(tmp_path: Path) -> Path:
     write_sql_project(tmp_path, {"0001_t": "CREATE TABLE t (id int);\n"})
     return tmp_path
+
+
+def cli_backup(cli: Any, project: Path, url: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    made = cli("backup", "--format", "json", cwd=project, env={"DATABASE_URL": url, **(env or {})})
+    assert made.code == 0, made.output
+    manifest: dict[str, Any] = json.loads(made.stdout)
+    return manifest
+
+
+def archive_path(project: Path, manifest: dict[str, Any]) -> Path:
+    return project / "backups" / manifest["id"] / manifest["files"][0]["name"]

@@ -21,7 +21,7 @@ from psycopg import sql
 from pgwarden.pg.embedded import start_embedded
 from tests.backup.helpers import create_rich
 from tests.fix_pg import PG15_URL, PgServer, TestDatabase, _create_database, _drop_database
-from tests.fix_project import write_sql_project
+from tests.fix_project import cli_backup, write_sql_project
 
 CONFIG = "backup:\n  store: file://./backups\n"
 
@@ -74,19 +74,13 @@ def second_server() -> Iterator[PgServer]:
         server.stop()
 
 
-def _backup(cli, project: Path, url: str) -> str:
-    made = cli("backup", "--format", "json", cwd=project, env={"DATABASE_URL": url})
-    assert made.code == 0, made.output
-    return str(json.loads(made.stdout)["id"])
-
-
 def test_restore_latest_takes_the_targets_backup_not_the_newest_in_the_store(db, other_db, tmp_path: Path,
                                                                               cli) -> None:
     with db.connect() as conn:
         create_rich(conn)
     (tmp_path / "pgwarden.yml").write_text(CONFIG)
-    ours = _backup(cli, tmp_path, db.url)
-    theirs = _backup(cli, tmp_path, other_db.url)  # newer, of another database
+    ours = cli_backup(cli, tmp_path, db.url)["id"]
+    theirs = cli_backup(cli, tmp_path, other_db.url)["id"]  # newer, of another database
     before = table_checksums(db.url)
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 10")
@@ -108,7 +102,7 @@ def test_another_databases_backup_is_refused_unless_asked_for(db, other_db, tmp_
     with db.connect() as conn:
         create_rich(conn)
     (tmp_path / "pgwarden.yml").write_text(CONFIG)
-    theirs = _backup(cli, tmp_path, other_db.url)
+    theirs = cli_backup(cli, tmp_path, other_db.url)["id"]
     before = table_checksums(db.url)
     env = {"DATABASE_URL": db.url}
 
@@ -136,8 +130,8 @@ def test_another_databases_backup_is_refused_unless_asked_for(db, other_db, tmp_
 
 def test_backups_show_latest_of_a_shared_store_needs_the_database(db, other_db, tmp_path: Path, cli) -> None:
     (tmp_path / "pgwarden.yml").write_text(CONFIG)
-    ours = _backup(cli, tmp_path, db.url)
-    _backup(cli, tmp_path, other_db.url)
+    ours = cli_backup(cli, tmp_path, db.url)["id"]
+    cli_backup(cli, tmp_path, other_db.url)
     ambiguous = cli("backups", "show", "latest", cwd=tmp_path)
     assert ambiguous.code == 4 and "holds backups of 2 databases" in ambiguous.stderr
     assert db.name in ambiguous.stderr and other_db.name in ambiguous.stderr
@@ -166,8 +160,8 @@ def _same_name_on_another_server(db, twin: TestDatabase, tmp_path: Path, cli) ->
     with twin.connect() as conn:
         conn.execute("create table customers (id int primary key); insert into customers values (1), (2)")
     write_sql_project(tmp_path, {"0001_t": "create table t (id int);\n"}, extra="deploy:\n  audit_log: audit.jsonl\n")
-    ours = _backup(cli, tmp_path, db.url)
-    theirs = _backup(cli, tmp_path, twin.url)  # newer, same name, other server
+    ours = cli_backup(cli, tmp_path, db.url)["id"]
+    theirs = cli_backup(cli, tmp_path, twin.url)["id"]  # newer, same name, other server
     here, there = system_identifier(db.url), system_identifier(twin.url)
     assert here != there
     manifest = json.loads((tmp_path / "backups" / theirs / "manifest.json").read_text())
@@ -200,7 +194,7 @@ def test_manifest_without_identity_still_reads_and_matches_by_name(db, tmp_path:
     with db.connect() as conn:
         create_rich(conn)
     (tmp_path / "pgwarden.yml").write_text(CONFIG)
-    old = _backup(cli, tmp_path, db.url)
+    old = cli_backup(cli, tmp_path, db.url)["id"]
     path = tmp_path / "backups" / old / "manifest.json"
     data = json.loads(path.read_text())
     for key in ("system_identifier", "origin"):  # what a manifest of an older pgwarden lacks
@@ -228,7 +222,7 @@ def test_a_recreated_database_keeps_its_backups(db, tmp_path: Path, cli) -> None
     url = db.server.url_for(name)
     try:
         (tmp_path / "pgwarden.yml").write_text(CONFIG)
-        taken = _backup(cli, tmp_path, url)
+        taken = cli_backup(cli, tmp_path, url)["id"]
         with db.server.admin() as conn:
             conn.execute(sql.SQL("drop database {} with (force)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
@@ -242,7 +236,7 @@ def test_a_recreated_database_keeps_its_backups(db, tmp_path: Path, cli) -> None
 
 def test_status_shows_this_databases_latest_backup(db, other_db, tmp_path: Path, cli) -> None:
     write_sql_project(tmp_path, {"0001_t": "create table t (id int);\n"})
-    ours = _backup(cli, tmp_path, db.url)
-    _backup(cli, tmp_path, other_db.url)  # newer, of another database
+    ours = cli_backup(cli, tmp_path, db.url)["id"]
+    cli_backup(cli, tmp_path, other_db.url)["id"]  # newer, of another database
     shown = cli("status", "--format", "json", cwd=tmp_path, env={"DATABASE_URL": db.url})
     assert json.loads(shown.stdout)["latest_backup"]["id"] == ours

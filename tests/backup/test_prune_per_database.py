@@ -10,24 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from pgwarden.manifest import BackupManifest, by_database, decide_prune, new_backup_id
-from tests.fix_pg import PgServer, TestDatabase, _create_database, _drop_database
+from tests.fix_project import archive_path, cli_backup
 
 KEEP_ONE = "backup:\n  store: file://./backups\n  retention: {days: 0, keep_last: 1}\n"
-
-
-@pytest.fixture
-def other_db(pg_server: PgServer) -> Iterator[TestDatabase]:
-    name = _create_database(pg_server)
-    try:
-        yield TestDatabase(name=name, url=pg_server.url_for(name), server=pg_server)
-    finally:
-        _drop_database(pg_server, name)
 
 
 def _seed(db) -> None:
@@ -36,21 +24,11 @@ def _seed(db) -> None:
                      "insert into items select i, md5(i::text) from generate_series(1, 3000) i")
 
 
-def _backup(cli, project: Path, url: str) -> dict:
-    made = cli("backup", "--format", "json", cwd=project, env={"DATABASE_URL": url})
-    assert made.code == 0, made.output
-    return json.loads(made.stdout)
-
-
-def _archive(project: Path, manifest: dict) -> Path:
-    return project / "backups" / manifest["id"] / manifest["files"][0]["name"]
-
-
 def test_prune_keeps_the_good_backup_when_the_newest_is_truncated(db, tmp_path: Path, cli) -> None:
     _seed(db)
     (tmp_path / "pgwarden.yml").write_text(KEEP_ONE)
-    oldest, good, newest = (_backup(cli, tmp_path, db.url) for _ in range(3))
-    archive = _archive(tmp_path, newest)
+    oldest, good, newest = (cli_backup(cli, tmp_path, db.url) for _ in range(3))
+    archive = archive_path(tmp_path, newest)
     archive.write_bytes(archive.read_bytes()[:100])  # the manifest still says verified: true
 
     pruned = cli("backups", "prune", "--format", "json", cwd=tmp_path)
@@ -76,8 +54,8 @@ def test_prune_keeps_the_good_backup_when_the_newest_is_truncated(db, tmp_path: 
 def test_prune_checks_sha256_of_what_it_keeps_when_configured(db, tmp_path: Path, cli) -> None:
     _seed(db)
     (tmp_path / "pgwarden.yml").write_text(KEEP_ONE + "  verify_before_deploy: checksum\n")
-    good, flipped = (_backup(cli, tmp_path, db.url) for _ in range(2))
-    archive = _archive(tmp_path, flipped)
+    good, flipped = (cli_backup(cli, tmp_path, db.url) for _ in range(2))
+    archive = archive_path(tmp_path, flipped)
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0x01  # same size: only the checksum sees it
     archive.write_bytes(bytes(data))
@@ -91,8 +69,8 @@ def test_prune_is_per_database(db, other_db, tmp_path: Path, cli) -> None:
     _seed(db)
     _seed(other_db)
     (tmp_path / "pgwarden.yml").write_text(KEEP_ONE)
-    only = _backup(cli, tmp_path, db.url)
-    older, newer = (_backup(cli, tmp_path, other_db.url) for _ in range(2))
+    only = cli_backup(cli, tmp_path, db.url)
+    older, newer = (cli_backup(cli, tmp_path, other_db.url) for _ in range(2))
     pruned = cli("backups", "prune", "--format", "json", cwd=tmp_path)
     assert pruned.code == 0, pruned.output
     report = json.loads(pruned.stdout)

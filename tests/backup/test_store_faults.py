@@ -20,6 +20,7 @@ import pytest
 from pgwarden.stores import s3 as s3_store
 from tests.backup.helpers import create_rich, fingerprint, make_shims
 from tests.fault_proxy import Fault, FaultProxy, Request
+from tests.fix_project import cli_backup
 
 CUT_AT = 20_000
 
@@ -75,12 +76,6 @@ def _s3_project(tmp_path: Path, endpoint: str, bucket: str) -> Path:
     return tmp_path
 
 
-def _backup(cli, project: Path, db, env: dict[str, str] | None = None) -> dict:
-    made = cli("backup", "--format", "json", cwd=project, env={"DATABASE_URL": db.url, **(env or {})})
-    assert made.code == 0, made.output
-    return json.loads(made.stdout)
-
-
 def _archive_gets(proxy: FaultProxy, manifest: dict) -> list[Request]:
     return proxy.requests("GET", manifest["files"][0]["name"])
 
@@ -91,7 +86,7 @@ def test_restore_resumes_a_download_cut_mid_body(db, tmp_path: Path, cli, s3_pro
         create_rich(conn)
     expected = fingerprint(db.url)
     project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = _backup(cli, project, db)
+    manifest = cli_backup(cli, project, db.url)
     assert manifest["size_bytes"] > 3 * CUT_AT
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 100")
@@ -113,7 +108,7 @@ def test_restore_gives_up_on_a_download_that_keeps_being_cut(db, tmp_path: Path,
     with db.connect() as conn:
         create_rich(conn)
     project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = _backup(cli, project, db)
+    manifest = cli_backup(cli, project, db.url)
     assert manifest["size_bytes"] > (s3_store.MAX_RESUMES + 1) * after
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 100")
@@ -142,7 +137,7 @@ def test_backup_verification_resumes_a_cut_download_and_reports_one_that_stays_c
         create_rich(conn)
     project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
     proxy.add(Fault("cut", path=".dump", after=CUT_AT, times=1))
-    first = _backup(cli, project, db)
+    first = cli_backup(cli, project, db.url)
     assert first["verified"]
     assert [r.range for r in proxy.requests("GET", ".dump")] == [None, f"bytes={CUT_AT}-"]
 
@@ -164,7 +159,7 @@ def test_listing_survives_503s_and_a_cut_manifest(db, tmp_path: Path, cli, s3_pr
     with db.connect() as conn:
         conn.execute("create table t as select 1 as x")
     project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = _backup(cli, project, db)
+    manifest = cli_backup(cli, project, db.url)
     proxy.clear()
     throttled = proxy.add(Fault("status", path="list-type=2", status=503, times=2))
     cut = proxy.add(Fault("cut", path="manifest.json", after=10, times=1))
@@ -181,7 +176,7 @@ def test_body_cut_short_in_transit_is_not_called_a_damaged_backup(db, tmp_path: 
     with db.connect() as conn:
         create_rich(conn)
     project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = _backup(cli, project, db)
+    manifest = cli_backup(cli, project, db.url)
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 100")
     before = fingerprint(db.url)
@@ -205,7 +200,7 @@ def test_body_damaged_in_transit_is_not_called_a_damaged_backup(db, tmp_path: Pa
     with db.connect() as conn:
         create_rich(conn)
     project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = _backup(cli, project, db)
+    manifest = cli_backup(cli, project, db.url)
     before = fingerprint(db.url)
     proxy.clear()
     proxy.add(Fault("corrupt", path=manifest["files"][0]["name"], after=CUT_AT, times=None))
@@ -224,7 +219,7 @@ def test_object_replaced_between_two_pieces_of_a_download_is_refused(db, tmp_pat
     with db.connect() as conn:
         create_rich(conn)
     project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = _backup(cli, project, db)
+    manifest = cli_backup(cli, project, db.url)
     before = fingerprint(db.url)
     key = f"backups/{manifest['id']}/{manifest['files'][0]['name']}"
     proxy.clear()
@@ -256,7 +251,7 @@ def test_disk_full_exactly_at_the_manifest(db, tmp_path: Path, cli, small_disk) 
     project = tmp_path / "project"
     project.mkdir()
     (project / "pgwarden.yml").write_text(f"backup:\n  store: file://{disk}/backups\n")
-    first = _backup(cli, project, db)
+    first = cli_backup(cli, project, db.url)
     # pg_restore --list runs while the backup verifies: after the archive is stored, before the
     # manifest is written; the shim fills the disk at that moment.
     shims = make_shims(tmp_path / "bin", tmp_path / "argv.log",
@@ -284,7 +279,7 @@ def test_disk_full_in_the_middle_of_the_archive(db, tmp_path: Path, cli, small_d
     project = tmp_path / "project"
     project.mkdir()
     (project / "pgwarden.yml").write_text(f"backup:\n  store: file://{disk}/backups\n")
-    first = _backup(cli, project, db)
+    first = cli_backup(cli, project, db.url)
     fill(disk, leave=first["size_bytes"] // 2)  # room for half an archive
 
     made = cli("backup", cwd=project, env={"DATABASE_URL": db.url})
@@ -301,7 +296,7 @@ def test_scratch_disk_full_during_the_restore_download(db, tmp_path: Path, cli, 
     with db.connect() as conn:
         create_rich(conn)
     project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = _backup(cli, project, db)
+    manifest = cli_backup(cli, project, db.url)
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 100")
     before = fingerprint(db.url)
@@ -328,7 +323,7 @@ def test_archive_replaced_by_a_folder_fails_cleanly(db, tmp_path: Path, cli) -> 
     with db.connect() as conn:
         create_rich(conn)
     (tmp_path / "pgwarden.yml").write_text("backup:\n  store: file://./backups\n")
-    manifest = _backup(cli, tmp_path, db)
+    manifest = cli_backup(cli, tmp_path, db.url)
     archive = tmp_path / "backups" / manifest["id"] / manifest["files"][0]["name"]
     archive.unlink()
     archive.mkdir()  # a botched copy: a folder where the file was

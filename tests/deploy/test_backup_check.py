@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fix_project import write_sql_project
+from tests.fix_project import archive_path, cli_backup, write_sql_project
 
 MIGRATIONS = {"0001_t": "create table t (id int);\n"}
 
@@ -22,16 +22,6 @@ def _project(tmp_path: Path, *, store: str = "file://./backups", backup_keys: st
     """A sql project; ``backup_keys``: more lines of its ``backup:`` section (indented)."""
     write_sql_project(tmp_path, MIGRATIONS, store=store, extra=backup_keys + "deploy:\n  audit_log: audit.jsonl\n")
     return tmp_path
-
-
-def _backup(cli, project: Path, url: str) -> dict:
-    made = cli("backup", "--format", "json", cwd=project, env={"DATABASE_URL": url})
-    assert made.code == 0, made.output
-    return json.loads(made.stdout)
-
-
-def _archive(project: Path, manifest: dict) -> Path:
-    return project / "backups" / manifest["id"] / manifest["files"][0]["name"]
 
 
 def _refused(result, db, *words: str, table: str = "t") -> None:
@@ -53,8 +43,8 @@ def _seed(db) -> None:
 def test_deleted_archive_is_refused(db, tmp_path: Path, cli, by_id: bool) -> None:
     _seed(db)
     project = _project(tmp_path)
-    manifest = _backup(cli, project, db.url)
-    _archive(project, manifest).unlink()
+    manifest = cli_backup(cli, project, db.url)
+    archive_path(project, manifest).unlink()
     args = ["--backup-id", manifest["id"]] if by_id else []
     result = cli("deploy", *args, cwd=project, env={"DATABASE_URL": db.url})
     _refused(result, db, manifest["id"], f"{manifest['files'][0]['name']} is missing")
@@ -63,8 +53,8 @@ def test_deleted_archive_is_refused(db, tmp_path: Path, cli, by_id: bool) -> Non
 def test_truncated_archive_is_refused(db, tmp_path: Path, cli) -> None:
     _seed(db)
     project = _project(tmp_path)
-    manifest = _backup(cli, project, db.url)
-    archive = _archive(project, manifest)
+    manifest = cli_backup(cli, project, db.url)
+    archive = archive_path(project, manifest)
     archive.write_bytes(archive.read_bytes()[:100])
     result = cli("deploy", cwd=project, env={"DATABASE_URL": db.url})
     _refused(result, db, "is 100 bytes, the manifest says")
@@ -73,14 +63,14 @@ def test_truncated_archive_is_refused(db, tmp_path: Path, cli) -> None:
 def test_flipped_byte_under_a_hand_edited_verified_flag_is_caught_by_checksum(db, tmp_path: Path, cli) -> None:
     _seed(db)
     project = _project(tmp_path, backup_keys="  verify_before_deploy: checksum\n")
-    good = _backup(cli, project, db.url)
+    good = cli_backup(cli, project, db.url)
     first = cli("deploy", "--backup-id", good["id"], cwd=project, env={"DATABASE_URL": db.url})
     assert first.code == 0, first.output
     assert "sizes and sha256 match" in first.stderr
     (project / "migrations" / "0002_u.sql").write_text("create table u (id int);\n")
 
-    manifest = _backup(cli, project, db.url)
-    archive = _archive(project, manifest)
+    manifest = cli_backup(cli, project, db.url)
+    archive = archive_path(project, manifest)
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0x01
     archive.write_bytes(bytes(data))
@@ -103,7 +93,7 @@ def test_s3_archive_deleted_or_replaced_is_refused(db, tmp_path: Path, cli, s3, 
     checksum = "  verify_before_deploy: checksum\n" if fault == "replaced-same-size" else ""
     project = _project(tmp_path, store=s3.uri(),
                        backup_keys=f"  endpoint_url: {s3.endpoint}\n  region: us-east-1\n{checksum}")
-    manifest = _backup(cli, project, db.url)
+    manifest = cli_backup(cli, project, db.url)
     key = f"backups/{manifest['id']}/{manifest['files'][0]['name']}"
     client = s3.client()
     if fault == "deleted":
