@@ -304,6 +304,7 @@ def test_in_place_loads_the_tables_it_creates_frozen(db, tmp_path: Path) -> None
     assert not [c for c in result.checks if not c.ok and c.name != "within the recovery time objective"], result.checks
     assert result.details["rows"]["public.paint"] == {
         "expected": 300, "actual": 300, "exact": True, "partitions": ["public.paint0", "public.paint1"]}
+    (tmp_path / "migrations").mkdir(exist_ok=True)  # verify reads the (empty) migrations folder too
     verified = run_verify(settings, target, restored_from=backup_id)
     row_check = next(c for c in verified.checks if c.name == "row counts match the backup")
     assert row_check.ok, row_check.detail
@@ -396,7 +397,8 @@ def test_in_place_restore_keeps_the_audit_trail_of_the_deploys_it_undoes(db, tmp
     backup = take_backup(settings, target)  # holds the audit table with the first deploy's row
     assert "public.pgwarden_history" in backup.tables
     before = fingerprint(db.url)
-    (tmp_path / "migrations" / "0002_b.sql").write_text("create table b (id int);\nupdate customers set mood = 'sad';\n")
+    (tmp_path / "migrations" / "0002_b.sql").write_text(
+        "create table b (id int);\nupdate customers set mood = 'sad';\n")
     second = cli("deploy", "--format", "json", cwd=tmp_path, env=env)
     assert second.code == 0, second.output
     trail = db.execute("select id, run_id, outcome, migrations_applied from pgwarden_history order by id")

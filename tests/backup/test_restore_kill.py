@@ -207,6 +207,7 @@ def test_killed_restore_is_the_old_state_or_exactly_the_backup(db, tmp_path: Pat
 def test_a_killed_pg_restore_fails_the_restore_and_changes_nothing(db, tmp_path: Path) -> None:
     """pg_restore SIGKILLed half-way: exit 1, said plainly, no traceback, the database as it was."""
     scenario = Scenario(db, tmp_path)
+    scenario.env["PACER_LINGER"] = "0"  # the pacer passes pg_restore's death on at once
     half = len(scenario.script_points()) // 2
     proc = scenario.start()
     _wait_for(lambda: scenario.reached(half) or proc.poll() is not None, 60, "the restore to get half-way")
