@@ -153,8 +153,9 @@ def main() -> int:
                 "r", restore_backup(settings, source, manifest.id, into="bench_pgw"))))
             assert result_holder["r"].ok, result_holder["r"].to_json()
             # In place over the database just restored: the atomic path (prelude + archive in one
-            # transaction of pgwarden's own), what a responder runs. Nothing to compare it with in plain pg_restore, whose
-            # --clean is not atomic unless --single-transaction, and fails on objects added after the backup.
+            # transaction of pgwarden's own), what a responder runs. Nothing to compare it with in plain
+            # pg_restore, whose --clean is not atomic unless --single-transaction, and fails on objects
+            # added after the backup.
             checkpoint()
             runs["in_place"].append(timed("pgwarden restore in place", lambda: result_holder.__setitem__(
                 "p", restore_backup(settings, in_place_target, manifest.id, confirm="bench_pgw",
