@@ -176,9 +176,13 @@ def compare_rows(
 
 
 def check_row_counts(
-    conn: psycopg.Connection[Any], manifest: BackupManifest, touched: set[str] | None, policy: RowCountPolicy
+    conn: psycopg.Connection[Any], manifest: BackupManifest, touched: set[str] | None, policy: RowCountPolicy,
+    *, history_table: str | None = None,
 ) -> tuple[list[Check], list[RowCount]]:
     """``verify``'s comparison: every table of ``manifest`` but the bookkeeping ones and ``touched``.
+
+    ``history_table`` is the project's tool's history table when it has another name than the
+    default one (Laravel's ``'migrations' => 'schema_migrations'``): bookkeeping as well.
 
     ``touched`` holds the :attr:`~pgwarden.names.QualifiedName.text` of the tables the deployed
     migrations change (those are not compared), or None when their SQL could not be read (then
@@ -192,7 +196,7 @@ def check_row_counts(
     skipped: list[str] = []
     for table, before in sorted(plan.expected.items()):
         members = plan.partitions.get(table, [table])
-        if QualifiedName.parse(table).name in BOOKKEEPING_TABLES:
+        if QualifiedName.parse(table).name in BOOKKEEPING_TABLES or QualifiedName.parse(table).name == history_table:
             continue
         if touched is not None and any(QualifiedName.parse(n).text in touched for n in [table, *members]):
             skipped.append(table)

@@ -222,11 +222,13 @@ def run_verify(
 
         backup_id = restored_from or backup_id or (last or {}).get("backup_id")
         details["backup_id"] = backup_id
+        history_table = get_tool(settings).history_table  # bookkeeping, whatever the app named it
         if restored_from:
             if restored_manifest is not None:  # (an unreadable manifest was reported above)
                 # Nothing ran since the restore: every table must hold what the backup recorded.
                 row_checks, counts = check_row_counts(
-                    conn, restored_manifest, set(), RowCountPolicy.for_restore(settings.verify.row_count_tolerance))
+                    conn, restored_manifest, set(), RowCountPolicy.for_restore(settings.verify.row_count_tolerance),
+                    history_table=history_table)
                 checks += row_checks
                 details["row_counts"] = [c.to_json() for c in counts]
         elif backup_id:
@@ -242,7 +244,8 @@ def run_verify(
                         applied = set(names[names.index(manifest.migration_head) + 1:])
                 touched = _touched_names([m.sql for m in migrations if m.name in applied])
                 row_checks, counts = check_row_counts(
-                    conn, manifest, touched, RowCountPolicy.for_deploy(settings.verify.row_count_tolerance))
+                    conn, manifest, touched, RowCountPolicy.for_deploy(settings.verify.row_count_tolerance),
+                    history_table=history_table)
                 checks += row_checks
                 details["row_counts"] = [c.to_json() for c in counts]
         else:
