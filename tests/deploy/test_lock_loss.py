@@ -66,11 +66,15 @@ def test_sql_tool_deploy_that_lost_its_lock_stops_and_a_second_deploy_runs_each_
                                                      "insert into gate values (1);\n"}, deploy=PATIENT_DEPLOY)
     target = DatabaseTarget.from_url(db.url)
     assert run_deploy(settings, target, no_backup_reason="setup").ok
-    (tmp_path / "migrations/0002_a.sql").write_text("insert into t values (2);\nselect pg_sleep(1.5) from gate;\n")
+    # 0002_a waits (in pg_sleep) until the test empties gate: the lock is lost while it runs, however slow the machine.
+    (tmp_path / "migrations/0002_a.sql").write_text(
+        "insert into t values (2);\n"
+        "do $$ begin while exists (select 1 from gate) loop perform pg_sleep(0.05); end loop; end $$;\n")
     (tmp_path / "migrations/0003_b.sql").write_text("insert into t values (3);\n")
     first = start_deploy(db, tmp_path, "first")
     wait_for_sleeping_migration(db, first)
     terminate_lock_session(db)
+    db.execute("delete from gate")  # 0002_a ends now; the first deploy must stop before 0003_b
 
     second = run_deploy(settings, target, no_backup_reason="test", run_id="second")
     out, _ = first.communicate(timeout=60)

@@ -23,7 +23,7 @@ from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.pg.deploy_lock import DeployLock
 from pgwarden.pipeline.deploy import run_deploy
 from pgwarden.risk.touched import tables_touched
-from tests.deploy.helpers import AppLoad, add_migration, audit_lines, open_transaction, write_project
+from tests.deploy.helpers import SETUP_TIMEOUT_S, AppLoad, add_migration, audit_lines, open_transaction, write_project
 
 INIT = "create table users (id bigserial primary key, email text);\ninsert into users (email) values ('a'), ('b');\n"
 ADD_COLUMN = "alter table users add column nickname text;\n"
@@ -214,9 +214,12 @@ def test_a_plan_in_progress_does_not_hold_up_a_deploy(db, tmp_path: Path) -> Non
     laravel = tmp_path / "laravel"
     shutil.copytree(Path(__file__).parents[1] / "corpus/laravel", laravel)
     holder = laravel / "hold.py"
+    release = tmp_path / "release"
+    # The plan command holds its session until the test is done with the deploy, however long that takes.
     holder.write_text("import os, sys, time, psycopg\n"
                       "conn = psycopg.connect(os.environ['DATABASE_URL'])\n"
-                      "conn.execute('select 1')\nprint('holding', flush=True, file=sys.stderr)\ntime.sleep(8)\n")
+                      "conn.execute('select 1')\nprint('holding', flush=True, file=sys.stderr)\n"
+                      f"while not os.path.exists({str(release)!r}):\n    time.sleep(0.05)\n")
     (laravel / "pgwarden.yml").write_text(
         f"migrations:\n  tool: laravel\n  plan_command: {sys.executable} hold.py\n")
     with psycopg.connect(db.url, autocommit=True) as conn:
@@ -227,7 +230,7 @@ def test_a_plan_in_progress_does_not_hold_up_a_deploy(db, tmp_path: Path) -> Non
         plan = subprocess.Popen([sys.executable, "-m", "pgwarden", "plan"], cwd=laravel, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + SETUP_TIMEOUT_S
         while not db.scalar("select count(*) from pg_stat_activity where application_name like 'pgwarden-%' "
                             "and backend_type = 'client backend' and pid <> pg_backend_pid()"
                             " and application_name not like 'pgwarden-deploy%'"):
@@ -236,7 +239,9 @@ def test_a_plan_in_progress_does_not_hold_up_a_deploy(db, tmp_path: Path) -> Non
         settings = write_project(tmp_path / "sql", {"0001_a": "create table plan_race (id int);\n"})
         result = run_deploy(settings, DatabaseTarget.from_url(db.url), no_backup_reason="test")
         assert result.ok, result.error
+        assert plan.poll() is None, "the plan command ended before the deploy did: the test proved nothing"
     finally:
+        release.touch()
         plan.kill()
         plan.wait()
         with psycopg.connect(db.url, autocommit=True) as conn:
