@@ -76,25 +76,34 @@ def _s3_project(tmp_path: Path, endpoint: str, bucket: str) -> Path:
     return tmp_path
 
 
+def _s3_backup(db, tmp_path: Path, cli, bucket) -> tuple[Path, dict]:
+    """The rich test data in ``db``, backed up (through the proxy) into an S3 project in ``tmp_path``."""
+    with db.connect() as conn:
+        create_rich(conn)
+    project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
+    return project, cli_backup(cli, project, db.url)
+
+
+def _restore(cli, project: Path, manifest: dict, db):
+    return cli("restore", "--backup-id", manifest["id"], "--confirm", db.name, cwd=project,
+               env={"DATABASE_URL": db.url})
+
+
 def _archive_gets(proxy: FaultProxy, manifest: dict) -> list[Request]:
     return proxy.requests("GET", manifest["files"][0]["name"])
 
 
 def test_restore_resumes_a_download_cut_mid_body(db, tmp_path: Path, cli, s3_proxy) -> None:
     bucket, proxy = s3_proxy
-    with db.connect() as conn:
-        create_rich(conn)
+    project, manifest = _s3_backup(db, tmp_path, cli, bucket)
     expected = fingerprint(db.url)
-    project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = cli_backup(cli, project, db.url)
     assert manifest["size_bytes"] > 3 * CUT_AT
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 100")
     proxy.clear()
     proxy.add(Fault("cut", path=manifest["files"][0]["name"], after=CUT_AT, times=2))
 
-    result = cli("restore", "--backup-id", manifest["id"], "--confirm", db.name, cwd=project,
-                 env={"DATABASE_URL": db.url})
+    result = _restore(cli, project, manifest, db)
 
     assert result.code == 0, result.output
     assert fingerprint(db.url) == expected
@@ -105,10 +114,7 @@ def test_restore_resumes_a_download_cut_mid_body(db, tmp_path: Path, cli, s3_pro
 @pytest.mark.parametrize("after", [0, 2_000], ids=["no-byte-each-time", "some-bytes-each-time"])
 def test_restore_gives_up_on_a_download_that_keeps_being_cut(db, tmp_path: Path, cli, s3_proxy, after: int) -> None:
     bucket, proxy = s3_proxy
-    with db.connect() as conn:
-        create_rich(conn)
-    project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = cli_backup(cli, project, db.url)
+    project, manifest = _s3_backup(db, tmp_path, cli, bucket)
     assert manifest["size_bytes"] > (s3_store.MAX_RESUMES + 1) * after
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 100")
@@ -116,8 +122,7 @@ def test_restore_gives_up_on_a_download_that_keeps_being_cut(db, tmp_path: Path,
     proxy.clear()
     proxy.add(Fault("cut", path=manifest["files"][0]["name"], after=after, times=None))
 
-    result = cli("restore", "--backup-id", manifest["id"], "--confirm", db.name, cwd=project,
-                 env={"DATABASE_URL": db.url})
+    result = _restore(cli, project, manifest, db)
 
     assert result.code == 1, result.output
     assert "Traceback" not in result.output and "IncompleteRead" not in result.output
@@ -173,10 +178,7 @@ def test_listing_survives_503s_and_a_cut_manifest(db, tmp_path: Path, cli, s3_pr
 
 def test_body_cut_short_in_transit_is_not_called_a_damaged_backup(db, tmp_path: Path, cli, s3_proxy) -> None:
     bucket, proxy = s3_proxy
-    with db.connect() as conn:
-        create_rich(conn)
-    project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = cli_backup(cli, project, db.url)
+    project, manifest = _s3_backup(db, tmp_path, cli, bucket)
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 100")
     before = fingerprint(db.url)
@@ -184,8 +186,7 @@ def test_body_cut_short_in_transit_is_not_called_a_damaged_backup(db, tmp_path: 
     # a consistent but short answer (Content-Length included): nothing in HTTP tells it from the object
     proxy.add(Fault("truncate", path=manifest["files"][0]["name"], after=CUT_AT, times=None))
 
-    result = cli("restore", "--backup-id", manifest["id"], "--confirm", db.name, cwd=project,
-                 env={"DATABASE_URL": db.url})
+    result = _restore(cli, project, manifest, db)
 
     assert result.code == 1, result.output
     assert "Traceback" not in result.output and "damaged" not in result.stderr
@@ -197,16 +198,12 @@ def test_body_cut_short_in_transit_is_not_called_a_damaged_backup(db, tmp_path: 
 
 def test_body_damaged_in_transit_is_not_called_a_damaged_backup(db, tmp_path: Path, cli, s3_proxy) -> None:
     bucket, proxy = s3_proxy
-    with db.connect() as conn:
-        create_rich(conn)
-    project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = cli_backup(cli, project, db.url)
+    project, manifest = _s3_backup(db, tmp_path, cli, bucket)
     before = fingerprint(db.url)
     proxy.clear()
     proxy.add(Fault("corrupt", path=manifest["files"][0]["name"], after=CUT_AT, times=None))
 
-    result = cli("restore", "--backup-id", manifest["id"], "--confirm", db.name, cwd=project,
-                 env={"DATABASE_URL": db.url})
+    result = _restore(cli, project, manifest, db)
 
     assert result.code == 1, result.output
     assert "Traceback" not in result.output
@@ -216,10 +213,7 @@ def test_body_damaged_in_transit_is_not_called_a_damaged_backup(db, tmp_path: Pa
 
 def test_object_replaced_between_two_pieces_of_a_download_is_refused(db, tmp_path: Path, cli, s3_proxy) -> None:
     bucket, proxy = s3_proxy
-    with db.connect() as conn:
-        create_rich(conn)
-    project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = cli_backup(cli, project, db.url)
+    project, manifest = _s3_backup(db, tmp_path, cli, bucket)
     before = fingerprint(db.url)
     key = f"backups/{manifest['id']}/{manifest['files'][0]['name']}"
     proxy.clear()
@@ -232,8 +226,7 @@ def test_object_replaced_between_two_pieces_of_a_download_is_refused(db, tmp_pat
             client.put_object(Bucket=bucket.bucket, Key=key, Body=body[:CUT_AT] + b"x" + body[CUT_AT + 1:])
 
     proxy.on_request = replace_before_resume
-    result = cli("restore", "--backup-id", manifest["id"], "--confirm", db.name, cwd=project,
-                 env={"DATABASE_URL": db.url})
+    result = _restore(cli, project, manifest, db)
 
     assert result.code == 1, result.output
     assert "replaced while it was being read" in result.stderr and "Traceback" not in result.output
@@ -293,10 +286,7 @@ def test_disk_full_in_the_middle_of_the_archive(db, tmp_path: Path, cli, small_d
 
 def test_scratch_disk_full_during_the_restore_download(db, tmp_path: Path, cli, s3_proxy, small_disk) -> None:
     bucket, proxy = s3_proxy
-    with db.connect() as conn:
-        create_rich(conn)
-    project = _s3_project(tmp_path, bucket.endpoint, bucket.bucket)
-    manifest = cli_backup(cli, project, db.url)
+    project, manifest = _s3_backup(db, tmp_path, cli, bucket)
     with db.connect() as conn:
         conn.execute("delete from billing.invoices where id > 100")
     before = fingerprint(db.url)
