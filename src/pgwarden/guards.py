@@ -118,6 +118,12 @@ def _artisan_words(words: list[str]) -> list[str]:
     return []
 
 
+def artisan_invocations(command: str) -> list[list[str]]:
+    """For each simple command of ``command`` that runs artisan: the words after ``artisan``."""
+    return [_artisan_words(words) for words in _simple_commands(command)
+            if any(word.rsplit("/", 1)[-1].lower() == "artisan" for word in words)]
+
+
 def _matches(rule: ForbiddenCommand, words: list[str], options: set[str]) -> bool:
     if rule.option is not None:
         return rule.option in options

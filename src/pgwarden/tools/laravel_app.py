@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
 from pgwarden.errors import ConfigError
+from pgwarden.guards import artisan_invocations
 
 DEFAULT_HISTORY_TABLE = "migrations"
 
@@ -116,30 +116,9 @@ def studly_class(name: str) -> str:
     return "".join(word[:1].upper() + word[1:] for word in words if word)
 
 
-def artisan_words(command: str) -> list[list[str]]:
-    """For each simple command of ``command`` that runs artisan: the words after ``artisan``."""
-    try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        tokens = list(lexer)
-    except ValueError:
-        tokens = command.split()
-    result: list[list[str]] = []
-    current: list[str] | None = None
-    for token in tokens:
-        if token in {";", "&&", "||", "|", "&", "(", ")"}:
-            current = None
-        elif current is not None:
-            current.append(token)
-        elif token.rsplit("/", 1)[-1].lower() == "artisan":
-            current = []
-            result.append(current)
-    return result
-
-
 def pretend_problem(command: str) -> str | None:
     """Why ``command`` cannot be plan's command: it runs artisan's migrate without ``--pretend``."""
-    for words in artisan_words(command):
+    for words in artisan_invocations(command):
         names = [w for w in words if not w.startswith("-")]
         if names and _may_be_migrate(names[0]) and _ARTISAN_PRETEND_OPTION not in words:
             return f"it runs `artisan {names[0]}` without --pretend, which applies the migrations"
