@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import uuid
@@ -114,23 +115,26 @@ def _drop_database(server: PgServer, name: str) -> None:
         conn.execute(f'drop database if exists "{name}" with (force)')
 
 
+@contextlib.contextmanager
+def _fresh_database(server: PgServer) -> Iterator[TestDatabase]:
+    name = _create_database(server)
+    try:
+        yield TestDatabase(name=name, url=server.url_for(name), server=server)
+    finally:
+        _drop_database(server, name)
+
+
 @pytest.fixture
 def db(pg_server: PgServer) -> Iterator[TestDatabase]:
-    name = _create_database(pg_server)
-    try:
-        yield TestDatabase(name=name, url=pg_server.url_for(name), server=pg_server)
-    finally:
-        _drop_database(pg_server, name)
+    with _fresh_database(pg_server) as database:
+        yield database
 
 
 @pytest.fixture
 def other_db(pg_server: PgServer) -> Iterator[TestDatabase]:
     """A second, empty database on the same server as ``db`` (two databases, one store)."""
-    name = _create_database(pg_server)
-    try:
-        yield TestDatabase(name=name, url=pg_server.url_for(name), server=pg_server)
-    finally:
-        _drop_database(pg_server, name)
+    with _fresh_database(pg_server) as database:
+        yield database
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from pgwarden.pg.embedded import start_embedded
 from tests.backup.helpers import create_rich
-from tests.fix_pg import PG15_URL, PgServer, TestDatabase, _create_database, _drop_database
+from tests.fix_pg import PG15_URL, PgServer, TestDatabase
 from tests.fix_project import cli_backup, write_sql_project
 
 CONFIG = "backup:\n  store: file://./backups\n"
@@ -43,17 +43,12 @@ def system_identifier(url: str) -> str:
 
 
 @pytest.fixture
-def other_db(pg_server: PgServer) -> Iterator[TestDatabase]:
-    """A second database on the same server as ``db``, with other contents."""
-    name = _create_database(pg_server)
-    try:
-        other = TestDatabase(name=name, url=pg_server.url_for(name), server=pg_server)
-        with other.connect() as conn:
-            conn.execute("create table ledger (id int primary key, note text);"
-                         "insert into ledger select i, 'other ' || i from generate_series(1, 500) i")
-        yield other
-    finally:
-        _drop_database(pg_server, name)
+def other_db(other_db: TestDatabase) -> TestDatabase:
+    """The second database of fix_pg, with other contents than ``db``."""
+    with other_db.connect() as conn:
+        conn.execute("create table ledger (id int primary key, note text);"
+                     "insert into ledger select i, 'other ' || i from generate_series(1, 500) i")
+    return other_db
 
 
 @pytest.fixture(scope="module")
