@@ -120,9 +120,12 @@ class Finding:
     statement: str | None = None
     table: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    #: Why it is accepted, when a reasoned ``risk.ignore`` entry or inline directive waived it
+    #: (it is then in :attr:`PlanReport.waived`, not in ``findings``).
+    waived_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "rule": self.rule,
             "category": self.category.value,
             "severity": self.severity.value,
@@ -135,6 +138,9 @@ class Finding:
             "suggestion": self.suggestion,
             "context": self.context,
         }
+        if self.waived_reason is not None:
+            document["waived_reason"] = self.waived_reason
+        return document
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Finding:
@@ -152,6 +158,7 @@ class Finding:
             statement=_optional_text(data.get("statement")),
             table=_optional_text(data.get("table")),
             context=dict(data.get("context") or {}),
+            waived_reason=_optional_text(data.get("waived_reason")),
         )
 
 
@@ -219,6 +226,10 @@ class StepResult:
         )
 
 
+#: How ``plan`` knew what is pending (:attr:`PlanReport.basis`).
+PLAN_BASES = ("live", "diff", "static")
+
+
 @dataclass
 class PlanReport:
     """The outcome of ``plan``: what is pending and what was found, judged against ``fail_on``."""
@@ -230,6 +241,22 @@ class PlanReport:
     #: ``user@host:port/db`` when live context was read, else None (a static plan).
     database: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: ``live``: pending read from the database's history; ``diff``: the migrations added or changed
+    #: since ``base`` (``plan --base``), the others taken as applied; ``static``: everything listed is
+    #: pending. Empty: derived from ``database`` (live when there is one, else static).
+    basis: str = ""
+    #: With basis ``diff``: the ref and the short SHA of the merge-base the diff starts from
+    #: (``origin/main@1a2b3c4``); else None.
+    base: str | None = None
+    #: Findings a ``risk.ignore`` entry or inline directive waived with a reason (each has its
+    #: ``waived_reason``). Not in ``findings``: they neither block nor count.
+    waived: list[Finding] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.basis:
+            self.basis = "live" if self.database is not None else "static"
+        if self.basis not in PLAN_BASES:
+            raise ValueError(f"basis: expected one of {', '.join(PLAN_BASES)}, got {self.basis!r}")
 
     @property
     def live(self) -> bool:
@@ -262,13 +289,28 @@ class PlanReport:
         threshold = Severity(self.fail_on)
         return [f for f in self.findings if f.severity >= threshold]
 
+    def basis_line(self) -> str:
+        """One line saying what the review knew: live data, a diff against a base, or neither."""
+        if self.basis == "live":
+            return f"basis: live, pending read from the history in {self.database}"
+        if self.basis == "diff":
+            return (f"basis: diff, pending = migrations added or changed since {self.base}; earlier ones are "
+                    "taken as applied (their tables exist, sizes unknown)")
+        return "basis: static, no database and no --base: every migration listed is taken as pending"
+
     def to_json(self) -> dict[str, Any]:
         """Exactly the ``plan --format json`` document of DESIGN.md."""
         top = self.max_severity
         return {
             "version": 1,
+            "tool": self.tool,
+            "basis": self.basis,
+            "base": self.base,
+            "database": self.database,
             "migrations": [m.to_json() for m in self.migrations],
             "findings": [f.to_json() for f in self.findings],
+            "waived": [f.to_json() for f in self.waived],
+            "notes": list(self.notes),
             "summary": {
                 "max_severity": top.value if top is not None else None,
                 "blocked": self.blocked,
@@ -284,7 +326,9 @@ class PlanReport:
         ``summary.fail_on`` is the threshold the plan was judged by. A document written before it
         was there says only whether the plan was blocked; the threshold read back is then the one
         nearest the findings that gives the same verdict (their highest severity when blocked, one
-        above it when not). Tool, database and notes are not in the document.
+        above it when not). A document written before ``tool``, ``database``, ``notes``, ``basis``,
+        ``base`` and ``waived`` were in it reads back as a static review by the ``sql`` tool with
+        nothing waived (or live, when it names a database).
         """
         findings = [Finding.from_json(f) for f in data.get("findings") or []]
         summary = data.get("summary")
@@ -300,8 +344,14 @@ class PlanReport:
             fail_on = top.value
         else:
             fail_on = "never" if top is Severity.CRITICAL else top.raised().value
+        basis = data.get("basis")
         return cls(migrations=[Migration.from_json(m) for m in data.get("migrations") or []],
-                   findings=findings, fail_on=fail_on)
+                   findings=findings, fail_on=fail_on, tool=str(data.get("tool") or "sql"),
+                   database=_optional_text(data.get("database")),
+                   notes=[str(n) for n in data.get("notes") or []],
+                   basis=basis if isinstance(basis, str) and basis in PLAN_BASES else "",
+                   base=_optional_text(data.get("base")),
+                   waived=[Finding.from_json(f) for f in data.get("waived") or []])
 
 
 def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:

@@ -46,7 +46,10 @@ def test_json_shape_and_fail_on(tmp_path: Path) -> None:
     sql.write_text("-- a comment\nDROP TABLE orders;\n")
     report = plan_migrations(Settings(), paths=[str(sql)])
     doc = report.to_json()
-    assert set(doc) == {"version", "migrations", "findings", "summary"}
+    assert set(doc) == {"version", "tool", "basis", "base", "database", "migrations", "findings", "waived",
+                        "notes", "summary"}
+    assert (doc["tool"], doc["basis"], doc["base"], doc["database"], doc["waived"]) == ("paths", "static", None,
+                                                                                       None, [])
     assert doc["version"] == 1
     assert set(doc["summary"]) == SUMMARY_KEYS
     assert doc["migrations"] == [{"name": "0001_drop", "path": str(sql), "status": "pending"}]

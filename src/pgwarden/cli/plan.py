@@ -33,6 +33,9 @@ DATABASE_URL=postgres://reader@db/app pgwarden plan --format markdown --output p
 # review two SQL files statically; exit 3 if anything is medium or worse:
 pgwarden plan --fail-on medium migrations/0007_orders.sql migrations/0008_index.sql
 
+# a pull request without database access: pending = what this branch adds or changes vs main
+pgwarden plan --base origin/main --format markdown --output plan.md
+
 # the JSON contract, for scripts:
 pgwarden plan --format json > plan.json
 """
@@ -51,6 +54,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="SQL files or migration folders to plan as pending, in order (default: the configured tool's "
         "pending migrations)",
+    )
+    parser.add_argument(
+        "--base",
+        metavar="REF",
+        help="without a database URL: pending = the migrations whose files were added or changed since "
+        "`git merge-base REF HEAD` (working tree included); the others count as applied, a changed one "
+        "as edited-after-apply. REF: a branch, tag or SHA, else origin/REF. Ignored with a database URL",
     )
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
     parser.add_argument(
@@ -81,14 +91,12 @@ def _run(ctx: Context) -> int:
     target = ctx.target() if ctx.has_database_url() else None
     if target is not None:
         ctx.note(f"pgwarden plan: reading live context from {target.display()} (read-only)")
-    report = plan_migrations(ctx.settings, paths=list(args.paths or []), target=target, fail_on=fail_on)
+    report = plan_migrations(ctx.settings, paths=list(args.paths or []), target=target, fail_on=fail_on,
+                             base=args.base)
     document = render(report, ctx.format, output=args.output)
     ctx.write_output(document, args.output)
     if ctx.format != "text" or args.output:
-        ctx.note(
-            "pgwarden plan: "
-            + verdict(report)
-        )
+        ctx.note(f"pgwarden plan: {verdict(report)} ({report.basis_line()})")
     if os.environ.get("GITHUB_ACTIONS") == "true" and (ctx.format == "text" or args.output):
         # Workflow commands belong on stdout, which must stay a clean document otherwise.
         for line in annotation_lines(report):
@@ -101,7 +109,8 @@ COMMAND = Command(
     help="review pending migrations: risks, live table context, safe alternatives",
     description=(
         "Review the pending migrations (or the PATHs given) and report each risk with its safe "
-        "alternative. With a database URL, reads table sizes and column facts read-only."
+        "alternative. With a database URL, reads the history, table sizes and column facts read-only; "
+        "without one, --base REF takes what is pending from git."
     ),
     example=EXAMPLE,
     add_arguments=_add_arguments,

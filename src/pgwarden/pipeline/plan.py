@@ -3,8 +3,10 @@
 :func:`plan_migrations` gathers the pending migrations (from the project's tool, or explicit
 PATHs), reads the tool's history for migrations that failed or were edited after they were
 applied, and hands the pending SQL to the risk engine (with a read-only connection for live
-context when there is a database). The result, :class:`PlanReport`, is plain data: reporters
-render it, the CLI turns ``blocked`` into exit code 3.
+context when there is a database). Without a database, ``base`` (``plan --base REF``) takes
+the history from git instead (:mod:`pgwarden.pipeline.plan_base`). The result,
+:class:`PlanReport`, is plain data: reporters render it, the CLI turns ``blocked`` into exit
+code 3.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import psycopg
 from pgwarden.config import Settings, check_migrations_path
 from pgwarden.errors import ConfigError
 from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.pipeline.plan_base import read_base_diff, split_by_diff
 from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus, PlanReport
-from pgwarden.risk.engine import review
+from pgwarden.risk.engine import review_set
 from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
 from pgwarden.tools import get_tool
 from pgwarden.tools.base import MigrationTool, read_migration_text, sha256_file
@@ -33,22 +36,24 @@ def plan_migrations(
     paths: Sequence[str] = (),
     target: DatabaseTarget | None = None,
     fail_on: str | None = None,
+    base: str | None = None,
 ) -> PlanReport:
     """Plan the pending migrations of the project (or of ``paths``), statically or against ``target``.
 
     ``fail_on`` overrides ``settings.risk.fail_on``. Explicit ``paths`` (files or folders) are
-    planned as pending, in the order given; without them the configured tool says what is pending.
-    With ``target`` the database is only read, over a read-only session.
+    planned as pending, in the order given; without them the configured tool says what is pending:
+    from the database's history with ``target`` (only read, over a read-only session), else from
+    the git diff against ``base`` when given, else everything it lists.
     """
     threshold = fail_on or settings.risk.fail_on
     if threshold != "never" and threshold not in SEVERITY_NAMES:
         raise ConfigError(f"--fail-on: expected one of {', '.join(SEVERITY_NAMES)} or never, got {threshold!r}")
     explicit = explicit_migrations(settings, paths) if paths else None
     if target is None:
-        return _plan(settings, None, explicit, threshold, database=None)
+        return _plan(settings, None, explicit, threshold, database=None, base=base)
     conn = connect(target, options="-c default_transaction_read_only=on")
     try:
-        return _plan(settings, conn, explicit, threshold, database=target.display())
+        return _plan(settings, conn, explicit, threshold, database=target.display(), base=base)
     finally:
         conn.close()
 
@@ -60,33 +65,79 @@ def _plan(
     fail_on: str,
     *,
     database: str | None,
+    base: str | None,
 ) -> PlanReport:
     state_findings: list[Finding] = []
     notes: list[str] = []
+    basis = "live" if conn is not None else "static"
+    base_label: str | None = None
     if explicit is not None:
         migrations = explicit
         pending = explicit
         tool_name = "paths"
+        if base is not None:
+            notes.append(f"--base {base} was not used: the PATHs given are planned as pending.")
     else:
         check_migrations_path(settings)
         tool = get_tool(settings)
         tool_name = tool.name
-        migrations, pending, state_findings = from_tool(tool, conn)
-        if conn is None:
+        if conn is None and base is not None:
+            migrations, pending, state_findings, base_label = from_diff(tool, settings, base)
+            basis = "diff"
+            notes.append(
+                f"No database URL: pending = the migrations added or changed since {base_label}; the others "
+                "are taken as applied, so their tables exist (of unknown size). Pass --database-url (a "
+                "read-only role) for table sizes and the true pending status."
+            )
+        else:
+            migrations, pending, state_findings = from_tool(tool, conn)
+        if conn is None and base is None:
             notes.append(
                 "No database URL: every migration the tool lists is treated as pending, and findings are "
-                "judged without table sizes. Pass --database-url for live context."
+                "judged without table sizes. Pass --database-url for live context, or --base REF to take "
+                "the migrations REF already has as applied."
             )
-    findings = review(pending, conn=conn, risk=settings.risk)
+        elif conn is not None and base is not None:
+            notes.append(f"--base {base} was not needed: pending was read from the database's history.")
+    # The configured tool's migrations are applied by pgwarden deploy, under deploy.lock_timeout
+    # (sqldir SETs it, the external tools get it through PGOPTIONS and the URL): explicit PATHs may
+    # be run by anything.
+    reviewed = review_set(pending, conn=conn, risk=settings.risk,
+                          session_lock_timeout=explicit is None and settings.deploy.lock_timeout > 0)
     unavailable = [sql_unavailable.finding(m) for m in pending if m.sql is None]
     return PlanReport(
         migrations=migrations,
-        findings=state_findings + unavailable + findings,
+        findings=state_findings + unavailable + reviewed.findings,
         fail_on=fail_on,
         tool=tool_name,
         database=database,
         notes=notes,
+        basis=basis,
+        base=base_label,
+        waived=reviewed.waived,
     )
+
+
+def from_diff(
+    tool: MigrationTool, settings: Settings, base: str
+) -> tuple[list[Migration], list[Migration], list[Finding], str]:
+    """Like :func:`from_tool`, with the history taken from git: (shown, pending, findings, base label).
+
+    Pending: the migrations whose file was added since the merge-base of ``base`` and HEAD, with
+    their SQL (asked of the tool only when there is one: Laravel and Alembic render it by running
+    a command); an existing file that changed is edited-after-apply.
+    """
+    base_dir = Path(settings.base_dir)
+    diff = read_base_diff(base, base_dir)
+    split = split_by_diff(tool.migrations(None), diff, base_dir)
+    pending = split.pending
+    if any(m.sql is None for m in pending):
+        rendered = {m.name: m for m in tool.pending(None)}
+        pending = [dataclasses.replace(m, sql=rendered[m.name].sql) if m.name in rendered else m for m in pending]
+        by_name = {m.name: m for m in pending}
+        split.shown = [by_name.get(m.name, m) for m in split.shown]
+    findings = [edited_after_apply.finding(m, tool=tool.name, since=diff.label) for m in split.edited]
+    return split.shown, pending, findings, diff.label
 
 
 def from_tool(

@@ -1,14 +1,17 @@
 """The risk engine: parse each pending migration, run every rule on every statement, suppress.
 
-``review`` is the one entry point the plan pipeline calls. It is pure apart from the optional
-read-only connection, which it wraps in :class:`~pgwarden.risk.context.LiveFacts` so rules can
-weigh a finding by the real table. Statements are seen in apply order across the whole set,
-so a table created by migration 1 is known to be new and empty in migration 3.
+:func:`review_set` is the entry point the plan pipeline calls: a :class:`Review` holds the
+findings and, apart, the ones waived by a reasoned ignore (an ignore without a reason waives
+nothing). :func:`review` is the findings alone. Both are pure apart from the optional read-only
+connection, which is wrapped in :class:`~pgwarden.risk.context.LiveFacts` so rules can weigh a
+finding by the real table. Statements are seen in apply order across the whole set, so a table
+created by migration 1 is known to be new and empty in migration 3.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pgwarden.config import IgnoreEntry, RiskConfig
@@ -48,6 +51,14 @@ def _dispatch_table(
 _BY_TYPE, _ANY_NODE = _dispatch_table(RULES)
 
 
+@dataclass
+class Review:
+    """What the engine found: ``findings`` count; ``waived`` were accepted with a reason."""
+
+    findings: list[Finding] = field(default_factory=list)
+    waived: list[Finding] = field(default_factory=list)
+
+
 def review(
     migrations: Sequence[Migration],
     *,
@@ -55,6 +66,22 @@ def review(
     risk: RiskConfig | None = None,
 ) -> list[Finding]:
     """Findings for the pending ``migrations`` (in apply order), after suppression."""
+    return review_set(migrations, conn=conn, risk=risk).findings
+
+
+def review_set(
+    migrations: Sequence[Migration],
+    *,
+    conn: psycopg.Connection[Any] | None = None,
+    risk: RiskConfig | None = None,
+    session_lock_timeout: bool = False,
+) -> Review:
+    """Findings for the pending ``migrations`` (in apply order), and those waived with a reason.
+
+    ``session_lock_timeout``: the session that applies them already has a lock_timeout (pgwarden
+    deploy sets ``deploy.lock_timeout``), as if each migration started with SET lock_timeout; a
+    migration that turns it off (SET lock_timeout = 0) is judged as written.
+    """
     risk = risk or RiskConfig()
     facts: FactsSource = LiveFacts(conn, risk.statement_timeout) if conn is not None else NoFacts()
     state = SetState()
@@ -63,17 +90,18 @@ def review(
     # and on per file would give back half of what skipping it saves, and rule code stays out.
     with trusted_nodes():
         parsed_set = [(m, parse_sql(m.sql)) for m in migrations if m.sql is not None]
-    findings: list[Finding] = []
+    result = Review()
     for migration, statements in parsed_set:
         state.start_migration(migration.name)
+        state.migration.lock_timeout_set = session_lock_timeout
         for parsed in statements:
-            findings.extend(_review_statement(parsed, migration, ctx, risk.ignore))
-    findings.extend(ignore_without_reason.config_findings(risk.ignore))
-    return findings
+            _review_statement(parsed, migration, ctx, risk.ignore, result)
+    result.findings.extend(ignore_without_reason.config_findings(risk.ignore))
+    return result
 
 
 def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleContext,
-                      ignores: Sequence[IgnoreEntry]) -> list[Finding]:
+                      ignores: Sequence[IgnoreEntry], result: Review) -> None:
     statement = display_statement(parsed.text)
     found: list[Finding] = []
     if parsed.error is not None:
@@ -92,19 +120,26 @@ def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleCo
                     statement=statement,
                 ))
         ctx.state.observe(parsed.node)
-    kept = [f for f in found if not _suppressed(f, parsed.directives, ignores)]
-    kept.extend(ignore_without_reason.directive_findings(parsed.directives, migration=migration.name,
-                                                         file=migration.path, statement=statement))
-    return kept
+    for finding in found:
+        reason = _waiver(finding, parsed.directives, ignores)
+        if reason is None:
+            result.findings.append(finding)
+        else:
+            result.waived.append(replace(finding, waived_reason=reason))
+    result.findings.extend(ignore_without_reason.directive_findings(
+        parsed.directives, migration=migration.name, file=migration.path, statement=statement))
 
 
-def _suppressed(finding: Finding, directives: Sequence[Directive], ignores: Sequence[IgnoreEntry]) -> bool:
-    # An ignore only counts with a reason: a bare ignore would let anyone silence --fail-on
-    # without leaving a trace a reviewer can judge (ignore-without-reason reports it instead).
+def _waiver(finding: Finding, directives: Sequence[Directive], ignores: Sequence[IgnoreEntry]) -> str | None:
+    """The reason ``finding`` is waived, or None when nothing waives it.
+
+    An ignore only counts with a reason: a bare ignore would let anyone silence --fail-on
+    without leaving a trace a reviewer can judge (ignore-without-reason reports it instead).
+    """
     for directive in directives:
         if directive.rule == finding.rule and directive.reason:
-            return True
+            return directive.reason
     for entry in ignores:
         if entry.rule == finding.rule and entry.reason and entry.migration in (None, finding.migration):
-            return True
-    return False
+            return entry.reason
+    return None

@@ -2,8 +2,14 @@
 
 A DDL statement waiting for its lock behind a long query makes every later query on the
 table wait behind *it*: a short outage from a fast migration. ``SET lock_timeout`` makes it
-give up and retry instead. Reported once per migration, at low severity: advice, not a block
-(pgwarden deploy sets its own lock_timeout).
+give up and retry instead. Reported once per migration, at low severity: advice, not a block.
+
+Not reported for the configured tool's migrations: ``pgwarden deploy`` applies them under
+``deploy.lock_timeout`` (5s by default, 0 is refused), and the engine starts each of them as if
+it had SET lock_timeout (``review_set(session_lock_timeout=True)``): the ``sql`` tool SETs it on
+its session, Prisma, Laravel and Alembic get it in PGOPTIONS (and Prisma and Alembic in the URL's
+``options``). A migration that turns it off (``SET lock_timeout = 0``, ``RESET``) is still
+reported, and so are explicit ``plan PATH...`` files, which anything may run.
 """
 
 from __future__ import annotations
