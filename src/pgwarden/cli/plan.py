@@ -60,7 +60,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="REF",
         help="without a database URL: pending = the migrations whose files were added or changed since "
         "`git merge-base REF HEAD` (working tree included); the others count as applied, a changed one "
-        "as edited-after-apply. REF: a branch, tag or SHA, else origin/REF. Ignored with a database URL",
+        "as edited-after-apply. REF: a branch, tag or SHA, else origin/REF; unknown: exit 2. Ignored with a "
+        "database URL (live history wins)",
     )
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
     parser.add_argument(
@@ -110,7 +111,10 @@ COMMAND = Command(
     description=(
         "Review the pending migrations (or the PATHs given) and report each risk with its safe "
         "alternative. With a database URL, reads the history, table sizes and column facts read-only; "
-        "without one, --base REF takes what is pending from git."
+        "without one, --base REF takes what is pending from git (the history back to the merge-base must be "
+        "there: actions/checkout with fetch-depth: 0). The report says which it used: `basis` in the JSON "
+        "document is live, diff (then `base` is REF@merge-base, e.g. origin/main@1a2b3c4) or static "
+        "(everything listed is pending)."
     ),
     example=EXAMPLE,
     add_arguments=_add_arguments,
