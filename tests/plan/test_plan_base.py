@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ import psycopg
 import pytest
 
 from pgwarden.records import PlanReport
+from pgwarden.tools.base import history_sql, sha256_file
+from pgwarden.tools.sqldir import HISTORY_DDL
 
 _GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "dev",
@@ -209,3 +212,55 @@ def test_with_a_database_live_history_wins(cli, sql_repo: Path, db: Any) -> None
     # No history table in the database yet: the tool says all three are pending, whatever git says.
     assert [m["name"] for m in doc["migrations"]] == ["0001_users", "0002_orders", "0003_drop_legacy"]
     assert code in (0, 3), stderr
+
+
+@pytest.fixture
+def reader(db: Any) -> Any:
+    """A login role that may connect to ``db`` and read nothing in it: (role, its URL)."""
+    role = "reader_" + uuid.uuid4().hex[:8]
+    password = "Pw-" + uuid.uuid4().hex
+    db.execute(f"create role \"{role}\" login password '{password}'")
+    db.execute(f'grant usage on schema public to "{role}"')
+    try:
+        yield role, db.server.url_for(db.name, user=role, password=password)
+    finally:
+        db.execute(f'drop owned by "{role}"')
+        db.execute(f'drop role "{role}"')
+
+
+def test_a_plan_role_that_cannot_read_the_history_exits_2_with_the_grant(cli, sql_repo: Path, db: Any,
+                                                                         reader: Any) -> None:
+    role, url = reader
+    db.execute(USERS)
+    with db.connect() as conn:
+        conn.execute(history_sql(HISTORY_DDL, "pgwarden_migrations"))
+        for name in ("0001_users", "0002_orders"):
+            conn.execute("insert into pgwarden_migrations (name, checksum, finished_at) values (%s, %s, now())",
+                         (name, sha256_file(sql_repo / "migrations" / f"{name}.sql")))
+    result = cli("plan", cwd=sql_repo, env={"DATABASE_URL": url})
+    assert result.code == 2 and "Traceback" not in result.output
+    assert f"GRANT SELECT ON pgwarden_migrations TO {role}" in result.stderr
+
+    # With the history readable but not users: the review runs, and says its context is incomplete.
+    db.execute(f'grant select on pgwarden_migrations to "{role}"')
+    (sql_repo / "migrations" / "0003_drop_legacy.sql").write_text("ALTER TABLE users DROP COLUMN legacy;\n")
+    code, doc, _ = plan_json(cli, sql_repo, env={"DATABASE_URL": url})
+    assert doc["basis"] == "live" and code == 3
+    assert any("Live context is incomplete" in n and "permission denied for table users" in n for n in doc["notes"])
+
+
+def test_laravel_without_a_database_lists_the_pending_migration_unreviewed(cli, tmp_path: Path) -> None:
+    # No artisan here (and maybe no php): the plan command fails as it does in CI without a database.
+    migrations = tmp_path / "database" / "migrations"
+    migrations.mkdir(parents=True)
+    (migrations / "2024_01_01_000000_create_users_table.php").write_text("<?php // users\n")
+    (tmp_path / "pgwarden.yml").write_text("migrations:\n  tool: laravel\n  path: database/migrations\n")
+    git(tmp_path, "init", "-q", "-b", "main")
+    commit_all(tmp_path, "init")
+    (migrations / "2024_02_01_000000_drop_legacy.php").write_text("<?php // drop legacy\n")
+    code, doc, _ = plan_json(cli, tmp_path, "--base", "main")
+    assert code == 0 and doc["basis"] == "diff"
+    assert [m["name"] for m in doc["migrations"]] == ["2024_02_01_000000_drop_legacy"]
+    assert [(f["rule"], f["migration"]) for f in doc["findings"]] == [
+        ("sql-unavailable", "2024_02_01_000000_drop_legacy")]
+    assert any("could not render" in note for note in doc["notes"])

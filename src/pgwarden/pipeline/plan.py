@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import psycopg
 from pgwarden.config import Settings, check_migrations_path
 from pgwarden.errors import ConfigError
 from pgwarden.pg.connection import DatabaseTarget, connect
-from pgwarden.pipeline.plan_base import read_base_diff, split_by_diff
+from pgwarden.pipeline.plan_base import pending_from_diff
 from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus, PlanReport
 from pgwarden.risk.engine import review_set
 from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
@@ -58,6 +59,19 @@ def plan_migrations(
         conn.close()
 
 
+@dataclass
+class _Pending:
+    """What is pending and how that was known, before the risk review."""
+
+    shown: list[Migration]
+    pending: list[Migration]
+    tool: str
+    basis: str
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    base: str | None = None
+
+
 def _plan(
     settings: Settings,
     conn: psycopg.Connection[Any] | None,
@@ -67,77 +81,67 @@ def _plan(
     database: str | None,
     base: str | None,
 ) -> PlanReport:
-    state_findings: list[Finding] = []
-    notes: list[str] = []
-    basis = "live" if conn is not None else "static"
-    base_label: str | None = None
-    if explicit is not None:
-        migrations = explicit
-        pending = explicit
-        tool_name = "paths"
-        if base is not None:
-            notes.append(f"--base {base} was not used: the PATHs given are planned as pending.")
-    else:
-        check_migrations_path(settings)
-        tool = get_tool(settings)
-        tool_name = tool.name
-        if conn is None and base is not None:
-            migrations, pending, state_findings, base_label = from_diff(tool, settings, base)
-            basis = "diff"
-            notes.append(
-                f"No database URL: pending = the migrations added or changed since {base_label}; the others "
-                "are taken as applied, so their tables exist (of unknown size). Pass --database-url (a "
-                "read-only role) for table sizes and the true pending status."
-            )
-        else:
-            migrations, pending, state_findings = from_tool(tool, conn)
-        if conn is None and base is None:
-            notes.append(
-                "No database URL: every migration the tool lists is treated as pending, and findings are "
-                "judged without table sizes. Pass --database-url for live context, or --base REF to take "
-                "the migrations REF already has as applied."
-            )
-        elif conn is not None and base is not None:
-            notes.append(f"--base {base} was not needed: pending was read from the database's history.")
+    found = _pending(settings, conn, explicit, base)
     # The configured tool's migrations are applied by pgwarden deploy, under deploy.lock_timeout
     # (sqldir SETs it, the external tools get it through PGOPTIONS and the URL): explicit PATHs may
     # be run by anything.
-    reviewed = review_set(pending, conn=conn, risk=settings.risk,
+    reviewed = review_set(found.pending, conn=conn, risk=settings.risk,
                           session_lock_timeout=explicit is None and settings.deploy.lock_timeout > 0)
-    unavailable = [sql_unavailable.finding(m) for m in pending if m.sql is None]
+    if reviewed.facts_errors:
+        failed = "; ".join(reviewed.facts_errors[:3]) + ("; ..." if len(reviewed.facts_errors) > 3 else "")
+        found.notes.append(
+            f"Live context is incomplete: {len(reviewed.facts_errors)} lookup(s) failed ({failed}); findings on "
+            "those tables are judged without their size. Grant the plan role SELECT on them for full context."
+        )
+    unavailable = [sql_unavailable.finding(m) for m in found.pending if m.sql is None]
     return PlanReport(
-        migrations=migrations,
-        findings=state_findings + unavailable + reviewed.findings,
+        migrations=found.shown,
+        findings=found.findings + unavailable + reviewed.findings,
         fail_on=fail_on,
-        tool=tool_name,
+        tool=found.tool,
         database=database,
-        notes=notes,
-        basis=basis,
-        base=base_label,
+        notes=found.notes,
+        basis=found.basis,
+        base=found.base,
         waived=reviewed.waived,
     )
 
 
-def from_diff(
-    tool: MigrationTool, settings: Settings, base: str
-) -> tuple[list[Migration], list[Migration], list[Finding], str]:
-    """Like :func:`from_tool`, with the history taken from git: (shown, pending, findings, base label).
-
-    Pending: the migrations whose file was added since the merge-base of ``base`` and HEAD, with
-    their SQL (asked of the tool only when there is one: Laravel and Alembic render it by running
-    a command); an existing file that changed is edited-after-apply.
-    """
-    base_dir = Path(settings.base_dir)
-    diff = read_base_diff(base, base_dir)
-    split = split_by_diff(tool.migrations(None), diff, base_dir)
-    pending = split.pending
-    if any(m.sql is None for m in pending):
-        rendered = {m.name: m for m in tool.pending(None)}
-        pending = [dataclasses.replace(m, sql=rendered[m.name].sql) if m.name in rendered else m for m in pending]
-        by_name = {m.name: m for m in pending}
-        split.shown = [by_name.get(m.name, m) for m in split.shown]
-    findings = [edited_after_apply.finding(m, tool=tool.name, since=diff.label) for m in split.edited]
-    return split.shown, pending, findings, diff.label
+def _pending(settings: Settings, conn: psycopg.Connection[Any] | None, explicit: list[Migration] | None,
+             base: str | None) -> _Pending:
+    if explicit is not None:
+        found = _Pending(explicit, explicit, "paths", "live" if conn is not None else "static")
+        if base is not None:
+            found.notes.append(f"--base {base} was not used: the PATHs given are planned as pending.")
+        return found
+    check_migrations_path(settings)
+    tool = get_tool(settings)
+    if conn is None and base is not None:
+        diff = pending_from_diff(tool, Path(settings.base_dir), base)
+        note = (f"No database URL: pending = the migrations added or changed since {diff.label}; the others are "
+                "taken as applied, so their tables exist (of unknown size). Pass --database-url (a read-only "
+                "role) for table sizes and the true pending status.")
+        return _Pending(diff.shown, diff.pending, tool.name, "diff", diff.findings, [note, *diff.notes], diff.label)
+    try:
+        shown, pending, findings = from_tool(tool, conn)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        role = conn.info.user if conn is not None else "the plan role"
+        raise ConfigError(
+            f"the database role {role!r} may not read the migration history ({str(exc).strip().splitlines()[0]}): "
+            "plan reads it to know what is pending",
+            hint=f"GRANT SELECT ON {tool.history_table} TO {role}; (see docs/github-actions.md, the read-only "
+            "role for the review)",
+        ) from None
+    found = _Pending(shown, pending, tool.name, "live" if conn is not None else "static", findings)
+    if conn is None:
+        found.notes.append(
+            "No database URL: every migration the tool lists is treated as pending, and findings are "
+            "judged without table sizes. Pass --database-url for live context, or --base REF to take "
+            "the migrations REF already has as applied."
+        )
+    elif base is not None:
+        found.notes.append(f"--base {base} was not needed: pending was read from the database's history.")
+    return found
 
 
 def from_tool(

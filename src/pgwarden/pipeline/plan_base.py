@@ -8,7 +8,8 @@ unknown size) for the rules. A file that already existed at the merge-base and c
 applied migration edited afterwards (``edited-after-apply``).
 
 :func:`read_base_diff` asks git (a child process, as read-only as git allows: no optional index
-locks); :func:`split_by_diff` is the pure decision over the tool's listing.
+locks); :func:`split_by_diff` is the pure decision over the tool's listing;
+:func:`pending_from_diff` puts them together with the tool.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pgwarden.children import die_with_parent
-from pgwarden.errors import ConfigError
-from pgwarden.records import Migration, MigrationStatus
+from pgwarden.errors import ConfigError, OperationFailed
+from pgwarden.records import Finding, Migration, MigrationStatus
+from pgwarden.risk.rules import edited_after_apply
+from pgwarden.tools.base import MigrationTool
 
 #: Generous: every command here reads local refs and one tree diff.
 _GIT_TIMEOUT_S = 120.0
@@ -58,6 +61,42 @@ class DiffSplit:
     shown: list[Migration]
     pending: list[Migration]
     edited: list[Migration]
+
+
+@dataclass
+class DiffPending:
+    """What ``plan --base`` found pending, and the edited-after-apply findings."""
+
+    label: str
+    shown: list[Migration]
+    pending: list[Migration]
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def pending_from_diff(tool: MigrationTool, base_dir: Path, base: str) -> DiffPending:
+    """The tool's migrations with the history taken from git (see the module docstring).
+
+    The pending ones get their SQL from the tool when its listing has none (Laravel and Alembic render
+    it by running a command, asked only when something is pending). When that command fails (Laravel's
+    ``--pretend`` needs a database), the migrations stay pending without SQL (sql-unavailable) and a
+    note says why, rather than the review failing.
+    """
+    diff = read_base_diff(base, base_dir)
+    split = split_by_diff(tool.migrations(None), diff, base_dir)
+    found = DiffPending(diff.label, split.shown, split.pending,
+                        [edited_after_apply.finding(m, tool=tool.name, since=diff.label) for m in split.edited])
+    if any(m.sql is None for m in found.pending):
+        try:
+            rendered = {m.name: m for m in tool.pending(None)}
+        except OperationFailed as exc:
+            rendered = {}
+            found.notes.append(f"{tool.name} could not render the pending migrations' SQL without a database "
+                               f"({exc.message.splitlines()[0]}); give plan a database URL to review it.")
+        found.pending = [replace(m, sql=rendered[m.name].sql) if m.name in rendered else m for m in found.pending]
+        by_name = {m.name: m for m in found.pending}
+        found.shown = [by_name.get(m.name, m) for m in found.shown]
+    return found
 
 
 def split_by_diff(listed: Sequence[Migration], diff: BaseDiff, base_dir: Path) -> DiffSplit:

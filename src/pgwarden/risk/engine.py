@@ -57,6 +57,9 @@ class Review:
 
     findings: list[Finding] = field(default_factory=list)
     waived: list[Finding] = field(default_factory=list)
+    #: Live-context lookups that failed (a timeout, a permission), each once: findings on those
+    #: tables were judged without their size.
+    facts_errors: list[str] = field(default_factory=list)
 
 
 def review(
@@ -97,6 +100,8 @@ def review_set(
         for parsed in statements:
             _review_statement(parsed, migration, ctx, risk.ignore, result)
     result.findings.extend(ignore_without_reason.config_findings(risk.ignore))
+    if isinstance(facts, LiveFacts):
+        result.facts_errors = list(dict.fromkeys(facts.errors))
     return result
 
 
