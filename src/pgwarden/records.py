@@ -96,13 +96,19 @@ class Migration:
     atomic: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "path": self.path, "status": self.status.value}
+        """Name, path, status, and the SQL of a migration that is to run (pending or failed), when known."""
+        document: dict[str, Any] = {"name": self.name, "path": self.path, "status": self.status.value}
+        if self.sql is not None and self.status in (MigrationStatus.PENDING, MigrationStatus.FAILED):
+            document["sql"] = self.sql
+        return document
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Migration:
-        """The inverse of :meth:`to_json` (the checksum and SQL are not in the document)."""
+        """The inverse of :meth:`to_json` (the checksum is not in the document)."""
+        sql = data.get("sql")
         return cls(name=str(data["name"]), path=str(data["path"]),
-                   status=MigrationStatus(data.get("status", MigrationStatus.PENDING.value)))
+                   status=MigrationStatus(data.get("status", MigrationStatus.PENDING.value)),
+                   sql=None if sql is None else str(sql))
 
 
 @dataclass

@@ -22,7 +22,8 @@ def test_json_to_stdout_and_exit_codes(cli, sql_files: Path) -> None:
     assert safe.code == 0, safe.stderr
     doc = json.loads(safe.stdout)
     assert doc["summary"] == {"max_severity": None, "blocked": False, "counts": {}, "fail_on": "high"}
-    assert doc["migrations"] == [{"name": "0001_safe", "path": "0001_safe.sql", "status": "pending"}]
+    assert doc["migrations"] == [{"name": "0001_safe", "path": "0001_safe.sql", "status": "pending",
+                                  "sql": "CREATE TABLE widgets (id bigint PRIMARY KEY);\n"}]
     assert "No risks found" in safe.stderr
 
     risky = cli("plan", "--format", "json", "0001_safe.sql", "0002_drop.sql", cwd=sql_files)

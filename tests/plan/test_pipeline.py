@@ -52,7 +52,8 @@ def test_json_shape_and_fail_on(tmp_path: Path) -> None:
                                                                                        None, [])
     assert doc["version"] == 1
     assert set(doc["summary"]) == SUMMARY_KEYS
-    assert doc["migrations"] == [{"name": "0001_drop", "path": str(sql), "status": "pending"}]
+    assert doc["migrations"] == [{"name": "0001_drop", "path": str(sql), "status": "pending",
+                                  "sql": "-- a comment\nDROP TABLE orders;\n"}]
     drop = [f for f in doc["findings"] if f["rule"] == "drop-table"]
     assert drop and set(drop[0]) == FINDING_KEYS
     assert drop[0]["line"] == 2 and drop[0]["category"] == "data-loss"

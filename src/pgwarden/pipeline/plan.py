@@ -118,10 +118,8 @@ def _pending(settings: Settings, conn: psycopg.Connection[Any] | None, explicit:
     tool = get_tool(settings)
     if conn is None and base is not None:
         diff = pending_from_diff(tool, Path(settings.base_dir), base)
-        note = (f"No database URL: pending = the migrations added or changed since {diff.label}; the others are "
-                "taken as applied, so their tables exist (of unknown size). Pass --database-url (a read-only "
-                "role) for table sizes and the true pending status.")
-        return _Pending(diff.shown, diff.pending, tool.name, "diff", diff.findings, [note, *diff.notes], diff.label)
+        # No note on the basis itself: every report says it from PlanReport.basis and base.
+        return _Pending(diff.shown, diff.pending, tool.name, "diff", diff.findings, diff.notes, diff.label)
     try:
         shown, pending, findings = from_tool(tool, conn)
     except psycopg.errors.InsufficientPrivilege as exc:
@@ -133,13 +131,7 @@ def _pending(settings: Settings, conn: psycopg.Connection[Any] | None, explicit:
             "role for the review)",
         ) from None
     found = _Pending(shown, pending, tool.name, "live" if conn is not None else "static", findings)
-    if conn is None:
-        found.notes.append(
-            "No database URL: every migration the tool lists is treated as pending, and findings are "
-            "judged without table sizes. Pass --database-url for live context, or --base REF to take "
-            "the migrations REF already has as applied."
-        )
-    elif base is not None:
+    if conn is not None and base is not None:
         found.notes.append(f"--base {base} was not needed: pending was read from the database's history.")
     return found
 
