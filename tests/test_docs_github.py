@@ -301,3 +301,23 @@ def test_the_documented_read_only_role_gives_plan_live_data(
     with psycopg.connect(url, autocommit=True) as conn:
         with pytest.raises(psycopg.errors.Error, match=r"read-only transaction|permission denied"):
             conn.execute("insert into users values (0, 'x')")
+
+
+def test_the_documented_backup_and_drill_roles_back_up_and_drill(
+    shop: Shop, cli: Callable[..., CliResult]
+) -> None:
+    section = _section(_doc(), "## Scheduled backups and retention")
+    (sql,) = re.findall(r"```sql\n(.*?)```", section, re.S)
+    role, password = f"pgwarden_backup_{shop.owner[4:]}", "Pw-" + secrets.token_hex(8)
+    sql = re.sub(r"\bpgwarden_backup\b", role, re.sub(r"\bapp\b", shop.owner, sql))
+    with psycopg.connect(shop.server.url_for(shop.name), autocommit=True) as conn:
+        conn.execute(sql.replace("'a-long-random-password'", f"'{password}'"))
+    backup_url = shop.server.url_for(shop.name, user=role, password=password)
+
+    backed_up = cli("backup", cwd=shop.project, env={"DATABASE_URL": backup_url})
+    assert backed_up.code == 0, backed_up.output
+    drilled = cli("drill", cwd=shop.project, env={"DATABASE_URL": shop.owner_url})
+    assert drilled.code == 0, drilled.output
+    with psycopg.connect(backup_url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.Error, match=r"permission denied"):
+            conn.execute("insert into users values (0, 'x')")
