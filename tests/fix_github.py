@@ -1,8 +1,14 @@
 """A local fake of the GitHub REST API: the endpoints pgwarden's PyGithub calls, recording requests.
 
 ``github_api`` starts it on 127.0.0.1 (random port, own thread) for one test; point
-``GITHUB_API_URL`` at ``github_api.url``. Seed it with pull requests, comments and reviews;
+``GITHUB_API_URL`` at ``github_api.url``. Seed it with pull requests (``add_pull``, ``merged_as``
+for one merged into the default branch), comments, reviews, environments (``add_environment``,
+with or without required reviewers) and a run's deployment approvals (``add_run_approval``);
 read ``requests`` (method, path, body) and ``comments`` afterwards.
+
+``refuse(method, pattern)`` makes the matching calls answer 403 the way GitHub does for a token
+without the permission; ``as_fork()`` refuses every write, as for a pull request from a fork
+(its ``GITHUB_TOKEN`` is read-only).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -36,6 +43,9 @@ class FakeGitHub:
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     commit_pulls: dict[str, list[int]] = field(default_factory=dict)
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run_approvals: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    refusals: list[tuple[str, str, int]] = field(default_factory=list)
     _next_id: int = 1000
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,9 +58,35 @@ class FakeGitHub:
         return f"{self.url}/repos/{self.full_name}"
 
     def add_pull(self, number: int, *, author: str = "dev", title: str = "Add migrations",
-                 branch: str = "feature", sha: str = "abc123") -> None:
-        self.pulls[number] = {"number": number, "title": title, "author": author, "branch": branch, "sha": sha}
+                 branch: str = "feature", sha: str = "abc123", merged_as: str | None = None) -> None:
+        """A pull request whose head is ``sha``; ``merged_as``: merged, with that merge commit on main."""
+        self.pulls[number] = {"number": number, "title": title, "author": author, "branch": branch, "sha": sha,
+                              "merged_as": merged_as}
         self.commit_pulls.setdefault(sha, []).append(number)
+        if merged_as:
+            self.commit_pulls.setdefault(merged_as, []).append(number)
+
+    def add_environment(self, name: str, *, reviewers: tuple[str, ...] | list[str] = (),
+                        teams: tuple[str, ...] | list[str] = (), prevent_self_review: bool = False,
+                        wait_timer: int = 0) -> None:
+        """An environment; without reviewers or teams it has no required-reviewers rule (unprotected)."""
+        self.environments[name] = {"reviewers": list(reviewers), "teams": list(teams),
+                                   "prevent_self_review": prevent_self_review, "wait_timer": wait_timer}
+
+    def add_run_approval(self, run_id: str | int, login: str, environment: str = "production", *,
+                         state: str = "approved", comment: str = "") -> None:
+        """A review of run ``run_id``'s deployment to ``environment``, as the approvals endpoint lists it."""
+        self.run_approvals.setdefault(str(run_id), []).append(
+            {"user": login, "environment": environment, "state": state, "comment": comment})
+
+    def refuse(self, method: str, pattern: str, status: int = 403) -> None:
+        """Calls of ``method`` whose path matches ``pattern`` (re.search) answer ``status``."""
+        self.refusals.append((method.upper(), pattern, status))
+
+    def as_fork(self) -> None:
+        """Play a pull request from a fork: its read-only token may read, never write."""
+        for method in ("POST", "PATCH", "PUT", "DELETE"):
+            self.refuse(method, ".")
 
     def add_comment(self, number: int, body: str, author: str = "someone-else") -> int:
         with self.lock:
@@ -93,8 +129,10 @@ class FakeGitHub:
 
     def pull_json(self, number: int) -> dict[str, Any]:
         p = self.pulls[number]
+        merged = p.get("merged_as")
         return {"id": number, "number": number, "title": p["title"], "user": self._user(p["author"]),
-                "state": "open", "url": f"{self.repo_url}/pulls/{number}",
+                "state": "closed" if merged else "open", "merged": bool(merged), "merge_commit_sha": merged,
+                "url": f"{self.repo_url}/pulls/{number}",
                 "issue_url": f"{self.repo_url}/issues/{number}",
                 "html_url": f"https://github.com/{self.full_name}/pull/{number}",
                 "head": {"ref": p["branch"], "sha": p["sha"]}, "base": {"ref": "main", "sha": "000"}}
@@ -104,6 +142,29 @@ class FakeGitHub:
                 "submitted_at": f"2026-01-01T00:00:{i:02d}Z",
                 "commit_id": r.get("commit") or self.pulls[number]["sha"]}
 
+    def environment_json(self, name: str) -> dict[str, Any]:
+        e = self.environments[name]
+        rules: list[dict[str, Any]] = []
+        if e["reviewers"] or e["teams"]:
+            reviewers = [{"type": "User", "reviewer": self._user(login)} for login in e["reviewers"]]
+            reviewers += [{"type": "Team", "reviewer": {"id": i + 1, "slug": slug, "name": slug,
+                                                        "url": f"{self.url}/teams/{i + 1}"}}
+                          for i, slug in enumerate(e["teams"])]
+            rules.append({"id": 1, "node_id": "R1", "type": "required_reviewers",
+                          "prevent_self_review": e["prevent_self_review"], "reviewers": reviewers})
+        if e["wait_timer"]:
+            rules.append({"id": 2, "node_id": "R2", "type": "wait_timer", "wait_timer": e["wait_timer"]})
+        return {"id": abs(hash(name)) % 10_000, "node_id": "E1", "name": name,
+                "url": f"{self.repo_url}/environments/{name}",
+                "html_url": f"https://github.com/{self.full_name}/deployments/activity_log?environments_filter={name}",
+                "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+                "protection_rules": rules, "deployment_branch_policy": None}
+
+    def approval_json(self, a: dict[str, Any]) -> dict[str, Any]:
+        env = {"id": abs(hash(a["environment"])) % 10_000, "name": a["environment"],
+               "url": f"{self.repo_url}/environments/{a['environment']}"}
+        return {"environments": [env], "state": a["state"], "comment": a["comment"], "user": self._user(a["user"])}
+
     # --- routing -------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, body: str) -> tuple[int, Any]:
@@ -111,6 +172,10 @@ class FakeGitHub:
         path = path.split("?", 1)[0]
         if path.startswith("/api/v3"):
             path = path[len("/api/v3"):]
+        for refused_method, pattern, status in self.refusals:
+            if refused_method == method and re.search(pattern, path):
+                return status, {"message": "Resource not accessible by integration",
+                                "documentation_url": "https://docs.github.com/rest", "status": str(status)}
         if method == "GET" and path == base:
             return 200, self.repo_json()
         if m := re.fullmatch(base + r"/issues/(\d+)", path):
@@ -141,6 +206,13 @@ class FakeGitHub:
                          "commit": {"message": "x"}, "files": []}
         if m := re.fullmatch(base + r"/commits/([0-9a-zA-Z]+)/pulls", path):
             return 200, [self.pull_json(n) for n in self.commit_pulls.get(m[1], [])]
+        if (m := re.fullmatch(base + r"/environments/([^/]+)", path)) and method == "GET":
+            name = unquote(m[1])
+            if name not in self.environments:
+                return 404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
+            return 200, self.environment_json(name)
+        if (m := re.fullmatch(base + r"/actions/runs/(\d+)/approvals", path)) and method == "GET":
+            return 200, [self.approval_json(a) for a in self.run_approvals.get(m[1], [])]
         return 404, {"message": f"Not Found (fake GitHub has no {method} {path})"}
 
 
@@ -179,3 +251,10 @@ def github_api() -> Iterator[FakeGitHub]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _not_on_a_hosted_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI runs this suite on GitHub-hosted runners, where ``pgwarden backup`` refuses a file:// store:
+    a test that wants to be on one sets ``RUNNER_ENVIRONMENT`` itself."""
+    monkeypatch.delenv("RUNNER_ENVIRONMENT", raising=False)

@@ -3,7 +3,9 @@
 Two sinks, written for every deploy:
 
 - a JSON-lines file (``deploy.audit_log``): one line per step with time, actor, environment,
-  git sha, run id, action, outcome and duration;
+  git sha, run id, action, outcome and duration. In GitHub Actions ``pgwarden report
+  check-environment`` writes an ``approval`` line first, with ``approved_by`` (who approved the
+  run's deployment to the environment); every later line of the same run repeats ``approved_by``;
 - a ``pgwarden_history`` table in the target database: one row per deploy (who, when,
   environment, migrations applied, backup id, outcome), read back by :func:`last_deploys`
   for ``pgwarden status``.
@@ -18,7 +20,7 @@ import getpass
 import json
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +63,8 @@ def current_actor(env: dict[str, str] | None = None) -> str:
         return actor
     try:
         return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+    except (KeyError, OSError):  # no passwd entry for the uid (``docker run --user 1234``)
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def current_git_sha(cwd: str | None = None, env: dict[str, str] | None = None) -> str | None:
@@ -94,9 +96,37 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
+#: How much of the end of the audit log is searched for this run's approval line: it was written
+#: minutes earlier in the same job, so it is near the end of a log of any size.
+_APPROVAL_TAIL_BYTES = 256 * 1024
+
+
+def run_approvers(path: Path, run_id: str) -> list[str] | None:
+    """``approved_by`` of run ``run_id``'s newest ``approval`` line, or None when there is none."""
+    if not path.is_file():
+        return None
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - _APPROVAL_TAIL_BYTES))
+        tail = handle.read().decode("utf-8", "replace").splitlines()
+    for text in reversed(tail):
+        try:
+            line = json.loads(text)
+        except json.JSONDecodeError:
+            continue  # the first, cut line of the tail
+        if isinstance(line, dict) and line.get("action") == "approval" and line.get("run_id") == run_id:
+            approvers = line.get("approved_by")
+            return [str(a) for a in approvers] if isinstance(approvers, list) else None
+    return None
+
+
 @dataclass
 class AuditLog:
-    """Appends one JSON line per step to ``path``; the context fields repeat on every line."""
+    """Appends one JSON line per step to ``path``; the context fields repeat on every line.
+
+    ``approved_by`` (who approved this run's deployment) defaults to what this run's ``approval``
+    line in the same log says, so a deploy after ``report check-environment`` carries it.
+    """
 
     path: Path
     actor: str
@@ -104,6 +134,11 @@ class AuditLog:
     git_sha: str | None
     run_id: str
     database: str
+    approved_by: list[str] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.approved_by is None:
+            self.approved_by = run_approvers(self.path, self.run_id)
 
     def write(self, action: str, outcome: str, *, duration_s: float | None = None, **fields: Any) -> dict[str, Any]:
         """Append one line and return it (as written, redacted)."""
@@ -117,6 +152,8 @@ class AuditLog:
             "action": action,
             "outcome": outcome,
         }
+        if self.approved_by is not None:
+            line["approved_by"] = list(self.approved_by)
         if duration_s is not None:
             line["duration_s"] = round(duration_s, 3)
         line.update(fields)

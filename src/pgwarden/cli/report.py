@@ -15,19 +15,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pgwarden.audit import AuditLog, current_actor, current_git_sha, new_run_id
 from pgwarden.cli.common import Command, Context, add_config_options
-from pgwarden.errors import EXIT_OK, SafetyRefusal
+from pgwarden.errors import EXIT_OK, ConfigError, SafetyRefusal
 from pgwarden.report import github as gh
 from pgwarden.report.annotations import annotation
 from pgwarden.report.comment import RunInfo, marker, render_report
-from pgwarden.report.results import load_results
+from pgwarden.report.results import RunResults, load_results
 from pgwarden.report.steps import record_step, summarise_step
 from pgwarden.report.workflow import (
+    REVIEWER_MODES,
+    EnvironmentCheck,
     collect_results,
+    decide_environment,
     expand_targets,
+    leaves_comments_alone,
     local_dump_path,
     parse_outcomes,
     record_approval,
+    record_environment_check,
 )
 
 RESULTS_DEFAULT = ".pgwarden/run"
@@ -83,7 +89,20 @@ def _render_arguments(parser: argparse.ArgumentParser) -> None:
                         help="environment name (default: the config's, else default)")
     _outcomes(parser)
     parser.add_argument("--comment", action="store_true", help="create or update the PR comment")
+    parser.add_argument("--pull-request", metavar="N", type=_pull_request_number, default=None,
+                        help="with --comment: comment on pull request N (default: the event's, or for a push "
+                             "the one that brought GITHUB_SHA)")
+    parser.add_argument("--reason", metavar="TEXT", default="", help="why the run was started (a restore's reason)")
     parser.add_argument("--output", metavar="FILE", help="also write the report here")
+
+
+def _pull_request_number(text: str) -> int | None:
+    """``--pull-request``: a PR number; empty (a workflow input left blank) means none."""
+    if not text.strip():
+        return None
+    if not text.strip().lstrip("#").isdigit():
+        raise argparse.ArgumentTypeError(f"expected a pull request number, got {text!r}")
+    return int(text.strip().lstrip("#"))
 
 
 def _render(ctx: Context, env: gh.ActionsEnv) -> int:
@@ -99,15 +118,35 @@ def _render(ctx: Context, env: gh.ActionsEnv) -> int:
         rto_s=ctx.settings.restore.rto,
         config=args.config,
     )
-    text = render_report(info, load_results(Path(args.results)), full_link=env.run_url)
+    results = load_results(Path(args.results))
+    text = render_report(info, results, full_link=env.run_url)
     if args.output:
         ctx.write_output(text, args.output)
     gh.append_summary(env, text)
     if args.comment:
-        ctx.note(gh.comment_on_pull_request(env, marker(info.workflow, info.environment), text))
+        _comment(ctx, env, info, results, text)
     if not args.output and not env.step_summary:
         print(text, file=ctx.stdout)
     return EXIT_OK
+
+
+def _comment(ctx: Context, env: gh.ActionsEnv, info: RunInfo, results: RunResults, text: str) -> None:
+    """The PR comment, or why there is none: never a failed job for a comment GitHub refused."""
+    if ctx.args.pull_request is None and leaves_comments_alone(env.event_name, results):
+        ctx.note("nothing was pending or deployed: the PR comment is left as it is (it keeps the restore "
+                 "pointer of the deploy that changed the database)")
+        return
+    outcome = gh.comment_on_pull_request(env, marker(info.workflow, info.environment), text,
+                                         number=ctx.args.pull_request)
+    ctx.note(outcome.message)
+    if outcome.refused is not None:
+        # One notice, whatever was refused: the report itself is in the step summary.
+        refused = outcome.refused
+        why = refused.message + (f"; to enable comments: {refused.hint}" if refused.hint else "")
+        print(annotation("notice", f"no PR comment: {why}. The report is in this job's summary.",
+                         title="pgwarden comment"), file=ctx.stdout, flush=True)
+    if outcome.url:
+        gh.write_outputs(env, {"comment-url": outcome.url})
 
 
 # --- the reusable workflows' own steps ------------------------------------------------------
@@ -131,6 +170,55 @@ def _check_approval(ctx: Context, env: gh.ActionsEnv) -> int:
         raise SafetyRefusal(decision.message, hint="approve the pull request, then re-run the failed jobs")
     ctx.note(decision.message)
     return EXIT_OK
+
+
+def _check_environment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--environment", metavar="NAME", default="",
+                        help="the job's GitHub environment (default: the config's environment)")
+    parser.add_argument("--require-reviewers", choices=REVIEWER_MODES, default="fail",
+                        help="an environment without required reviewers: fail (exit 4, the default) or warn")
+    _results(parser)
+
+
+def _check_environment(ctx: Context, env: gh.ActionsEnv) -> int:
+    name = ctx.args.environment or ctx.settings.environment or ""
+    if not name:
+        raise ConfigError("--environment: name the job's GitHub environment (or set environment in the config)")
+    check = _read_environment(env, name, ctx.args.require_reviewers)
+    record_environment_check(Path(ctx.args.results), check)
+    outcome = "unchecked" if check.protection is None else ("unprotected" if check.problem else "approved")
+    AuditLog(path=ctx.settings.resolve_path(ctx.settings.deploy.audit_log), actor=current_actor(),
+             environment=name, git_sha=current_git_sha(ctx.settings.base_dir), run_id=new_run_id(), database="",
+             approved_by=check.approved_by).write(
+        "approval", outcome, required_reviewers=check.protection.required_reviewers if check.protection else None)
+    result = check.result()
+    level = "error" if check.refused else "warning"
+    icon = "⛔" if check.refused else ("⚠️" if check.problem or check.warnings else "✅")
+    gh.append_summary(env, f"{icon} {result.summary}" + "".join(f"\n\n⚠️ {w}" for w in check.warnings))
+    if check.problem:
+        print(annotation(level, check.problem + (f"; {check.hint}" if check.hint else ""),
+                         title="pgwarden environment"), file=ctx.stdout, flush=True)
+    for warning in check.warnings:
+        print(annotation("warning", warning, title="pgwarden environment"), file=ctx.stdout, flush=True)
+    if check.refused:
+        raise SafetyRefusal(check.problem or result.summary, hint=check.hint)
+    ctx.note(result.summary)
+    return EXIT_OK
+
+
+def _read_environment(env: gh.ActionsEnv, name: str, mode: str) -> EnvironmentCheck:
+    """The environment's protection and this run's approvals; a refusal is part of the verdict."""
+    if not (env.token and env.repository):
+        return decide_environment(name, mode, None, [], gh.ApiRefused(401, "reading the environment (no GITHUB_TOKEN)",
+                                                                       gh.HINT_AUTH))
+    protection = None
+    try:
+        api = gh.PyGithubApi(env)
+        protection = api.environment_protection(name)
+        approvals = api.run_approvals(env.run_id) if env.run_id and protection.required_reviewers else []
+    except gh.ApiRefused as exc:
+        return decide_environment(name, mode, protection, [], exc)
+    return decide_environment(name, mode, protection, approvals)
 
 
 def _collect_arguments(parser: argparse.ArgumentParser) -> None:
@@ -166,6 +254,10 @@ SUBCOMMANDS = [
     Subcommand("check-approval", "approval: pr-review: exit 4 unless an approver ($APPROVERS) approved the head",
                "APPROVERS=alice,bob pgwarden report check-approval --results .pgwarden/run",
                _results, _check_approval),
+    Subcommand("check-environment", "exit 4 unless the environment has required reviewers; record who approved "
+               "this run (approval.json, the audit log)",
+               "pgwarden report check-environment --environment production --require-reviewers fail "
+               "--results .pgwarden/run", _check_environment_arguments, _check_environment),
     Subcommand("collect", "save the steps' outcomes and copy the audit log and reports into --results",
                "pgwarden report collect --target eu --outcome backup=success --outcome deploy=failure",
                _collect_arguments, _collect),

@@ -4,6 +4,8 @@ Everything here reads the GitHub Actions environment (``GITHUB_API_URL``, ``GITH
 ``GITHUB_EVENT_PATH``...) so tests point it at a local fake API. PR-controlled text (titles,
 branch names) is read from the event file by Python and only ever becomes markdown text: it
 never reaches a shell.
+
+The REST calls themselves are in :mod:`pgwarden.report.github_api` (its names are re-exported here).
 """
 
 from __future__ import annotations
@@ -16,15 +18,31 @@ from typing import Any, Protocol
 
 from pgwarden.redact import redact
 from pgwarden.report.comment import SUMMARY_LIMIT
+from pgwarden.report.github_api import (
+    HINT_ACTIONS,
+    HINT_AUTH,
+    HINT_COMMENT,
+    HINT_PULLS,
+    ApiRefused,
+    Approval,
+    IssueComment,
+    Protection,
+    PyGithubApi,
+)
 
+__all__ = [
+    "HINT_ACTIONS",
+    "HINT_AUTH",
+    "HINT_COMMENT",
+    "HINT_PULLS",
+    "ApiRefused",
+    "Approval",
+    "IssueComment",
+    "Protection",
+    "PyGithubApi",
+]  # re-exported: callers use ``github.PyGithubApi`` and friends
 
-@dataclass(frozen=True)
-class IssueComment:
-    id: int
-    body: str
-    author: str = ""
-
-
+#: What to do about a refused call, by the permission it needs.
 class CommentsApi(Protocol):
     """The three calls the upsert needs (a PyGithub client here, a fake in tests if wanted)."""
 
@@ -142,53 +160,38 @@ def upsert_comment(api: CommentsApi, number: int, marker: str, body: str) -> tup
     return "created", api.create_comment(number, body)
 
 
-def comment_on_pull_request(env: ActionsEnv, marker: str, body: str) -> str:
-    """Create or update our comment on the run's pull request; says what it did (or why not)."""
+@dataclass(frozen=True)
+class CommentOutcome:
+    """What :func:`comment_on_pull_request` did: ``posted`` (with its URL), or why not."""
+
+    message: str
+    posted: IssueComment | None = None
+    #: Set when GitHub refused a call (a fork's token, missing permissions) or there was no token.
+    refused: ApiRefused | None = None
+
+    @property
+    def url(self) -> str:
+        return self.posted.url if self.posted is not None else ""
+
+
+def comment_on_pull_request(env: ActionsEnv, marker: str, body: str, number: int | None = None) -> CommentOutcome:
+    """Create or update our comment on the run's pull request (or on ``number``); says what it did.
+
+    No token, or a refused call, is not an error: the outcome carries the refusal and the caller
+    keeps the report in the step summary.
+    """
     if not (env.token and env.repository):
-        return "no GITHUB_TOKEN or GITHUB_REPOSITORY: the PR comment is skipped (the step summary has it all)"
-    api = PyGithubApi(env)
-    number = pull_request_number(env, api)
-    if number is None:
-        return f"no pull request for this {env.event_name or 'run'}: the PR comment is skipped"
-    action, posted = upsert_comment(api, number, marker, body)
-    return f"PR #{number}: comment {posted.id} {action}"
-
-
-class PyGithubApi:
-    """The comment calls through PyGithub, against ``GITHUB_API_URL``."""
-
-    def __init__(self, env: ActionsEnv) -> None:
-        from github import Auth, Github
-
-        self._gh = Github(auth=Auth.Token(env.token), base_url=env.api_url.rstrip("/"), retry=None)
-        self._repo = self._gh.get_repo(env.repository)
-        self._comments: dict[int, Any] = {}
-
-    def list_comments(self, number: int) -> list[IssueComment]:
-        found = []
-        for c in self._repo.get_issue(number).get_comments():
-            self._comments[c.id] = c
-            found.append(IssueComment(id=c.id, body=c.body or "", author=c.user.login if c.user else ""))
-        return found
-
-    def create_comment(self, number: int, body: str) -> IssueComment:
-        c = self._repo.get_issue(number).create_comment(body)
-        return IssueComment(id=c.id, body=c.body or "", author=c.user.login if c.user else "")
-
-    def edit_comment(self, comment_id: int, body: str) -> IssueComment:
-        c = self._comments[comment_id]  # list_comments() ran first: upsert only edits what it found
-        c.edit(body)
-        return IssueComment(id=comment_id, body=body, author=c.user.login if c.user else "")
-
-    def pull_request_for_commit(self, sha: str) -> int | None:
-        """For push events: the open PR that contains the commit (else the newest one)."""
-        pulls = list(self._repo.get_commit(sha).get_pulls())
-        open_pulls = [p for p in pulls if p.state == "open"]
-        chosen = (open_pulls or pulls)[:1]
-        return int(chosen[0].number) if chosen else None
-
-    def pull_request(self, number: int) -> Any:
-        return self._repo.get_pull(number)
+        return CommentOutcome("no GITHUB_TOKEN or GITHUB_REPOSITORY: the PR comment is skipped",
+                              refused=ApiRefused(401, "the PR comment (no GITHUB_TOKEN)", HINT_AUTH))
+    try:
+        api = PyGithubApi(env)
+        number = number if number is not None else pull_request_number(env, api)
+        if number is None:
+            return CommentOutcome(f"no pull request for this {env.event_name or 'run'}: the PR comment is skipped")
+        action, posted = upsert_comment(api, number, marker, body)
+    except ApiRefused as exc:
+        return CommentOutcome(str(exc), refused=exc)
+    return CommentOutcome(f"PR #{number}: comment {posted.id} {action}", posted=posted)
 
 
 def pull_request_number(env: ActionsEnv, api: PyGithubApi | None) -> int | None:
