@@ -97,6 +97,9 @@ class SnapshotConfig:
 @dataclass
 class BackupConfig:
     store: str = opt(read_str, "file://./backups", doc="file://DIR or s3://bucket/prefix")
+    allow_ephemeral_store: bool = opt(read_bool, False,
+                                      doc="allow a file:// store on a GitHub-hosted runner (its disk is deleted "
+                                          "after the job)")
     format: str = opt(one_of("custom", "directory"), "custom")
     jobs: int = opt(int_between(1, MAX_JOBS), 2)
     compress: str | None = opt(read_str, None, doc="zstd, lz4, gzip[:level] or none")

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -185,6 +186,30 @@ def verify_stored(
     )
 
 
+#: ``RUNNER_ENVIRONMENT`` on GitHub's own runners: a fresh machine per job, its disk deleted after it.
+HOSTED_RUNNER = "github-hosted"
+
+
+def refuse_ephemeral_store(settings: Settings, uri: str, *, from_option: bool = False,
+                           environ: Mapping[str, str] | None = None) -> None:
+    """Exit 2 before dumping into a folder that is deleted with the job (a file store on a hosted runner).
+
+    ``backup.allow_ephemeral_store: true`` is the way out for a job that copies the dump elsewhere
+    itself (an artifact, say) or only needs it for the job's own deploy.
+    """
+    env = os.environ if environ is None else environ
+    local = uri.startswith("file://") or "://" not in uri
+    if not local or env.get("RUNNER_ENVIRONMENT") != HOSTED_RUNNER or settings.backup.allow_ephemeral_store:
+        return
+    key = "--store" if from_option else "backup.store" + (f" in {settings.source}" if settings.source else "")
+    raise ConfigError(
+        f"{key}: {uri!r} is a folder on a GitHub-hosted runner, whose disk is deleted when the job ends: "
+        "the backup would be gone before anyone could restore from it",
+        hint="use an S3 store (backup.store: s3://bucket/prefix, credentials from the job's environment), or set "
+             "backup.allow_ephemeral_store: true if the job keeps the dump some other way",
+    )
+
+
 def take_backup(
     settings: Settings,
     target: DatabaseTarget,
@@ -205,6 +230,7 @@ def take_backup(
         raise ConfigError(f"--dump-format: expected custom or directory, got {fmt!r}")
     job_count = max(1, jobs if jobs is not None else config.jobs)
     compression = parse_compression(compress if compress is not None else config.compress)
+    refuse_ephemeral_store(settings, uri, from_option=store_uri is not None)
     store = open_store(uri, settings)
     if settings.backup.snapshot.provider:
         # A snapshot misconfiguration (unsupported provider, no instance, no region) is a usage
