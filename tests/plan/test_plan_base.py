@@ -112,7 +112,7 @@ def test_base_falls_back_to_origin_and_takes_a_sha(cli, sql_repo: Path) -> None:
     code, doc, _ = plan_json(cli, sql_repo, "--base", "trunk")
     assert code == 3 and doc["base"] == f"origin/trunk@{base[:7]}" and "drop-column" in rules(doc)
     code, doc, _ = plan_json(cli, sql_repo, "--base", base)
-    assert code == 3 and doc["base"] == f"{base}@{base[:7]}"
+    assert code == 3 and doc["base"] == f"{base[:7]}@{base[:7]}"
 
 
 def test_prisma_layout_create_index_on_an_earlier_table(cli, tmp_path: Path) -> None:

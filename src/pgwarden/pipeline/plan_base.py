@@ -15,6 +15,7 @@ locks); :func:`split_by_diff` is the pure decision over the tool's listing;
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from pgwarden.records import Finding, Migration, MigrationStatus
 from pgwarden.risk.rules import edited_after_apply
 from pgwarden.tools.base import MigrationTool
 
+_HEX = re.compile(r"[0-9a-fA-F]{7,40}")
 #: Generous: every command here reads local refs and one tree diff.
 _GIT_TIMEOUT_S = 120.0
 _FETCH_HINT = (
@@ -153,6 +155,8 @@ def read_base_diff(ref: str, cwd: Path) -> BaseDiff:
     untracked = _git(ref, root, "ls-files", "--others", "--exclude-standard", "--full-name", "-z",
                      failure="cannot list the untracked files (git ls-files)")
     added.update((root / name).resolve() for name in untracked.split("\0") if name)
+    if _HEX.fullmatch(resolved) and sha.startswith(resolved.lower()):
+        resolved = resolved[:7]  # a SHA (a push event's `before`): origin/main@… reads better than 40 digits
     return BaseDiff(ref=resolved, merge_base=merge_base, short=short, added=frozenset(added),
                     changed=frozenset(changed))
 
