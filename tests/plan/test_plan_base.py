@@ -167,6 +167,15 @@ def test_no_common_history_exits_2_with_the_fetch_depth_hint(cli, sql_repo: Path
     assert result.code == 2 and "--base feature" in result.stderr and "fetch-depth: 0" in result.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+def test_a_checkout_owned_by_another_user_exits_2_with_the_safe_directory_fix(cli, sql_repo: Path) -> None:
+    # A container job whose uid differs from the checkout's owner: git refuses the repository.
+    for path in [sql_repo, *sql_repo.rglob("*")]:
+        os.lchown(path, 65534, 65534)
+    result = cli("plan", "--base", "main", cwd=sql_repo, env={"DATABASE_URL": "", **_GIT_ENV})
+    assert result.code == 2 and f"git config --global --add safe.directory {sql_repo}" in result.stderr
+
+
 def test_require_lock_timeout_only_for_explicit_paths(cli, sql_repo: Path) -> None:
     (sql_repo / "migrations" / "0003_add.sql").write_text("ALTER TABLE users ADD COLUMN plan text;\n")
     (sql_repo / "migrations" / "0004_off.sql").write_text(

@@ -177,6 +177,11 @@ def _git(ref: str, cwd: Path, *args: str, failure: str, hint: str | None = None)
     if result.returncode != 0:
         said = result.stderr.strip().splitlines()
         detail = f" ({said[-1]})" if said else ""
+        if "dubious ownership" in result.stderr:
+            # The checkout belongs to another user (a container's uid): git refuses to read it.
+            failure = f"git refuses to read {cwd}, owned by another user"
+            detail = ""
+            hint = f"git config --global --add safe.directory {cwd}"
         raise ConfigError(f"--base {ref}: {failure}{detail}", hint=hint)
     return result.stdout
 
