@@ -91,7 +91,8 @@ def _plan(
         failed = "; ".join(reviewed.facts_errors[:3]) + ("; ..." if len(reviewed.facts_errors) > 3 else "")
         found.notes.append(
             f"Live context is incomplete: {len(reviewed.facts_errors)} lookup(s) failed ({failed}); findings on "
-            "those tables are judged without their size. Grant the plan role SELECT on them for full context."
+            "those tables are judged without their size. Grant the plan role SELECT on them (or, for a timeout, "
+            "raise risk.statement_timeout) for full context."
         )
     unavailable = [sql_unavailable.finding(m) for m in found.pending if m.sql is None]
     return PlanReport(
