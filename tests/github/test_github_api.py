@@ -23,6 +23,8 @@ from pgwarden.audit import AuditLog, read_audit_log
 from pgwarden.report import github as gh
 from tests.fix_cli import CliResult
 from tests.fix_github import FakeGitHub
+from tests.fix_pg import TestDatabase
+from tests.fix_project import write_sql_project
 
 MERGE_SHA = "feedc0ffee"
 MARKER = "<!-- pgwarden:migrate:production -->"
@@ -163,6 +165,28 @@ def test_check_environment_records_who_approved(cli: Callable[..., CliResult], g
     deploy_log = AuditLog(log_path, "dev", "production", MERGE_SHA, "4242-1", "shop")
     assert deploy_log.write("deploy", "succeeded")["approved_by"] == ["alice"]
     assert "approved_by" not in AuditLog(log_path, "dev", "production", None, "9999-1", "shop").write("deploy", "x")
+
+
+def test_the_deploy_after_the_check_logs_who_approved(cli: Callable[..., CliResult], github_api: FakeGitHub,
+                                                      db: TestDatabase, tmp_path: Path) -> None:
+    """The migrate job as the workflow runs it, config outside the working directory: check, then deploy."""
+    project = tmp_path / "app"
+    write_sql_project(project, {"0001_t": "CREATE TABLE t (id int primary key);\n"},
+                      extra="environment: production\ndeploy:\n  audit_log: audit/audit.jsonl\n")
+    github_api.add_environment("production", reviewers=["alice"], prevent_self_review=True)
+    github_api.add_run_approval(4242, "alice", "production")
+    env = {**_env(github_api, tmp_path), "DATABASE_URL": db.url}
+    config = str(project / "pgwarden.yml")
+
+    checked = cli("report", "check-environment", "--config", config, "--results", "results", cwd=tmp_path, env=env)
+    deployed = cli("deploy", "--config", config, "--no-backup", "--reason", "first deploy", cwd=tmp_path, env=env)
+
+    assert checked.code == 0, checked.output
+    assert deployed.code == 0, deployed.output
+    lines = read_audit_log(project / "audit" / "audit.jsonl")
+    assert [line["action"] for line in lines][0] == "approval"
+    assert lines[-1]["action"] == "deploy" and lines[-1]["outcome"] == "succeeded"
+    assert all(line["approved_by"] == ["alice"] for line in lines)
 
 
 def test_an_environment_nobody_must_approve_stops_the_job(cli: Callable[..., CliResult], github_api: FakeGitHub,

@@ -3,7 +3,8 @@
 The actions and reusable workflows call it; ``report render`` is also how a run's report is
 rebuilt locally from a downloaded artifact (``pgwarden report render --results DIR --output
 report.md``). Each subcommand is a thin wrapper over :mod:`pgwarden.report.steps`,
-:mod:`pgwarden.report.workflow`, :mod:`pgwarden.report.comment` and :mod:`pgwarden.report.github`.
+:mod:`pgwarden.report.workflow`, :mod:`pgwarden.report.comment`, :mod:`pgwarden.report.github` and
+:mod:`pgwarden.pipeline.approval` (check-environment).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pgwarden.audit import AuditLog, current_actor, current_git_sha, new_run_id
 from pgwarden.cli.common import Command, Context, add_config_options
 from pgwarden.errors import EXIT_OK, ConfigError, SafetyRefusal
+from pgwarden.pipeline.approval import check_environment
 from pgwarden.report import github as gh
 from pgwarden.report.annotations import annotation
 from pgwarden.report.comment import RunInfo, marker, render_report
@@ -25,15 +26,12 @@ from pgwarden.report.results import RunResults, load_results
 from pgwarden.report.steps import record_step, summarise_step
 from pgwarden.report.workflow import (
     REVIEWER_MODES,
-    EnvironmentCheck,
     collect_results,
-    decide_environment,
     expand_targets,
     leaves_comments_alone,
     local_dump_path,
     parse_outcomes,
     record_approval,
-    record_environment_check,
 )
 
 RESULTS_DEFAULT = ".pgwarden/run"
@@ -184,13 +182,7 @@ def _check_environment(ctx: Context, env: gh.ActionsEnv) -> int:
     name = ctx.args.environment or ctx.settings.environment or ""
     if not name:
         raise ConfigError("--environment: name the job's GitHub environment (or set environment in the config)")
-    check = _read_environment(env, name, ctx.args.require_reviewers)
-    record_environment_check(Path(ctx.args.results), check)
-    outcome = "unchecked" if check.protection is None else ("unprotected" if check.problem else "approved")
-    AuditLog(path=ctx.settings.resolve_path(ctx.settings.deploy.audit_log), actor=current_actor(),
-             environment=name, git_sha=current_git_sha(ctx.settings.base_dir), run_id=new_run_id(), database="",
-             approved_by=check.approved_by).write(
-        "approval", outcome, required_reviewers=check.protection.required_reviewers if check.protection else None)
+    check = check_environment(ctx.settings, env, name, ctx.args.require_reviewers, Path(ctx.args.results))
     result = check.result()
     level = "error" if check.refused else "warning"
     icon = "⛔" if check.refused else ("⚠️" if check.problem or check.warnings else "✅")
@@ -204,21 +196,6 @@ def _check_environment(ctx: Context, env: gh.ActionsEnv) -> int:
         raise SafetyRefusal(check.problem or result.summary, hint=check.hint)
     ctx.note(result.summary)
     return EXIT_OK
-
-
-def _read_environment(env: gh.ActionsEnv, name: str, mode: str) -> EnvironmentCheck:
-    """The environment's protection and this run's approvals; a refusal is part of the verdict."""
-    if not (env.token and env.repository):
-        return decide_environment(name, mode, None, [], gh.ApiRefused(401, "reading the environment (no GITHUB_TOKEN)",
-                                                                       gh.HINT_AUTH))
-    protection = None
-    try:
-        api = gh.PyGithubApi(env)
-        protection = api.environment_protection(name)
-        approvals = api.run_approvals(env.run_id) if env.run_id and protection.required_reviewers else []
-    except gh.ApiRefused as exc:
-        return decide_environment(name, mode, protection, [], exc)
-    return decide_environment(name, mode, protection, approvals)
 
 
 def _collect_arguments(parser: argparse.ArgumentParser) -> None:
