@@ -128,8 +128,8 @@ def _pending(settings: Settings, conn: psycopg.Connection[Any] | None, explicit:
         raise ConfigError(
             f"the database role {role!r} may not read the migration history ({str(exc).strip().splitlines()[0]}): "
             "plan reads it to know what is pending",
-            hint=f"GRANT SELECT ON {tool.history_table} TO {role}; (see docs/github-actions.md, the read-only "
-            "role for the review)",
+            hint=f"GRANT SELECT ON {tool.history_table} TO {role}; (see "
+            "docs/github-actions.md#live-data-for-the-review)",
         ) from None
     found = _Pending(shown, pending, tool.name, "live" if conn is not None else "static", findings)
     if conn is not None and base is not None:
