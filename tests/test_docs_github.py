@@ -211,6 +211,14 @@ def test_every_link_of_the_doc_resolves() -> None:
     assert not broken, f"docs/github-actions.md: links to nothing: {broken}"
 
 
+def test_every_test_the_doc_names_exists() -> None:
+    named = re.findall(r"(tests/[\w/]+\.py)::(\w+)", _doc())
+    assert len(named) > 10
+    missing = [f"{path}::{name}" for path, name in named
+               if not (ROOT / path).exists() or not re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.M)]
+    assert not missing, f"docs/github-actions.md names tests that do not exist: {missing}"
+
+
 def test_every_example_is_linked_from_the_doc() -> None:
     text = _doc()
     unlinked = [p.name for p in EXAMPLES.glob("*.yml") if f"(../examples/workflows/{p.name})" not in text]
