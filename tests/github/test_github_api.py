@@ -184,7 +184,7 @@ def test_the_deploy_after_the_check_logs_who_approved(cli: Callable[..., CliResu
     assert checked.code == 0, checked.output
     assert deployed.code == 0, deployed.output
     lines = read_audit_log(project / "audit" / "audit.jsonl")
-    assert [line["action"] for line in lines][0] == "approval"
+    assert lines[0]["action"] == "approval"
     assert lines[-1]["action"] == "deploy" and lines[-1]["outcome"] == "succeeded"
     assert all(line["approved_by"] == ["alice"] for line in lines)
 
@@ -341,3 +341,43 @@ def test_a_refused_commit_lookup_degrades_like_a_fork(cli: Callable[..., CliResu
     [notice] = _annotations(done, "notice")
     assert "`pull-requests: read`" in notice
     assert _writes(github_api) == []
+
+
+def test_a_failed_deploy_on_a_push_still_reports(cli: Callable[..., CliResult], github_api: FakeGitHub,
+                                                 tmp_path: Path) -> None:
+    """Nothing applied, but the deploy failed: the PR must hear about it."""
+    project = _project(tmp_path)
+    github_api.add_pull(8, sha="abc123", merged_as=MERGE_SHA)
+    results = _results(project, pending=True)
+    (results / "deploy.json").write_text(json.dumps({
+        "version": 1, "step": "deploy", "ok": False, "exit_code": 1,
+        "error": {"kind": "failed", "message": "migration 0002_add_email failed: syntax error", "hint": None}}))
+    done = _render(cli, project, _env(github_api, tmp_path))
+    assert done.code == 0, done.output
+    [comment] = github_api.comments[8]
+    assert comment["body"].startswith(MARKER)
+
+
+def test_a_restore_reports_to_the_pull_request_it_was_asked_for(
+    cli: Callable[..., CliResult], github_api: FakeGitHub, tmp_path: Path
+) -> None:
+    project = _project(tmp_path)
+    github_api.add_pull(7)
+    theirs = github_api.add_comment(7, f"{MARKER}\nthe deploy", author="github-actions[bot]")
+    (project / "results").mkdir()
+    env = _env(github_api, tmp_path, event_name="workflow_dispatch", event={"inputs": {"pull-request": "7"}})
+
+    done = cli("report", "render", "--stage", "restore", "--workflow", "restore", "--results", "results",
+               "--comment", "--pull-request", "7", "--reason", "bad data in orders", cwd=project, env=env)
+
+    assert done.code == 0, done.output
+    ours = [c for c in github_api.comments[7] if c["id"] != theirs]
+    assert len(ours) == 1 and ours[0]["body"].startswith("<!-- pgwarden:restore:production -->")
+    assert next(c for c in github_api.comments[7] if c["id"] == theirs)["body"] == f"{MARKER}\nthe deploy"
+    assert _outputs(tmp_path)["comment-url"].endswith(f"#issuecomment-{ours[0]['id']}")
+
+    blank = cli("report", "render", "--stage", "restore", "--workflow", "restore", "--results", "results",
+                "--comment", "--pull-request", "", cwd=project, env=env)
+    assert blank.code == 0 and "no pull request for this workflow_dispatch" in blank.stderr
+    bad = cli("report", "render", "--results", "results", "--pull-request", "seven", cwd=project, env=env)
+    assert bad.code == 2 and "seven" in bad.stderr
