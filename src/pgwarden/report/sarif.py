@@ -1,7 +1,9 @@
 """``plan --format sarif``: SARIF 2.1.0 for GitHub code scanning.
 
 One run, one rule descriptor per rule that fired (its description and its safe alternative as
-help), one result per finding with a physical location. GitHub needs a location on every
+help), one result per finding with a physical location; a finding waived with a reason
+(``risk.ignore`` or an inline directive) is a result with a ``suppressions`` entry carrying
+that reason, so code scanning lists it as dismissed instead of dropping it. GitHub needs a location on every
 result, so a finding about the configuration points at the config file. Findings in SQL that
 a tool rendered from Python/PHP (Alembic, Laravel) point at the migration file without a line,
 since the SQL line is not a line of that file.
@@ -36,13 +38,14 @@ _SECURITY_SEVERITY = {
 }
 def render_sarif(report: PlanReport, *, config_file: str = "pgwarden.yml") -> dict[str, Any]:
     """The SARIF log as a JSON-ready dict."""
+    everything = [*report.findings, *report.waived]
     rule_ids: list[str] = []
-    for finding in report.findings:
+    for finding in everything:
         if finding.rule not in rule_ids:
             rule_ids.append(finding.rule)
     known = {rule.ID: rule for rule in ALL_RULES}
-    rules = [_rule_descriptor(rule_id, report.findings, known.get(rule_id)) for rule_id in rule_ids]
-    results = [_result(f, rule_ids.index(f.rule), config_file) for f in report.findings]
+    rules = [_rule_descriptor(rule_id, everything, known.get(rule_id)) for rule_id in rule_ids]
+    results = [_result(f, rule_ids.index(f.rule), config_file) for f in everything]
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -116,7 +119,7 @@ def _result(finding: Finding, index: int, config_file: str) -> dict[str, Any]:
             properties[key] = value
     if finding.context:
         properties["context"] = {k: v for k, v in finding.context.items() if isinstance(v, (str, int, float, bool))}
-    return {
+    result: dict[str, Any] = {
         "ruleId": finding.rule,
         "ruleIndex": index,
         "level": _LEVEL[finding.severity],
@@ -125,3 +128,7 @@ def _result(finding: Finding, index: int, config_file: str) -> dict[str, Any]:
         "partialFingerprints": {"pgwardenFinding/v1": fingerprint},
         "properties": properties,
     }
+    if finding.waived_reason is not None:
+        # Code scanning shows a suppressed result as dismissed, with the reason as its justification.
+        result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": finding.waived_reason}]
+    return result
