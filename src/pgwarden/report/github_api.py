@@ -101,7 +101,10 @@ class PyGithubApi:
     def __init__(self, env: Credentials) -> None:
         from github import Auth, Github
 
-        self._gh = Github(auth=Auth.Token(env.token), base_url=env.api_url.rstrip("/"), retry=None)
+        # A run makes a handful of serial calls and one write: PyGithub's default 0.25 s pause before
+        # every request is only latency here (the pause between two writes stays).
+        self._gh = Github(auth=Auth.Token(env.token), base_url=env.api_url.rstrip("/"), retry=None,
+                          seconds_between_requests=None)
         with _github_call(f"reading the repository {env.repository}", HINT_AUTH):
             self._repo = self._gh.get_repo(env.repository)
         self._comments: dict[int, Any] = {}
