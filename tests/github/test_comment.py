@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from pgwarden.report import github as gh
 from pgwarden.report import results as rr
 from pgwarden.report.annotations import annotation
 from tests.fix_github import FakeGitHub
+from tests.github import comment_cases as cases
 
 
 def _env(
@@ -82,9 +84,9 @@ def test_report_fits_in_a_comment_dropping_lowest_findings_first() -> None:
     info = rc.RunInfo(workflow="migrate", environment="production", stage="plan", outcomes={"plan": "success"})
     text = rc.render_report(info, rr.RunResults(plan=PlanReport.from_json(plan)), full_link="https://example.test/run/1")
     assert len(text) < rc.COMMENT_LIMIT
-    assert "lower-severity finding(s) not shown" in text
+    assert "too long for a GitHub comment: it shows the" in text and "highest of 400 findings" in text
     assert "https://example.test/run/1" in text
-    # The findings table is the plan report's (report.markdown): "| 🟥 critical | `rule-4` | ...".
+    # The findings table is the plan report's (report.markdown): "| 🟥 critical | [`rule-4`](...) | ...".
     shown = [line for line in text.splitlines() if line.startswith("| ") and "`rule-" in line]
     severities = {line.split("|")[1].split()[-1] for line in shown}
     assert "critical" in severities and "info" not in severities
@@ -112,7 +114,10 @@ def test_report_sections_from_real_shaped_results(tmp_path: Path) -> None:
     assert "```mermaid" in text and 'deploy["deploy ❌"]' in text and 'verify["verify ⏭️"]' in text
     assert "- [x] Backup created and verified" in text
     assert "- [ ] Migration run\n" in text
-    assert "| default | `20260101T000000Z-shop` | 4.0 KiB | `abababababababab…` | file://./backups | ✅ |" in text
+    # One target: called by its environment, never "default"; four columns.
+    assert ("| file://./backups | `20260101T000000Z-shop`<br>sha256 `abababababababab…` | 4.0 KiB | ✅ |"
+            in text)
+    assert "default" not in text.replace("pgwarden:migrate:production", "")
     assert "| backup | 1.5s |" in text
 
 
@@ -187,7 +192,7 @@ def test_a_failed_backup_in_a_fleet_says_which_target_and_why(tmp_path: Path) ->
     results = rr.load_results(tmp_path)
     assert [(t.name, t.outcome("backup")) for t in results.targets] == [("eu", "failure"), ("us", "success")]
     text = rc.render_report(FINAL, results)
-    assert "| us | `20260101T000000Z-shop` | 4.0 KiB |" in text
+    assert "| us | `20260101T000000Z-shop`<br>sha256 `abababababababab…` | 4.0 KiB | ✅ |" in text
     assert "- **eu**: ❌ **failed** (exit code 1): pg_dump: connection refused\n" in text
     assert "Failed on eu:" in text
 
@@ -201,7 +206,8 @@ def test_a_plan_that_failed_says_why_instead_of_an_empty_review(tmp_path: Path) 
     assert results.plan is None and results.plan_failure is not None
     info = rc.RunInfo(workflow="migrate", environment="production", stage="plan", outcomes={"plan": "failure"})
     text = rc.render_report(info, results)
-    assert ("## ❌ pgwarden migrate → `production`\n\nThe plan step failed before it could review the migrations: "
+    assert ("## ❌ Plan failed · pgwarden migrate → `production`\n\nThe plan step failed before it could review the "
+            "migrations: "
             "**usage** (exit code 2): pgwarden.yml: migrations.tool: expected one of prisma, laravel\n") in text
     assert "The plan step failed: **usage** (exit code 2)" in text
     assert 'plan["plan ❌"]' in text
@@ -256,3 +262,112 @@ def test_annotation_text_cannot_inject_workflow_commands() -> None:
     line = annotation("warning", "bad\n::set-output name=x::y", file="a,b:c.sql", line=3, title="t")
     assert "\n" not in line
     assert line.startswith("::warning file=a%2Cb%3Ac.sql,line=3,title=t::")
+
+
+# --- the comment a release manager approves from: snapshots of each state ---------------------
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
+@pytest.mark.parametrize("state", ["blocked", "awaiting", "deployed", "failed"])
+def test_comment_snapshot(tmp_path: Path, state: str) -> None:
+    """The whole text of each state's comment, reviewed as a diff when it changes.
+
+    PGWARDEN_UPDATE_SNAPSHOTS=1 rewrites tests/github/snapshots/<state>.md instead of comparing.
+    """
+    text = cases.render(tmp_path, state)
+    snapshot = SNAPSHOTS / f"{state}.md"
+    if os.environ.get("PGWARDEN_UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOTS.mkdir(exist_ok=True)
+        snapshot.write_text(text, encoding="utf-8")
+    assert snapshot.is_file(), f"no snapshot {snapshot}: run with PGWARDEN_UPDATE_SNAPSHOTS=1 and review it"
+    assert text == snapshot.read_text(encoding="utf-8"), (
+        f"the {state} comment changed: review the diff, then PGWARDEN_UPDATE_SNAPSHOTS=1 to accept it")
+
+
+def test_the_awaiting_approval_comment_shows_what_is_approved(tmp_path: Path) -> None:
+    text = cases.render(tmp_path, "awaiting")
+    head = text.split("```mermaid")[0]
+    assert "Risk review passed: waiting for approval of `production`." in head
+    assert "Reviewed against live data from `app_ro@db.internal:5432/shop`" in head
+    assert "commit `8d3f0c1a9b7e`" in head
+    # Every pending migration with its SQL (collapsed), not only those with findings.
+    for name in (cases.DROP, cases.BACKFILL):
+        assert f"· `{name}`" in text
+    assert '<details><summary>SQL (2 lines)</summary>\n\n```sql\n-- Name is now first_name/last_name' in text
+    assert "_…" in text and "more line(s)" in text  # the 201-line backfill is cut, with a note
+    # The waived HIGH finding is there, as waived, with its reason.
+    assert "| 🟧 high<br>**waived** | [`drop-column`](https://github.com/pgwarden/pgwarden/blob/v0.1.0/docs/rules/" \
+           "drop-column.md) |" in text
+    assert "**Waived:** legacy_name unused since v3.2 (PR #41); backup kept 90 days" in text
+    assert "| `Post` | ~8,400,000 | 2.9 GiB |" in text
+    assert "Runbook checklist" not in text
+
+
+def test_without_live_data_the_comment_says_so_and_how_to_get_it(tmp_path: Path) -> None:
+    text = cases.render(tmp_path, "blocked")
+    head = text.split("```mermaid")[0]
+    assert "**No live data**: pending = the migrations added or changed vs `origin/main@1a2b3c4`" in head
+    assert "`PLAN_DATABASE_URL`" in head and "docs/github-actions.md#live-data-for-the-review" in head
+    assert "Blocked by the risk review: nothing was backed up or deployed. 2 findings at or above high" in head
+
+
+def test_the_failed_comment_says_the_error_what_changed_and_the_next_step(tmp_path: Path) -> None:
+    text = cases.render(tmp_path, "failed")
+    # The tool's real error, not cut after 60 characters.
+    assert 'DETAIL: Key (slug)=(hello-world) is duplicated.' in text
+    assert f"1 migration applied (`{cases.DROP}`) before `{cases.BACKFILL}` failed" in text
+    assert f"`{cases.BACKFILL}` ran in a transaction and rolled back" in text
+    assert f"run `npx prisma migrate resolve --rolled-back {cases.BACKFILL}` against `production`" in text
+    assert "pgwarden restore --backup-id 20260101T000000Z-4f2a9c --confirm shop" in text
+    assert "`default`" not in text and "default ·" not in text
+    assert "✅ Approved by @alice for `production`" in text
+    assert "<details><summary>6 of 20 items done by pgwarden" in text  # the checklist: final, collapsed
+    assert "マイグレーション" not in text
+
+
+def test_nothing_changed_offers_no_restore(tmp_path: Path) -> None:
+    root = cases.write_run(tmp_path, "failed")
+    deploy = root / "pgwarden-migrate-production-default" / "deploy.json"
+    doc = json.loads(deploy.read_text())
+    doc.update(applied=[], tool="laravel", failed_migration=cases.DROP, failed_in_history=[], resolve_hint=None)
+    deploy.write_text(json.dumps(doc))
+    text = rc.render_report(cases.info("failed"), rr.load_results(root))
+    assert f"**`production` is unchanged**: `{cases.DROP}` ran in a transaction and rolled back" in text
+    assert f"- The database is unchanged: fix the migration `{cases.DROP}` and push." in text
+    assert "pgwarden restore" not in text and "### Restore" not in text
+
+
+def test_a_migration_left_half_applied_names_pgwarden_resolve(tmp_path: Path) -> None:
+    root = cases.write_run(tmp_path, "failed")
+    deploy = root / "pgwarden-migrate-production-default" / "deploy.json"
+    doc = json.loads(deploy.read_text())
+    doc.update(applied=[], unfinished=[cases.BACKFILL], failed_in_history=[])
+    deploy.write_text(json.dumps(doc))
+    text = rc.render_report(cases.info("failed"), rr.load_results(root))
+    assert "may be half changed" in text and "it does not run in a transaction" in text
+    assert (f"`pgwarden resolve {cases.BACKFILL} --applied` (all of it is there) or "
+            f"`pgwarden resolve {cases.BACKFILL} --rolled-back`") in text
+    assert "pgwarden restore --backup-id" in text
+
+
+def test_nothing_pending_says_so_and_needs_no_approval(tmp_path: Path) -> None:
+    (tmp_path / "plan.json").write_text(json.dumps({**cases.plan_document("live", blocked=False), "migrations": [],
+                                                    "findings": [], "waived": [],
+                                                    "summary": {"max_severity": None, "blocked": False,
+                                                                "counts": {}, "fail_on": "high"}}))
+    info = rc.RunInfo(workflow="migrate", environment="production", stage="plan", outcomes={"plan": "success"})
+    text = rc.render_report(info, rr.load_results(tmp_path))
+    assert "## ✅ Nothing to deploy · pgwarden migrate → `production`" in text
+    assert "No pending migrations: nothing to review, back up or deploy." in text
+    assert rc.render_summary(info, rr.load_results(tmp_path)) == ""
+
+
+def test_the_final_step_summary_repeats_no_table(tmp_path: Path) -> None:
+    """The plan, backup and verify steps' summaries have their tables: the final summary adds the outcome."""
+    results = rr.load_results(cases.write_run(tmp_path, "failed"))
+    summary = rc.render_summary(cases.info("failed"), results)
+    assert "| severity |" not in summary and "| check |" not in summary and "| store |" not in summary
+    assert "npx prisma migrate resolve --rolled-back" in summary and "pgwarden restore" in summary
+    assert rc.render_summary(cases.info("awaiting"), rr.load_results(cases.write_run(tmp_path / "p", "awaiting"))) \
+        == ""

@@ -149,3 +149,43 @@ def test_render_rebuilds_the_report_from_a_results_folder(cli: Cli, tmp_path: Pa
 def test_report_needs_a_subcommand(cli: Cli) -> None:
     result = cli("report")
     assert result.code == 2 and "SUBCOMMAND" in result.stderr
+
+
+def test_plan_outputs_say_how_many_are_pending_and_on_what_basis(cli: Cli, tmp_path: Path) -> None:
+    results = tmp_path / "run"
+    results.mkdir()
+    report = PlanReport([Migration("0002", "migrations/0002.sql"), Migration("0001", "migrations/0001.sql",
+                                                                             MigrationStatus.APPLIED)],
+                        [], basis="diff", base="origin/main@1a2b3c4")
+    (results / "plan.json").write_text(json.dumps(report.to_json()))
+    _, summary, outputs = _report_step(cli, results, "plan", 0)
+    assert {"pending-count=1", "basis=diff", "blocked=false"} <= set(outputs.splitlines())
+    # The plan step's summary is the review's one copy: basis and migrations, no runbook checklist.
+    assert "**No live data**: pending = the migrations added or changed vs `origin/main@1a2b3c4`" in summary
+    assert "· `0002`" in summary and "Runbook checklist" not in summary
+
+
+def test_a_refusal_that_printed_no_json_keeps_its_whole_message_and_hint(cli: Cli, tmp_path: Path) -> None:
+    results = tmp_path / "run"
+    results.mkdir()
+    (results / "deploy.json").write_text("")
+    (results / "deploy.log").write_text(
+        "deploying to app@db:5432/shop\npgwarden deploy: the prisma history records a failed migration: "
+        "0007_x; its changes may be half applied\n  hint: npx prisma migrate resolve --rolled-back 0007_x\n")
+    result, _, _ = _report_step(cli, results, "deploy", 4)
+    error = next(line for line in result.stdout.splitlines() if line.startswith("::error "))
+    assert error.startswith("::error title=pgwarden deploy::")
+    assert "records a failed migration: 0007_x; its changes may be half applied" in error
+    assert "hint: npx prisma migrate resolve --rolled-back 0007_x" in error
+    assert "printed no result (exit code 4)" not in error
+
+
+def test_annotation_titles_and_messages_are_text_never_a_dict(cli: Cli, tmp_path: Path) -> None:
+    results = tmp_path / "run"
+    results.mkdir()
+    # A plan document pgwarden cannot read back (a finding without its rule): the step failed.
+    (results / "plan.json").write_text(json.dumps({"findings": [{"severity": "high"}], "summary": {"blocked": True}}))
+    result, summary, _ = _report_step(cli, results, "plan", 1)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("::")]
+    assert lines and all("{" not in line for line in lines), lines
+    assert "plan.json is not a result pgwarden can read" in summary

@@ -61,7 +61,8 @@ def test_markdown_to_output_file(cli, sql_files: Path) -> None:
     assert result.code == 3
     text = (sql_files / "out/plan.md").read_text()
     assert text.startswith("## ⛔ pgwarden plan: Blocked")
-    assert "<details>" in text and "- [x] Migration contents reviewed" in text
+    # The SQL and the fix collapsed; no runbook checklist (the final PR comment has it).
+    assert "<details><summary>SQL (" in text and "Migration contents reviewed" not in text
     assert result.stdout == ""
 
 
@@ -118,4 +119,4 @@ def test_live_plan_never_prints_the_password(secret_db, sql_files: Path) -> None
     )
     assert proc.returncode == 3, proc.stderr
     assert password not in proc.stdout + proc.stderr
-    assert "live context" in proc.stdout
+    assert "Reviewed against live data from" in proc.stdout

@@ -40,7 +40,7 @@ def test_markdown_truncates_under_the_comment_limit_keeping_the_worst() -> None:
     assert "the `pgwarden-plan` artifact" in text and "highest of 3001 findings" in text
     assert "t9999" in text  # the critical one survives
     assert "🟦 low | `drop-column`" not in text  # the lowest go first
-    assert "Runbook checklist" in text
+    assert "Runbook checklist" not in text  # in the final PR comment only
     assert "\\|" in text and "<b>" not in text  # cells are escaped
 
 
@@ -48,7 +48,7 @@ def test_small_markdown_is_complete() -> None:
     report = PlanReport(migrations=[Migration(name="m000", path="m.sql")], findings=[finding(0, Severity.HIGH)])
     text = render_markdown(report)
     assert "too long" not in text
-    assert text.count("<details>") == 2  # the finding + the checklist
+    assert text.count("<details>") == 1  # the finding's fix (no SQL known, no checklist in a plan)
 
 
 def test_checklists_tick_only_what_was_done() -> None:
@@ -58,7 +58,7 @@ def test_checklists_tick_only_what_was_done() -> None:
     assert "- [x] Backup created and verified — backup 2024-01-01 verified" in text
     assert "- [ ] Maintenance window scheduled" in text
     assert text.count("- [x]") == 2 and text.count("- [") == len(ITEM_IDS)
-    assert "マイグレーション実行後チェックリスト" in text
+    assert "After the migration" in text and "マイグレーション" not in text  # English headings only
     with pytest.raises(ValueError, match="unknown checklist item"):
         render_checklists(["reveiw"])
     only_after = render_checklists(["status"], phases=["after"])
@@ -128,9 +128,10 @@ def test_markdown_findings_point_at_the_same_place_as_the_text() -> None:
 def test_the_plan_report_renders_findings_with_the_shared_function() -> None:
     report = PlanReport(migrations=[Migration(name="m001", path="m.sql")],
                         findings=[finding(1, Severity.HIGH, line=3)])
-    shared = "\n".join(findings_markdown(report.migrations, report.findings))
-    assert shared.startswith("#### `m001`\n")
-    assert shared in render_markdown(report)
+    grouped = "\n".join(findings_markdown(report.migrations, report.findings))
+    assert grouped.startswith("#### `m001`\n")
+    shared = "\n".join(findings_markdown(report.migrations, report.findings, grouped=False))
+    assert shared in grouped and shared in render_markdown(report)
     assert "```sql\nALTER TABLE t1 DROP COLUMN c;" in shared
 
 

@@ -1,13 +1,15 @@
 """The runbooks' before / during / after checklists, ticked from what pgwarden really did.
 
 The items are the seeds' checklists (the Laravel runbook's three チェックリスト, plus the
-Prisma runbook's "check locks and connections before large DDL") in English. Each item has a
+Prisma runbook's "check locks and connections before large DDL"), shown in English only (the
+runbook's own wording stays in ``source``, for whoever maps them back). Each item has a
 stable id; a step that did the work passes the id with a short piece of evidence, and only
 those are ticked. Nothing is ticked on faith: the maintenance window or the stakeholder
 notice stay open unless a hook or a human says otherwise.
 
-``render_checklists(done)`` is shared by ``plan`` (which ticks ``review``) and the PR comment
-(which ticks backup, deploy and verify items from their results).
+``render_checklists(done)`` renders them for the final PR comment (collapsed: it ticks backup,
+deploy and verify items from their results); the plan-stage comment and ``plan --format markdown``
+leave it out, where it added twenty unticked lines to every review.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ def render_checklists(
     for checklist in CHECKLISTS:
         if checklist.id not in wanted:
             continue
-        lines.append(f"**{checklist.title}** <sub>({checklist.source})</sub>")
+        lines.append(f"**{checklist.title}**")
         lines.append("")
         for item in checklist.items:
             mark = "x" if item.id in evidence else " "

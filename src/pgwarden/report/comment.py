@@ -1,33 +1,48 @@
 """The pipeline report shown in the PR comment and the step summary (pure: records in, markdown out).
 
 :func:`render_report` turns a run's results (read by :mod:`pgwarden.report.results`) into one
-markdown document that fits in a PR comment (65,536 characters): findings are dropped lowest
-severity first when it would not. Findings are rendered by the plan report's own
-:func:`~pgwarden.report.markdown.findings_markdown`; a step that failed says its error's message
-and hint.
+markdown document a release manager can approve from. The verdict comes first, in one of these
+states: ``blocked``, ``awaiting-approval`` (plan stage), ``nothing-pending``, ``deployed`` or
+``failed`` (final stage), plus ``plan-failed``, ``not-approved`` and ``did-not-run``. Then the basis
+(did the review see live data?), the commit, who approved, on failure the real error with what
+changed and the next step, each migration with its SQL and findings (:mod:`pgwarden.report.markdown`),
+the backup, the checks and the restore command. The runbook checklist is in the final comment
+only, collapsed. It fits in a PR comment (65,536 characters): the SQL is shortened first, then the
+lowest findings are dropped.
+
+:func:`render_summary` is the same run for the step summary, without what the steps' own
+summaries already show (the plan's findings, the backup table, the checks).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pgwarden.durations import format_duration
-from pgwarden.records import PlanReport, StepResult
+from pgwarden.records import PlanReport
+from pgwarden.report import comment_run as run
 from pgwarden.report.checklist import render_checklists
-from pgwarden.report.findings import by_severity, keep_highest
-from pgwarden.report.format import cell, check_icon, code, error_text, outcome_icon
-from pgwarden.report.markdown import findings_markdown
-from pgwarden.report.results import RunResults, TargetResults, step_error
-from pgwarden.units import format_bytes
+from pgwarden.report.comment_run import STEPS, applied_names, reason, restore_command
+from pgwarden.report.findings import verdict as plan_verdict
+from pgwarden.report.format import cell, code, outcome_icon
+from pgwarden.report.markdown import PlanView, basis_lines, fit, plan_body
+from pgwarden.report.results import RunResults, TargetResults
 
 COMMENT_LIMIT = 65_536
 SUMMARY_LIMIT = 1024 * 1024
-STEPS = ("plan", "backup", "deploy", "verify")
-#: How long a name, a store or a check's name may be in a table cell; summaries and details get more.
-_NAME_CHARS = 160
-_SUMMARY_CHARS = 300
-_DETAIL_CHARS = 200
-_LISTED_MIGRATIONS = 100
+#: The state's icon and its name in the heading.
+STATES = {
+    "blocked": ("⛔", "Blocked"),
+    "plan-failed": ("❌", "Plan failed"),
+    "awaiting-approval": ("⏳", "Awaiting approval"),
+    "nothing-pending": ("✅", "Nothing to deploy"),
+    "not-approved": ("⛔", "Not approved"),
+    "failed": ("❌", "Failed"),
+    "did-not-run": ("⚠️", "Did not run"),
+    "deployed": ("✅", "Deployed"),
+    "incomplete": ("⚠️", "Incomplete"),
+    "restored": ("✅", "Restored"),
+    "restore-failed": ("❌", "Restore failed"),
+}
 
 
 def marker(workflow: str, environment: str) -> str:
@@ -49,49 +64,92 @@ class RunInfo:
     pull_request: str | None = None
     rto_s: float | None = None
     config: str | None = None
+    #: The commit reviewed or deployed (the PR's head on pull_request events, else GITHUB_SHA).
+    commit: str | None = None
+    #: Why the restore was run (restore.yml's ``reason`` input).
+    reason: str | None = None
 
-
-def reason(result: StepResult) -> str:
-    """What a step said, one line: its summary, or for a failure its error's kind, message and hint."""
-    error = step_error(result)
-    if error is None:
-        return cell(result.summary, _SUMMARY_CHARS)
-    return error_text(error, _SUMMARY_CHARS)
+    @property
+    def named_environment(self) -> str:
+        """The environment, or "" when none was named (never the placeholder ``default``)."""
+        return "" if self.environment in ("", "default") else self.environment
 
 
 def plan_blocked(plan: PlanReport | None) -> bool:
     return plan is not None and plan.blocked
 
 
-def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
-    """(icon, sentence) for the heading."""
-    plan_outcome = info.outcomes.get("plan", "")
+def state(info: RunInfo, results: RunResults) -> str:
+    """Which of :data:`STATES` the run is in."""
     if plan_blocked(results.plan):
-        return "⛔", "Blocked by the risk review: nothing was backed up or deployed."
-    if results.plan is None and (plan_outcome == "failure" or results.plan_failure is not None):
-        why = f": {reason(results.plan_failure)}" if results.plan_failure is not None else "."
-        return "❌", f"The plan step failed before it could review the migrations{why}"
+        return "blocked"
+    if results.plan is None and (info.outcomes.get("plan") == "failure" or results.plan_failure is not None):
+        return "plan-failed"
     if info.workflow == "restore":
         t = results.targets[0] if results.targets else TargetResults("default")
-        if t.outcome("restore") == "success" and t.outcome("verify") in ("success", "skipped"):
-            return "✅", "Restored and verified."
-        return "❌", "The restore did not complete: see the steps below."
-    refused = [t for t in results.targets if t.outcome("approval") == "failure"]
-    if refused:
-        approval = refused[0].steps.get("approval")
-        why = reason(approval) if approval is not None and approval.summary else "see the job log"
-        return "⛔", f"Not approved, nothing was backed up or deployed: {why}"
-    failed = [t.name for t in results.targets if any(t.outcome(s) == "failure" for s in STEPS[1:])]
-    if failed:
-        return "❌", "Failed on " + ", ".join(failed) + ": see below, and the restore command."
+        ok = t.outcome("restore") == "success" and t.outcome("verify") in ("success", "skipped")
+        return "restored" if ok else "restore-failed"
+    if any(t.outcome("approval") == "failure" for t in results.targets):
+        return "not-approved"
+    if any(t.outcome(s) == "failure" for t in results.targets for s in STEPS[1:]):
+        return "failed"
+    if results.plan is not None and not results.plan.pending and not results.targets:
+        return "nothing-pending"
     if info.stage == "plan":
-        return "⏳", f"Risk review passed: waiting for approval of `{info.environment}`."
-    migrate = info.outcomes.get("migrate", "")
-    if migrate in ("cancelled", "skipped") or not results.targets:
-        return "⚠️", f"The migrate job did not run ({migrate or 'no results'})."
+        return "awaiting-approval"
+    if info.outcomes.get("migrate", "") in ("cancelled", "skipped") or not results.targets:
+        return "did-not-run"
     if all(t.outcome("deploy") == "success" and t.outcome("verify") == "success" for t in results.targets):
-        return "✅", "Backed up, deployed and verified."
-    return "⚠️", "Finished with steps that did not complete: see below."
+        return "deployed"
+    return "incomplete"
+
+
+def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
+    """(icon, the first sentences) for the heading."""
+    current = state(info, results)
+    icon = STATES[current][0]
+    env = code(info.named_environment) if info.named_environment else "the database"
+    plan = results.plan
+    review = f" {plan_verdict(plan)}" if plan is not None and (plan.findings or plan.waived) else ""
+    if current == "blocked":
+        return icon, "Blocked by the risk review: nothing was backed up or deployed." + review.replace(" Blocked:", "")
+    if current == "plan-failed":
+        why = f": {reason(results.plan_failure)}" if results.plan_failure is not None else "."
+        return icon, f"The plan step failed before it could review the migrations{why}"
+    if current in ("restored", "restore-failed"):
+        return icon, ("Restored and verified." if current == "restored"
+                      else "The restore did not complete: see the steps below.")
+    if current == "not-approved":
+        t = next(t for t in results.targets if t.outcome("approval") == "failure")
+        approval = t.steps.get("approval")
+        why = reason(approval) if approval is not None and approval.summary else _approval_why(t)
+        return icon, f"Not approved, nothing was backed up or deployed: {why}"
+    if current == "failed":
+        failed = [t for t in results.targets if any(t.outcome(s) == "failure" for s in STEPS[1:])]
+        if len(results.targets) > 1:
+            names = ", ".join(t.name for t in failed)
+            return icon, f"Failed on {names}: see what went wrong, what changed and the next step below."
+        return icon, f"The deploy to {env} failed: see what went wrong, what changed and the next step below."
+    if current == "nothing-pending":
+        return icon, "No pending migrations: nothing to review, back up or deploy." + review
+    if current == "awaiting-approval":
+        n = len(plan.pending) if plan is not None else 0
+        runs = f" Approving runs the {n} migration{'s' if n != 1 else ''} below after a verified backup."
+        return icon, f"Risk review passed: waiting for approval of {env}.{runs}{review}"
+    if current == "did-not-run":
+        migrate = info.outcomes.get("migrate", "")
+        return icon, f"The migrate job did not run ({migrate or 'no results'})."
+    if current == "deployed":
+        n = sum(len(applied_names(t.steps.get("deploy"))) for t in results.targets)
+        return icon, f"Backed up, deployed and verified: {n} migration{'s' if n != 1 else ''} applied to {env}."
+    return icon, "Finished with steps that did not complete: see below."
+
+
+def _approval_why(target: TargetResults) -> str:
+    a = target.approval
+    if a is not None and a.checked and not a.required_reviewers:
+        return f"{code(a.environment)} has no required reviewers"
+    return "see the job log"
 
 
 def _step_outcomes(info: RunInfo, results: RunResults) -> dict[str, str]:
@@ -103,18 +161,24 @@ def _step_outcomes(info: RunInfo, results: RunResults) -> dict[str, str]:
         t = results.targets[0] if results.targets else TargetResults("default")
         return {"restore": t.outcome("restore"), "verify": t.outcome("verify")}
     if info.stage == "plan" and out["plan"] == "success":
-        out["approval"] = "pending"
-        for step in STEPS[1:]:
-            out[step] = "pending"
-        return out
-    if any(t.outcome("approval") == "failure" for t in results.targets):
-        out["approval"] = "failure"
-    else:
-        out["approval"] = "success" if any(t.outcome("backup") != "skipped" for t in results.targets) else "skipped"
+        return {**out, "approval": "pending", **dict.fromkeys(STEPS[1:], "pending")}
+    out["approval"] = _approval_outcome(results.targets)
     for step in STEPS[1:]:
         seen = [t.outcome(step) for t in results.targets]
         out[step] = "failure" if "failure" in seen else (seen[0] if seen else "skipped")
     return out
+
+
+def _approval_outcome(targets: list[TargetResults]) -> str:
+    """Approved only when someone was seen approving (never inferred from a backup having run)."""
+    if any(t.outcome("approval") == "failure" for t in targets):
+        return "failure"
+    approvals = [t.approval for t in targets if t.approval is not None]
+    if approvals:
+        return "success" if all(a.approved_by for a in approvals) else "unknown"
+    if any(t.steps.get("approval") is not None and t.steps["approval"].ok for t in targets):
+        return "success"
+    return "unknown" if any(t.outcome("backup") != "skipped" for t in targets) else "skipped"
 
 
 def mermaid(info: RunInfo, results: RunResults) -> str:
@@ -124,165 +188,15 @@ def mermaid(info: RunInfo, results: RunResults) -> str:
     return "```mermaid\nflowchart LR\n" + "\n".join(nodes) + f"\n  {chain}\n```"
 
 
-def plan_section(
-    plan: PlanReport | None, keep: int | None, full_link: str | None, failure: StepResult | None = None
-) -> list[str]:
-    """The risk review: counts and verdict, then the ``keep`` highest findings (all for None)."""
-    if plan is None:
-        found = f"The plan step failed: {reason(failure)}" if failure is not None else "No plan result was found."
-        return ["### Risk review", "", found]
-    counts = ", ".join(f"{n} {sev}" for sev, n in plan.counts().items()) or "no findings"
-    top = plan.max_severity.value if plan.max_severity is not None else "none"
-    lines = ["### Risk review", ""]
-    lines.append(
-        f"{len(plan.pending)} pending migration(s); {counts}; highest severity: "
-        f"**{top}**{' — **blocked**' if plan.blocked else ''}."
-    )
-    shown = keep_highest(plan.findings, keep)
-    if shown:
-        lines += ["", *findings_markdown(plan.migrations, shown)]
-    if len(shown) < len(plan.findings):
-        more = len(plan.findings) - len(shown)
-        where = f" [full report]({full_link})" if full_link else " the full report in the run's artifacts"
-        lines += ["", f"_{more} lower-severity finding(s) not shown here: see{where}._"]
-    return lines
-
-
-def backup_section(targets: list[TargetResults]) -> list[str]:
-    rows, failures = [], []
-    for t in targets:
-        b = t.backup
-        if b is None:
-            failed = t.steps.get("backup")
-            if failed is not None and not failed.ok:
-                failures.append(f"- {_who(t, targets)}❌ {reason(failed)}")
-            continue
-        size = sum(f.size for f in b.files) if b.files else b.size_bytes
-        sha = ", ".join(code(f.sha256[:16] + "…", in_table=True) for f in b.files[:3] if f.sha256) or "?"
-        verified = check_icon(b.verified)
-        rows.append(
-            f"| {cell(t.name, _NAME_CHARS)} | {code(b.id, in_table=True)} | {format_bytes(size)} | {sha} "
-            f"| {cell(b.store or '?', _NAME_CHARS)} | {verified} |"
-        )
-    if not rows and not failures:
-        return []
-    lines = ["### Backup", ""]
-    if rows:
-        lines += ["| target | id | size | sha256 | store | verified |", "|---|---|---|---|---|---|", *rows]
-    if rows and failures:
-        lines.append("")
-    return lines + failures
-
-
-def _applied_names(deploy: StepResult | None) -> list[str]:
-    applied = deploy.details.get("applied") if deploy is not None else None
-    names = []
-    for item in applied if isinstance(applied, list) else []:
-        names.append(str(item.get("name", item)) if isinstance(item, dict) else str(item))
-    return names
-
-
-def _who(target: TargetResults, targets: list[TargetResults]) -> str:
-    """``**name**: `` before a target's line, in fleet mode only."""
-    return f"**{cell(target.name, _NAME_CHARS)}**: " if len(targets) > 1 else ""
-
-
-def deploy_section(targets: list[TargetResults]) -> list[str]:
-    lines: list[str] = []
-    for t in targets:
-        d = t.steps.get("deploy")
-        if d is None:
-            continue
-        names = _applied_names(d)
-        lines.append(f"- {_who(t, targets)}{check_icon(d.ok)} {reason(d)}")
-        lines += [f"  - {code(n)}" for n in names[:_LISTED_MIGRATIONS]]
-        if len(names) > _LISTED_MIGRATIONS:
-            lines.append(f"  - … and {len(names) - _LISTED_MIGRATIONS} more")
-    return ["### Applied migrations", "", *lines] if lines else []
-
-
-def checks_section(title: str, step: str, targets: list[TargetResults]) -> list[str]:
-    lines: list[str] = []
-    for t in targets:
-        result = t.steps.get(step)
-        if result is None:
-            continue
-        prefix = f"{cell(t.name, _NAME_CHARS)} · " if len(targets) > 1 else ""
-        lines.append(f"{prefix}{check_icon(result.ok)} {reason(result)}")
-        if result.checks:
-            lines += ["", "| check | result | detail |", "|---|---|---|"]
-            for c in result.checks[:100]:
-                lines.append(
-                    f"| {cell(c.name, _NAME_CHARS)} | {check_icon(c.ok, c.warning)} | {cell(c.detail, _DETAIL_CHARS)} |"
-                )
-        lines.append("")
-    return [f"### {title}", "", *lines] if lines else []
-
-
-def _fleet_table(targets: list[TargetResults]) -> list[str]:
-    if len(targets) < 2:
-        return []
-    lines = ["### Targets", "", "| target | backup | deploy | verify | applied |", "|---|---|---|---|---|"]
-    for t in targets:
-        lines.append(
-            f"| {cell(t.name, _NAME_CHARS)} | {outcome_icon(t.outcome('backup'))} "
-            f"| {outcome_icon(t.outcome('deploy'))} | {outcome_icon(t.outcome('verify'))} "
-            f"| {len(_applied_names(t.steps.get('deploy')))} |"
-        )
-    return lines
-
-
-def _duration_of(target: TargetResults, step: str) -> float | None:
-    """How long a step took, when it said (a failure document does not)."""
-    if step == "backup" and target.backup is not None:
-        return target.backup.duration_s
-    result = target.steps.get(step)
-    if result is None or step_error(result) is not None:
-        return None
-    return result.duration_s
-
-
-def _timings(info: RunInfo, results: RunResults) -> list[str]:
-    rows = []
-    for t in results.targets:
-        for step in ("backup", "deploy", "verify", "restore", "drill"):
-            seconds = _duration_of(t, step)
-            if seconds is None:
-                continue
-            label = f"{t.name} · {step}" if len(results.targets) > 1 else step
-            extra = ""
-            if step == "restore" and info.rto_s:
-                within = seconds <= info.rto_s
-                extra = f" (RTO {format_duration(info.rto_s)}: {'within ✅' if within else 'exceeded ❌'})"
-            rows.append(f"| {cell(label, _NAME_CHARS)} | {format_duration(seconds)}{extra} |")
-    return ["### Timings", "", "| step | duration |", "|---|---|", *rows] if rows else []
-
-
-def restore_command(target: TargetResults, config: str | None) -> str | None:
-    b = target.backup
-    if b is None or not b.id:
-        return None
-    parts = ["pgwarden restore"]
-    if config:
-        parts.append(f"--config {config}")
-    parts.append(f"--backup-id {b.id} --confirm {b.database or 'DBNAME'}")
-    return " ".join(parts)
-
-
-def _restore_section(info: RunInfo, results: RunResults) -> list[str]:
-    commands = []
-    for t in results.targets:
-        cmd = restore_command(t, info.config)
-        if cmd:
-            prefix = f"# {t.name}\n" if len(results.targets) > 1 else ""
-            commands.append(prefix + cmd)
-    if not commands:
-        return []
-    lines = ["### Restore", "", "If this deploy must be undone, restore the backup taken before it:", "", "```sh"]
-    lines += [*commands, "```"]
-    if info.restore_workflow_url:
-        lines += ["", f"Or run the [restore workflow]({info.restore_workflow_url}) with this backup id."]
-    return lines
+def meta_line(info: RunInfo) -> str:
+    parts = []
+    if info.commit:
+        parts.append(f"commit {code(info.commit[:12])}")
+    if info.pull_request:
+        parts.append(cell(info.pull_request, run.SUMMARY_CHARS))
+    if info.run_url:
+        parts.append(f"[workflow run]({info.run_url})")
+    return f"<sub>{' · '.join(parts)}</sub>" if parts else ""
 
 
 def checklist_evidence(info: RunInfo, results: RunResults) -> dict[str, str]:
@@ -290,12 +204,13 @@ def checklist_evidence(info: RunInfo, results: RunResults) -> dict[str, str]:
     o = _step_outcomes(info, results)
     done: dict[str, str] = {}
     if results.plan is not None and not plan_blocked(results.plan):
-        done["review"] = "risk review passed"
+        live = "with live data" if results.plan.live else "without live data"
+        done["review"] = f"risk review passed ({live})"
     if any(t.backup is not None and t.backup.verified for t in results.targets):
         done["backup-created"] = "verified: pg_restore --list and checksums"
         done["backup-confirmed"] = "before the deploy started"
     if any(restore_command(t, None) for t in results.targets):
-        done["rollback-plan"] = "restore command below"
+        done["rollback-plan"] = "restore command in this comment"
     if o.get("deploy") == "success":
         done["locks-checked"] = "lock_timeout / statement_timeout and a deploy lock"
         done["migrate"] = "applied"
@@ -310,54 +225,100 @@ def checklist_evidence(info: RunInfo, results: RunResults) -> dict[str, str]:
 
 
 def checklists(info: RunInfo, results: RunResults) -> list[str]:
-    """The runbooks' before/during/after checklists, ticked from what this run actually did."""
+    """The runbooks' checklists, ticked from what this run did: in the final comment only, collapsed."""
+    if info.stage != "final" or info.workflow != "migrate" or not results.targets:
+        return []
     return render_checklists(checklist_evidence(info, results)).splitlines()
+
+
+def _statuses(results: RunResults) -> dict[str, str]:
+    """What the deploy did with each migration (the final comment's migration headings)."""
+    statuses: dict[str, str] = {}
+    for t in results.targets:
+        deploy = t.steps.get("deploy")
+        if deploy is None:
+            continue
+        for name in deploy.details.get("pending") or []:
+            statuses.setdefault(str(name), "not run")
+        for name in applied_names(deploy):
+            statuses[name] = "applied"
+        failed = deploy.details.get("failed_migration")
+        if failed:
+            statuses[str(failed)] = "failed"
+        for name in deploy.details.get("unfinished") or []:
+            statuses[str(name)] = "unknown"
+    return statuses
 
 
 def render_report(
     info: RunInfo, results: RunResults, *, limit: int = COMMENT_LIMIT, full_link: str | None = None
 ) -> str:
-    """The whole report; findings are cut lowest severity first until it fits in ``limit``."""
-    findings = by_severity(results.plan.findings) if results.plan else []
-    keep: int | None = None
-    while True:
-        text = _render(info, results, keep, full_link)
-        if len(text) <= limit:
-            return text
-        if keep == 0 or not findings:
-            break
-        current = len(findings) if keep is None else keep
-        keep = max(0, current - max(1, current // 4))
+    """The whole report; the SQL is shortened, then findings cut lowest severity first, to fit in ``limit``."""
+    statuses = _statuses(results)
+    n = len(results.plan.findings) if results.plan is not None else 0
+
+    def render(view: PlanView) -> str:
+        return _render(info, results, PlanView(view.keep, view.sql_chars, statuses, full_link), summary=False)
+
+    text = fit(render, n, limit, full_link)
+    if len(text) <= limit:
+        return text
     cut = "\n\n_…report truncated; see the run's artifacts for the full report._\n"
     return text[: limit - len(cut)] + cut
 
 
-def _render(info: RunInfo, results: RunResults, keep: int | None, full_link: str | None) -> str:
+def render_summary(info: RunInfo, results: RunResults) -> str:
+    """The run for the step summary: what the steps' own summaries do not already show.
+
+    The plan step's summary has the review (basis, migrations, findings), the backup, deploy and
+    verify steps' summaries have their tables: here only the verdict, the approval, a failure's
+    cause with what changed and the next step, and the restore command. At the plan stage that is
+    nothing (a "waiting for approval" block would stay on the run's page after the deploy).
+    """
+    if info.stage == "plan" and state(info, results) != "plan-failed":
+        return ""
+    return _render(info, results, PlanView(), summary=True)
+
+
+def _render(info: RunInfo, results: RunResults, view: PlanView, *, summary: bool) -> str:
     icon, sentence = verdict(info, results)
+    label = STATES[state(info, results)][1]
     title = {"migrate": "migrate", "restore": "restore", "drill": "restore drill"}.get(info.workflow, info.workflow)
-    lines = [marker(info.workflow, info.environment), f"## {icon} pgwarden {title} → {code(info.environment)}", ""]
-    lines.append(sentence)
-    if info.pull_request:
-        lines += ["", f"<sub>{cell(info.pull_request, _SUMMARY_CHARS)}</sub>"]
-    lines += ["", mermaid(info, results), ""]
-    sections: list[list[str]] = []
+    where = f" → {code(info.named_environment)}" if info.named_environment else ""
+    lines = [marker(info.workflow, info.environment), f"## {icon} {label} · pgwarden {title}{where}", "", sentence]
+    if results.plan is not None and info.workflow == "migrate":
+        lines += ["", *basis_lines(results.plan)]
+    if info.reason:
+        lines += ["", f"**Reason:** {cell(info.reason, run.SUMMARY_CHARS)}"]
+    meta = meta_line(info)
+    lines += ["", meta] if meta else []
+    if not summary:
+        lines += ["", mermaid(info, results)]
+    lines.append("")
+    env = info.named_environment
+    targets = results.targets
+    sections: list[list[str]] = [run.approval_section(targets, env), run.failure_section(targets, env)]
+    if info.workflow == "migrate" and not summary:
+        if results.plan is not None:
+            sections.append(["### Migrations", "", *plan_body(results.plan, view, basis=False)])
+        elif results.plan_failure is not None:
+            sections.append(["### Risk review", "", f"The plan step failed: {reason(results.plan_failure)}"])
+    if not summary:
+        sections += [
+            run.fleet_table(targets),
+            run.backup_section(targets),
+            run.deploy_section(targets),
+            run.checks_section("Restore", "restore", targets),
+            run.checks_section("Restore drill", "drill", targets),
+            run.checks_section("Verification", "verify", targets),
+            run.timings(targets, info.rto_s),
+        ]
     if info.workflow == "migrate":
-        sections.append(plan_section(results.plan, keep, full_link, results.plan_failure))
-    sections += [
-        _fleet_table(results.targets),
-        backup_section(results.targets),
-        deploy_section(results.targets),
-        checks_section("Restore", "restore", results.targets),
-        checks_section("Restore drill", "drill", results.targets),
-        checks_section("Verification", "verify", results.targets),
-        _timings(info, results),
-        _restore_section(info, results) if info.workflow == "migrate" else [],
-    ]
-    if info.workflow == "migrate":
+        sections.append(run.restore_section(targets, info.config, info.restore_workflow_url))
         sections.append(checklists(info, results))
     for section in sections:
         if section:
             lines += [*section, ""]
-    if info.run_url:
-        lines.append(f"<sub>[workflow run]({info.run_url}) · updated in place by pgwarden</sub>")
+    if not summary:
+        lines.append("<sub>updated in place by pgwarden</sub>")
     return "\n".join(lines).rstrip() + "\n"

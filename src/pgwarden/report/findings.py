@@ -47,6 +47,28 @@ def where(finding: Finding) -> str:
     return f"{file}:{finding.line}"
 
 
+def where_in_migration(finding: Finding) -> str:
+    """Where in its migration (the migration and its file head the block): the table and the line."""
+    if finding.line is None:
+        place = "the whole file" if finding.migration else (finding.file or "configuration")
+    elif line_in_file(finding) is None:
+        place = f"line {finding.line} of the rendered SQL"
+    else:
+        place = f"line {finding.line}"
+    return f"{finding.table}, {place}" if finding.table else place
+
+
+def table_sizes(findings: Iterable[Finding]) -> list[tuple[str, int | None, int | None]]:
+    """(table, rows, bytes) of each table a finding measured, in the order first met."""
+    sizes: dict[str, tuple[int | None, int | None]] = {}
+    for f in findings:
+        rows, size = f.context.get("rows"), f.context.get("bytes")
+        if not f.table or f.table in sizes or not isinstance(rows, (int, float)) or isinstance(rows, bool):
+            continue
+        sizes[f.table] = (int(rows), int(size) if isinstance(size, (int, float)) else None)
+    return [(table, rows, size) for table, (rows, size) in sizes.items()]
+
+
 def context_facts(finding: Finding) -> list[str]:
     """The live facts a rule attached, in words: rows, size, durations, then anything else."""
     parts = []
@@ -80,7 +102,8 @@ def verdict(report: PlanReport) -> str:
     if n_pending == 0 and n_findings == 0:
         return "No pending migrations: nothing to review."
     if n_findings == 0:
-        return f"No risks found in {n_pending} pending migration{'s' if n_pending != 1 else ''}."
+        waived = f" ({len(report.waived)} waived with a reason: see below)" if report.waived else ""
+        return f"No risks found in {n_pending} pending migration{'s' if n_pending != 1 else ''}{waived}."
     top = report.max_severity.value if report.max_severity is not None else "none"
     found = f"{n_findings} finding{'s' if n_findings != 1 else ''}, highest {top}"
     if report.blocked:

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import re
 
+from pgwarden import __version__
 from pgwarden.errors import ErrorReport
 from pgwarden.records import Severity
+
+#: The documentation of the release that wrote the report (rule pages, setup guides).
+DOCS_BASE = f"https://github.com/pgwarden/pgwarden/blob/v{__version__}/docs"
 
 SEVERITY_ICON = {
     Severity.CRITICAL: "🟥",
@@ -33,6 +37,24 @@ OUTCOME_ICON = {
 }
 UNKNOWN_ICON = "❔"
 
+
+def rule_url(rule: str) -> str:
+    """The rule's documentation page (problem, solution per tool) for this version."""
+    return f"{DOCS_BASE}/rules/{rule}.md"
+
+
+def docs_url(page: str, anchor: str = "") -> str:
+    return f"{DOCS_BASE}/{page}" + (f"#{anchor}" if anchor else "")
+
+
+def rule_link(rule: str) -> str:
+    """The rule id as a code span linking to its page (safe in a table cell)."""
+    return f"[{code(rule, in_table=True)}]({rule_url(rule)})"
+
+
+def details(summary: str, body: list[str]) -> list[str]:
+    """A collapsed block; ``summary`` is HTML (escape text with :func:`html`), ``body`` markdown lines."""
+    return [f"<details><summary>{summary}</summary>", "", *body, "", "</details>", ""]
 
 
 def outcome_icon(outcome: str) -> str:

@@ -23,11 +23,38 @@ from pgwarden.records import PlanReport, StepResult
 
 RESULT_FILES = ("plan", "approval", "backup", "deploy", "verify", "restore", "drill")
 _LOG_LINE_LIMIT = 300
+#: The CLI's own error message, when the log has it: all of it (a few lines at most).
+_MESSAGE_LIMIT = 4000
 
 
 def step_error(result: StepResult) -> ErrorReport | None:
     """The error a failed step printed (message, hint, kind), or None for a step that printed its result."""
     return ErrorReport.from_json({"step": result.step, "ok": result.ok, **result.details})
+
+
+@dataclass(frozen=True)
+class Approval:
+    """``approval.json`` as ``report check-environment`` writes it: who had to approve, who did."""
+
+    environment: str
+    required_reviewers: list[str]
+    approved_by: list[str]
+    #: The environment's protection rules were read (False: the token could not read them).
+    checked: bool
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Approval:
+        def names(key: str) -> list[str]:
+            value = document.get(key)
+            return [str(v) for v in value] if isinstance(value, list) else []
+
+        return cls(str(document.get("environment") or ""), names("required_reviewers"), names("approved_by"),
+                   bool(document.get("checked")))
+
+
+def is_environment_check(document: Mapping[str, Any]) -> bool:
+    """The environment check's document (not the pull-request review step result, which has ``ok``)."""
+    return "checked" in document or "required_reviewers" in document
 
 
 @dataclass
@@ -40,6 +67,8 @@ class TargetResults:
     backup: BackupManifest | None = None
     #: The outcome of each step as GitHub saw it (success, failure, skipped, cancelled).
     outcomes: dict[str, str] = field(default_factory=dict)
+    #: Who had to approve the job's environment and who did (``report check-environment``).
+    approval: Approval | None = None
 
     @classmethod
     def from_documents(
@@ -48,6 +77,10 @@ class TargetResults:
         """The records of the steps' JSON documents (keyed by step name, as in the results folder)."""
         target = cls(name=name, outcomes=dict(outcomes or {}))
         for step, document in documents.items():
+            if step == "approval" and is_environment_check(document):
+                target.approval = Approval.from_json(document)
+                if "ok" not in document:  # no step result around it: the record is all there is
+                    continue
             if step != "backup" or not _is_manifest(document):
                 target.steps[step] = read_step(step, document)
                 continue
@@ -120,12 +153,25 @@ def read_document(path: Path, exit_code: int | None = None, log_tail: str = "") 
         if isinstance(doc, dict):
             return doc
     message, hint = f"pgwarden {path.stem} printed no result", None
-    lines = [line.strip() for line in log_tail.strip().splitlines() if line.strip()]
-    if lines and lines[-1].lower().startswith("hint:"):
-        hint = lines.pop()[len("hint:"):].strip()[:_LOG_LINE_LIMIT] or None
-    if lines:
-        message += ": " + lines[-1][:_LOG_LINE_LIMIT]
+    said, hint = _error_from_log(path.stem, log_tail)
+    if said:
+        message += ": " + said
     return ErrorReport(path.stem, EXIT_FAILED if exit_code is None else exit_code, message, hint).to_json()
+
+
+def _error_from_log(step: str, log_tail: str) -> tuple[str, str | None]:
+    """(message, hint) the log says: the CLI's own ``pgwarden STEP: message`` and its ``hint:``
+    lines when they are there (all of the message's lines), else the last line."""
+    lines = [line.strip() for line in log_tail.strip().splitlines() if line.strip()]
+    hint = None
+    if lines and lines[-1].lower().startswith("hint:"):
+        hint = lines.pop()[len("hint:"):].strip()[:_MESSAGE_LIMIT] or None
+    prefix = f"pgwarden {step}: "
+    starts = [i for i, line in enumerate(lines) if line.startswith(prefix)]
+    if starts:
+        message = " ".join(lines[starts[-1]:])
+        return message[:_MESSAGE_LIMIT], hint
+    return (lines[-1][:_LOG_LINE_LIMIT] if lines else ""), hint
 
 
 def load_results(root: Path) -> RunResults:

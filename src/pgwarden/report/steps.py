@@ -18,8 +18,10 @@ from typing import Any
 from pgwarden.errors import EXIT_PLAN_BLOCKED, EXIT_REFUSED, ErrorReport
 from pgwarden.records import PlanReport
 from pgwarden.report.annotations import annotation, annotation_lines
-from pgwarden.report.comment import backup_section, checks_section, deploy_section, plan_section
+from pgwarden.report.comment_run import backup_section, checks_section, deploy_section, failure_section, reason
+from pgwarden.report.findings import verdict
 from pgwarden.report.format import cell, error_text
+from pgwarden.report.markdown import PlanView, fit, plan_body
 from pgwarden.report.results import RunResults, TargetResults, read_document
 
 #: How much of the step's log the summary quotes when the step printed no result at all.
@@ -61,6 +63,10 @@ class StepReport:
             summary: dict[str, Any] = raw if isinstance(raw, dict) else {}
             out["max-severity"] = str(summary.get("max_severity") or "")
             out["blocked"] = str(bool(summary.get("blocked")) or self.exit_code == EXIT_PLAN_BLOCKED).lower()
+            plan = self.plan
+            # A plan that failed has no pending count: "" (not "0", which would read as nothing to deploy).
+            out["pending-count"] = str(len(plan.pending)) if plan is not None else ""
+            out["basis"] = plan.basis if plan is not None else ""
         backup = doc.get("backup")
         if doc.get("id") is not None:
             out["backup-id"] = str(doc["id"])
@@ -92,7 +98,8 @@ class StepReport:
             n = len(plan.findings)
             state = "blocked" if plan.blocked else "not blocked"
             return f"{state}: {n} finding{'s' if n != 1 else ''}, highest {top}"
-        return str(self.document.get("summary") or "failed")
+        summary = self.document.get("summary")
+        return summary if isinstance(summary, str) and summary else f"pgwarden {self.step} failed"
 
     def markdown(self) -> str:
         """The step summary."""
@@ -101,17 +108,35 @@ class StepReport:
             return error_markdown(error, self.step)
         doc, step = self.document, self.step
         if step == "plan":
-            results = RunResults.from_plan_document(doc)
-            lines = plan_section(results.plan, None, None, results.plan_failure)
-            return "\n".join([f"## pgwarden plan (exit {self.exit_code})", "", *lines[2:]])
+            return plan_markdown(RunResults.from_plan_document(doc), self.exit_code)
         targets = [TargetResults.from_documents("default", {step: doc})]
-        icon = "✅" if doc.get("ok", True) and self.succeeded else "❌"
-        body = [f"## {icon} pgwarden {step}", "", cell(doc.get("summary", ""), MESSAGE_CHARS)]
+        ok = doc.get("ok", True) is not False and self.succeeded
+        summary = doc.get("summary")
+        body = [f"## {'✅' if ok else '❌'} pgwarden {step}", "",
+                cell(summary if isinstance(summary, str) else "", MESSAGE_CHARS), ""]
         body += backup_section(targets) if step == "backup" else []
-        body += deploy_section(targets) if step == "deploy" else []
+        if step == "deploy":
+            body += [*deploy_section(targets), ""]
+            body += failure_section(targets, "") if not ok else []
         if step in ("verify", "restore", "drill"):
             body += checks_section("Checks", step, targets)
         return "\n".join(body)
+
+
+def plan_markdown(results: RunResults, exit_code: int | None, limit: int = MESSAGE_CHARS * 30) -> str:
+    """The plan step's summary: its verdict, then the review as the PR comment shows it (this is its one copy)."""
+    plan = results.plan
+    if plan is None:
+        failure = results.plan_failure
+        found = reason(failure) if failure is not None else "no plan result was found"
+        return f"## ❌ pgwarden plan\n\nThe plan step failed: {found}\n"
+    icon = "⛔" if plan.blocked else ("⚠️" if plan.findings else "✅")
+    head = f"## {icon} pgwarden plan: {verdict(plan)}" + (f" (exit {exit_code})" if exit_code else "")
+
+    def render(view: PlanView) -> str:
+        return "\n".join([head, "", *plan_body(plan, view)]).rstrip() + "\n"
+
+    return fit(render, len(plan.findings), limit, "the run's plan artifact")
 
 
 def error_markdown(error: ErrorReport, step: str) -> str:

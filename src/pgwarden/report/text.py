@@ -13,11 +13,12 @@ _WIDTH = 100
 def render_text(report: PlanReport) -> str:
     lines: list[str] = []
     pending = report.pending
-    source = f"live context from {report.database}" if report.database else "static (no database)"
-    lines.append(f"pgwarden plan: {len(pending)} pending migration(s), tool {report.tool}, {source}")
+    lines.append(f"pgwarden plan: {len(pending)} pending migration(s), tool {report.tool}, {_basis(report)}")
     for migration in report.migrations:
         lines.append(f"  {migration.status.value:<8} {migration.name}  ({migration.path})")
     for note in report.notes:
+        if note.startswith("No database URL:"):  # the basis line says it
+            continue
         lines.append("")
         lines += textwrap.wrap(note, _WIDTH)
     lines.append("")
@@ -28,6 +29,17 @@ def render_text(report: PlanReport) -> str:
     lines.append(f"summary: {summary}")
     lines.append(verdict(report))
     return "\n".join(lines)
+
+
+def _basis(report: PlanReport) -> str:
+    """Whether the review used live data, plainly (the PR comment says it the same way)."""
+    if report.basis == "live":
+        return f"live context from {report.database}"
+    if report.basis == "diff":
+        return (f"NO LIVE DATA: pending = the migrations added or changed vs {report.base}; tables created earlier "
+                "are assumed to exist with unknown size (pass --database-url, a read-only role, for sizes)")
+    return ("NO LIVE DATA, no --base: every migration is treated as pending and its tables as new "
+            "(pass --database-url, a read-only role, or --base REF)")
 
 
 def _finding(finding: Finding) -> list[str]:
