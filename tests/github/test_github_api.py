@@ -51,6 +51,7 @@ def _api(fake: FakeGitHub, tmp_path: Path) -> gh.PyGithubApi:
 
 
 def _project(tmp_path: Path) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "pgwarden.yml").write_text("environment: production\ndeploy:\n  audit_log: audit/audit.jsonl\n")
     return tmp_path
 
@@ -373,6 +374,7 @@ def test_a_restore_reports_to_the_pull_request_it_was_asked_for(
     assert done.code == 0, done.output
     ours = [c for c in github_api.comments[7] if c["id"] != theirs]
     assert len(ours) == 1 and ours[0]["body"].startswith("<!-- pgwarden:restore:production -->")
+    assert "bad data in orders" in ours[0]["body"]
     assert next(c for c in github_api.comments[7] if c["id"] == theirs)["body"] == f"{MARKER}\nthe deploy"
     assert _outputs(tmp_path)["comment-url"].endswith(f"#issuecomment-{ours[0]['id']}")
 
@@ -381,3 +383,21 @@ def test_a_restore_reports_to_the_pull_request_it_was_asked_for(
     assert blank.code == 0 and "no pull request for this workflow_dispatch" in blank.stderr
     bad = cli("report", "render", "--results", "results", "--pull-request", "seven", cwd=project, env=env)
     assert bad.code == 2 and "seven" in bad.stderr
+
+
+def test_collect_finds_the_audit_log_of_a_config_outside_the_working_directory(
+    cli: Callable[..., CliResult], github_api: FakeGitHub, tmp_path: Path
+) -> None:
+    """migrate.yml passes --config to every step: collect then copies that project's audit log."""
+    project = _project(tmp_path / "app")
+    github_api.add_environment("production", reviewers=["alice"])
+    github_api.add_run_approval(4242, "alice", "production")
+    env = _env(github_api, tmp_path)
+    config = str(project / "pgwarden.yml")
+    assert cli("report", "check-environment", "--config", config, "--results", "run", cwd=tmp_path, env=env).code == 0
+    done = cli("report", "collect", "--config", config, "--results", "run", "--outcome", "environment=success",
+               cwd=tmp_path, env=env)
+    assert done.code == 0, done.output
+    [line] = read_audit_log(tmp_path / "run" / "audit.jsonl")
+    assert line["approved_by"] == ["alice"]
+    assert json.loads((tmp_path / "run" / "outcomes.json").read_text())["outcomes"] == {"environment": "success"}

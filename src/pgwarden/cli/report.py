@@ -115,6 +115,7 @@ def _render(ctx: Context, env: gh.ActionsEnv) -> int:
         pull_request=env.pull_request_label(),
         rto_s=ctx.settings.restore.rto,
         config=args.config,
+        reason=args.reason or None,
     )
     results = load_results(Path(args.results))
     text = render_report(info, results, full_link=env.run_url)
