@@ -303,12 +303,17 @@ def test_the_deploying_push_updates_the_merged_pull_requests_comment(
     github_api.add_pull(8, sha="abc123", merged_as=MERGE_SHA)
     ours = github_api.add_comment(8, f"{MARKER}\nthe plan: awaiting approval", author="github-actions[bot]")
     _results(project, pending=True, applied=["0002_add_email"])
+    github_api.add_environment("production", reviewers=["alice"], prevent_self_review=True)
+    github_api.add_run_approval(4242, "alice", "production")
+    checked = cli("report", "check-environment", "--results", "results", cwd=project, env=_env(github_api, tmp_path))
+    assert checked.code == 0, checked.output
 
     done = _render(cli, project, _env(github_api, tmp_path))
 
     assert done.code == 0, done.output
     [comment] = github_api.comments[8]
     assert comment["id"] == ours and "awaiting approval" not in comment["body"]
+    assert "@alice" in comment["body"]  # who approved, from approval.json
     assert _writes(github_api) == [f"PATCH /repos/acme/shop/issues/comments/{ours}"]
     assert _outputs(tmp_path)["comment-url"] == f"https://github.com/acme/shop/pull/8#issuecomment-{ours}"
 
