@@ -15,6 +15,7 @@ from pgwarden.report import github as gh
 from pgwarden.report import results as rr
 from pgwarden.report.annotations import annotation
 from tests.fix_github import FakeGitHub
+from tests.fix_project import cli_backup, write_sql_project
 from tests.github import comment_cases as cases
 
 
@@ -371,3 +372,56 @@ def test_the_final_step_summary_repeats_no_table(tmp_path: Path) -> None:
     assert "npx prisma migrate resolve --rolled-back" in summary and "pgwarden restore" in summary
     assert rc.render_summary(cases.info("awaiting"), rr.load_results(cases.write_run(tmp_path / "p", "awaiting"))) \
         == ""
+
+
+# --- from real results: the commands' own documents, a real database --------------------------
+
+ORDERS = ("CREATE TABLE orders (id bigint primary key, note text);\n"
+          "INSERT INTO orders SELECT g, 'n' FROM generate_series(1, 500) g;\n")
+
+
+def _real_run(cli, db, tmp_path: Path, migrations: dict[str, str]) -> tuple[Path, str]:
+    """Deploy 0001, then plan, back up, deploy and verify ``migrations`` as the migrate job does."""
+    project = tmp_path / "app"
+    write_sql_project(project, {"0001_orders": ORDERS})
+    env = {"DATABASE_URL": db.url}
+    backup_id = cli_backup(cli, project, db.url)["id"]
+    assert cli("deploy", "--backup-id", backup_id, cwd=project, env=env).code == 0
+    for name, sql in migrations.items():
+        (project / "migrations" / f"{name}.sql").write_text(sql)
+    results = tmp_path / "results"
+    (results / "pgwarden-plan-production").mkdir(parents=True)
+    run = results / "pgwarden-migrate-production-default"
+    run.mkdir()
+    plan = cli("plan", "--format", "json", cwd=project, env=env)
+    (results / "pgwarden-plan-production" / "plan.json").write_text(plan.stdout)
+    backup = cli("backup", "--format", "json", cwd=project, env=env)
+    (run / "backup.json").write_text(backup.stdout)
+    this_deploys_backup = json.loads(backup.stdout)["id"]
+    for step, args in (("deploy", ["--backup-id", this_deploys_backup]), ("verify", [])):
+        (run / f"{step}.json").write_text(cli(step, *args, "--format", "json", cwd=project, env=env).stdout)
+    return results, this_deploys_backup
+
+
+def test_a_real_failed_deploy_says_what_changed_and_what_to_do(cli, db, tmp_path: Path) -> None:
+    results, backup_id = _real_run(cli, db, tmp_path, {
+        "0002_tag": "ALTER TABLE orders ADD COLUMN tag text;\n",
+        "0003_total": "ALTER TABLE orders ADD COLUMN total numeric;\nUPDATE orders SET total = 1/0 WHERE id = 7;\n"})
+    text = rc.render_report(cases.info("failed"), rr.load_results(results))
+    assert "## ❌ Failed · pgwarden migrate → `production`" in text
+    assert "❌ **pgwarden deploy failed** on `0003_total`: division by zero" in text
+    assert ("**`production` changed**: 1 migration applied (`0002_tag`) before `0003_total` failed; "
+            "`0003_total` ran in a transaction and rolled back.") in text
+    assert "run `pgwarden resolve 0003_total --rolled-back` against `production`" in text
+    # The restore pointer is the backup taken before this deploy, not the one of the first deploy.
+    assert f"pgwarden restore --backup-id {backup_id} --confirm {db.name}" in text
+    assert "<details><summary>SQL (2 lines)</summary>\n\n```sql\nALTER TABLE orders ADD COLUMN total numeric;" in text
+    assert "#### ✅ applied · `0002_tag`" in text and "#### ❌ failed · `0003_total`" in text
+
+
+def test_a_real_deploy_that_changed_nothing_offers_no_restore(cli, db, tmp_path: Path) -> None:
+    results, _ = _real_run(cli, db, tmp_path, {"0002_bad": "ALTER TABLE orders ADD COLUMN n int NOT NULL;\n"})
+    text = rc.render_report(cases.info("failed"), rr.load_results(results))
+    assert "**`production` is unchanged**: `0002_bad` ran in a transaction and rolled back" in text
+    assert "pgwarden resolve 0002_bad --rolled-back" in text
+    assert "pgwarden restore" not in text

@@ -8,6 +8,8 @@ mode. The restore command points at the backup taken before *this* deploy (the d
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pgwarden.durations import format_duration
 from pgwarden.records import StepResult
 from pgwarden.report.format import cell, check_icon, code, details, error_text, fenced, html, outcome_icon
@@ -39,9 +41,11 @@ def reason(result: StepResult) -> str:
 
 def target_name(target: TargetResults, targets: list[TargetResults], environment: str) -> str:
     """A code span naming the target: its environment when it is the only one."""
-    if len(targets) > 1 or not environment:
-        return code(target.name if len(targets) > 1 or target.name != "default" else "the database")
-    return code(environment)
+    if len(targets) > 1:
+        return code(target.name)
+    if environment:
+        return code(environment)
+    return "the database" if target.name == "default" else code(target.name)
 
 
 def _who(target: TargetResults, targets: list[TargetResults]) -> str:
@@ -74,13 +78,19 @@ def approval_section(targets: list[TargetResults], environment: str) -> list[str
 
 
 def failures(targets: list[TargetResults]) -> list[tuple[TargetResults, Failure]]:
-    """Each target's first failed step (backup, deploy or verify), read as a :class:`Failure`."""
+    """Each target's first failed step (backup, deploy or verify), read as a :class:`Failure`.
+
+    A verify that failed after a deploy that worked carries what that deploy applied.
+    """
     found = []
     for t in targets:
         for step in ("backup", "deploy", "verify"):
             result = t.steps.get(step)
             if result is not None and not result.ok:
-                found.append((t, Failure.of(result)))
+                failure = Failure.of(result)
+                if step == "verify":
+                    failure = replace(failure, applied=applied_names(t.steps.get("deploy")))
+                found.append((t, failure))
                 break
     return found
 

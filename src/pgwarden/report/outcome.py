@@ -73,7 +73,7 @@ class Failure:
         """Did the database change? None when the step did not say (it stopped with an error)."""
         if self.kind in ("refused", "usage") or self.step in ("backup", "approval", "plan"):
             return False
-        if self.unreported:
+        if self.unreported and self.step == "deploy":
             return None
         return bool(self.applied or self.unknown)
 
@@ -85,23 +85,27 @@ def what_changed(f: Failure, where: str) -> str:
     if f.changed is None:
         return (f"**Not known what changed**: pgwarden {f.step} stopped with an error before it reported what it "
                 f"applied. Run `pgwarden status` against {where} before anything else.")
+    applied_words = f"{len(f.applied)} migration{'s' if len(f.applied) != 1 else ''}"
+    if f.step == "verify" and f.applied:
+        return (f"**{_cap(where)} changed**: the deploy applied {applied_words}, then verification failed: "
+                "the failed checks are below.")
     if f.step != "deploy":
         return f"**Nothing changed** on {where}: the {f.step} step does not change the database."
-    applied = (f"{len(f.applied)} migration{'s' if len(f.applied) != 1 else ''} applied ("
+    applied = (f"{applied_words} applied ("
                + ", ".join(f"`{n}`" for n in f.applied[:10]) + (", …" if len(f.applied) > 10 else "") + ")")
     if f.unknown:
         first = f.unknown[0]
         before = f"{applied}, then " if f.applied else ""
-        return (f"**{where} may be half changed**: {before}`{first}` stopped part-way; it does not run in a "
+        return (f"**{_cap(where)} may be half changed**: {before}`{first}` stopped part-way; it does not run in a "
                 "transaction, so part of it may be applied.")
     if f.failed:
         rolled = f"`{f.failed}` ran in a transaction and rolled back"
         if f.applied:
-            return f"**{where} changed**: {applied} before `{f.failed}` failed; {rolled}."
-        return f"**{where} is unchanged**: {rolled}, and no migration before it was applied."
+            return f"**{_cap(where)} changed**: {applied} before `{f.failed}` failed; {rolled}."
+        return f"**{_cap(where)} is unchanged**: {rolled}, and no migration before it was applied."
     if f.applied:
-        return f"**{where} changed**: {applied} before the deploy stopped."
-    return f"**{where} is unchanged**: no migration was applied."
+        return f"**{_cap(where)} changed**: {applied} before the deploy stopped."
+    return f"**{_cap(where)} is unchanged**: no migration was applied."
 
 
 def next_steps(f: Failure, where: str) -> list[str]:
@@ -111,6 +115,10 @@ def next_steps(f: Failure, where: str) -> list[str]:
     if f.changed is None:
         return ["- Check the database: `pgwarden status` lists what is applied, pending and unfinished.",
                 "- Then re-run the failed job, or restore the backup taken before this deploy (below)."]
+    if f.step == "verify" and f.applied:
+        return ["- Read the failed checks below: each says what it found.",
+                "- If the database is not sound, restore the backup taken before this deploy (below); if the check "
+                "is wrong for this change, fix it (`verify.checks`) and re-run verify."]
     if f.step != "deploy":
         return [f"- {_sentence(f.hint)}" if f.hint else "- Fix the cause above, then re-run the failed job."]
     if f.unknown:
@@ -154,6 +162,11 @@ def _last_outcome(details: dict[str, object]) -> str:
     if isinstance(attempts, list) and attempts and isinstance(attempts[-1], dict):
         return str(attempts[-1].get("outcome") or "")
     return "failed"
+
+
+def _cap(where: str) -> str:
+    """``where`` at the start of a sentence (a code span stays as it is)."""
+    return where[:1].upper() + where[1:]
 
 
 def _sentence(text: str) -> str:
