@@ -279,7 +279,8 @@ def test_a_fork_pull_request_gets_its_report_in_the_summary(cli: Callable[..., C
     assert "Traceback" not in done.output
     [notice] = _annotations(done, "notice")
     assert "no PR comment" in notice and "fork" in notice and "pull-requests: write" in notice
-    assert "pgwarden migrate → `production`" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "pgwarden migrate → `production`" in summary and summary.count(MARKER) == 1  # the comment, once
     assert github_api.comments.get(7, []) == []
     assert "comment-url" not in _outputs(tmp_path)
 

@@ -21,7 +21,7 @@ from pgwarden.errors import EXIT_OK, ConfigError, SafetyRefusal
 from pgwarden.pipeline.approval import check_environment
 from pgwarden.report import github as gh
 from pgwarden.report.annotations import annotation
-from pgwarden.report.comment import RunInfo, marker, render_report
+from pgwarden.report.comment import RunInfo, marker, render_report, render_summary
 from pgwarden.report.results import RunResults, load_results
 from pgwarden.report.steps import record_step, summarise_step
 from pgwarden.report.workflow import (
@@ -115,37 +115,43 @@ def _render(ctx: Context, env: gh.ActionsEnv) -> int:
         pull_request=env.pull_request_label(),
         rto_s=ctx.settings.restore.rto,
         config=args.config,
+        commit=env.reviewed_commit() or None,
         reason=args.reason or None,
     )
     results = load_results(Path(args.results))
     text = render_report(info, results, full_link=env.run_url)
     if args.output:
         ctx.write_output(text, args.output)
-    gh.append_summary(env, text)
-    if args.comment:
-        _comment(ctx, env, info, results, text)
+    # The steps' own summaries hold the review and their tables: the run's adds only the rest.
+    summary = render_summary(info, results)
+    if summary:
+        gh.append_summary(env, summary)
+    if args.comment and not _comment(ctx, env, info, results, text):
+        gh.append_summary(env, text)  # the comment GitHub refused: the summary carries it instead
     if not args.output and not env.step_summary:
         print(text, file=ctx.stdout)
     return EXIT_OK
 
 
-def _comment(ctx: Context, env: gh.ActionsEnv, info: RunInfo, results: RunResults, text: str) -> None:
-    """The PR comment, or why there is none: never a failed job for a comment GitHub refused."""
+def _comment(ctx: Context, env: gh.ActionsEnv, info: RunInfo, results: RunResults, text: str) -> bool:
+    """The PR comment, or why there is none: False when GitHub refused it (never a failed job for that)."""
     if ctx.args.pull_request is None and leaves_comments_alone(env.event_name, results):
         ctx.note("nothing was pending or deployed: the PR comment is left as it is (it keeps the restore "
                  "pointer of the deploy that changed the database)")
-        return
+        return True
     outcome = gh.comment_on_pull_request(env, marker(info.workflow, info.environment), text,
                                          number=ctx.args.pull_request)
     ctx.note(outcome.message)
-    if outcome.refused is not None:
-        # One notice, whatever was refused: the report itself is in the step summary.
-        refused = outcome.refused
-        why = refused.message + (f"; to enable comments: {refused.hint}" if refused.hint else "")
-        print(annotation("notice", f"no PR comment: {why}. The report is in this job's summary.",
-                         title="pgwarden comment"), file=ctx.stdout, flush=True)
     if outcome.url:
         gh.write_outputs(env, {"comment-url": outcome.url})
+    if outcome.refused is None:
+        return True
+    # One notice, whatever was refused: the report goes to the step summary.
+    refused = outcome.refused
+    why = refused.message + (f"; to enable comments: {refused.hint}" if refused.hint else "")
+    print(annotation("notice", f"no PR comment: {why}. The report is in this job's summary.",
+                     title="pgwarden comment"), file=ctx.stdout, flush=True)
+    return False
 
 
 # --- the reusable workflows' own steps ------------------------------------------------------

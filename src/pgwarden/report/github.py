@@ -110,6 +110,13 @@ class ActionsEnv:
             return issue
         return None
 
+    def reviewed_commit(self) -> str:
+        """The commit the run is about: the PR's head on pull_request events (GITHUB_SHA is a merge
+        commit GitHub made there), else GITHUB_SHA."""
+        pr = self.event_pull_request() or {}
+        head = pr.get("head") if isinstance(pr.get("head"), dict) else {}
+        return str((head or {}).get("sha") or self.sha)
+
     def pull_request_label(self) -> str | None:
         """'#7 · title (branch)' from the event, as plain text for the report."""
         pr = self.event_pull_request()
