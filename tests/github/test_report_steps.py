@@ -11,6 +11,7 @@ import pytest
 from pgwarden.records import Category, Finding, Migration, MigrationStatus, PlanReport, Severity
 from pgwarden.report.annotations import MAX_ANNOTATIONS, annotation_lines
 from tests.fix_cli import CliResult
+from tests.github import comment_cases as cases
 
 Cli = Callable[..., CliResult]
 
@@ -189,3 +190,16 @@ def test_annotation_titles_and_messages_are_text_never_a_dict(cli: Cli, tmp_path
     lines = [line for line in result.stdout.splitlines() if line.startswith("::")]
     assert lines and all("{" not in line for line in lines), lines
     assert "plan.json is not a result pgwarden can read" in summary
+
+
+def test_a_failed_deploy_s_summary_says_the_error_what_changed_and_the_next_step(cli: Cli, tmp_path: Path) -> None:
+    results = tmp_path / "run"
+    results.mkdir()
+    (results / "deploy.json").write_text(json.dumps(cases.deploy_document(False)))
+    _, summary, outputs = _report_step(cli, results, "deploy", 1)
+    assert "DETAIL: Key (slug)=(hello-world) is duplicated." in summary  # the tool's error, whole
+    assert f"**`production` changed**: 1 migration applied (`{cases.DROP}`)" in summary
+    assert f"`npx prisma migrate resolve --rolled-back {cases.BACKFILL}`" in summary
+    assert f"pgwarden restore --backup-id {cases.BACKUP_ID} --confirm shop" in summary
+    assert summary.count("Key (slug)=(hello-world)") == 1, "said once, not in a summary line and again below"
+    assert "applied-count=1" in outputs.splitlines()

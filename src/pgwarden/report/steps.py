@@ -18,7 +18,14 @@ from typing import Any
 from pgwarden.errors import EXIT_PLAN_BLOCKED, EXIT_REFUSED, ErrorReport
 from pgwarden.records import PlanReport
 from pgwarden.report.annotations import annotation, annotation_lines
-from pgwarden.report.comment_run import backup_section, checks_section, deploy_section, failure_section, reason
+from pgwarden.report.comment_run import (
+    backup_section,
+    checks_section,
+    deploy_section,
+    failure_section,
+    reason,
+    restore_section,
+)
 from pgwarden.report.findings import verdict
 from pgwarden.report.format import cell, error_text
 from pgwarden.report.markdown import PlanView, fit, plan_body
@@ -112,12 +119,16 @@ class StepReport:
         targets = [TargetResults.from_documents("default", {step: doc})]
         ok = doc.get("ok", True) is not False and self.succeeded
         summary = doc.get("summary")
-        body = [f"## {'✅' if ok else '❌'} pgwarden {step}", "",
-                cell(summary if isinstance(summary, str) else "", MESSAGE_CHARS), ""]
+        body = [f"## {'✅' if ok else '❌'} pgwarden {step}", ""]
+        if step == "deploy" and not ok:
+            # The error, what changed, the next step and the restore: the summary line would say it twice.
+            environment = str(doc.get("environment") or "")
+            body += [*failure_section(targets, environment), *deploy_section(targets), "",
+                     *restore_section(targets, None, None)]
+            return "\n".join(body).rstrip() + "\n"
+        body += [cell(summary if isinstance(summary, str) else "", MESSAGE_CHARS), ""]
         body += backup_section(targets) if step == "backup" else []
-        if step == "deploy":
-            body += [*deploy_section(targets), ""]
-            body += failure_section(targets, "") if not ok else []
+        body += deploy_section(targets) if step == "deploy" else []
         if step in ("verify", "restore", "drill"):
             body += checks_section("Checks", step, targets)
         return "\n".join(body)
