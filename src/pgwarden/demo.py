@@ -71,6 +71,8 @@ def run_demo(say: Callable[[str], None], workdir: Path | None = None) -> DemoOut
             admin.execute("create database shop owner shop_app")
         target = DatabaseTarget.from_url(server.url("shop", user="shop_app", password=password))
         settings = load_settings(app / "pgwarden.yml")
+        # The demo's backup lives in its own throwaway work directory, on a hosted runner too.
+        settings.backup.allow_ephemeral_store = True
 
         # "Production today": the first migration applied and real-looking data in it.
         baseline = workdir / "baseline"
