@@ -56,3 +56,37 @@ def test_a_step_that_prints_no_json_is_summarised_with_its_stderr_even_when_tee_
     doc = json.loads((work / ".pgwarden" / "run" / "verify.json").read_text())  # made up by report step
     assert doc["ok"] is False and "cannot connect" in doc["error"]["message"]
     assert "cannot connect to app@db:5432/shop: timeout expired" in (tmp_path / "summary.md").read_text()
+
+
+BASE_REF_SH = ROOT / "actions" / "_lib" / "base_ref.sh"
+
+
+def _base_ref(repo: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "BASE_REF", "PUSH_BEFORE"))}
+    return subprocess.run(["bash", str(BASE_REF_SH)], cwd=repo, env={**clean, **env}, capture_output=True,
+                          text=True, timeout=30, check=True)
+
+
+def test_the_plan_base_is_the_pr_base_branch_or_the_commit_before_the_push(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.test"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "one"], cwd=repo, check=True)
+    before = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                            check=True).stdout.strip()
+
+    def base(**env: str) -> str:
+        return _base_ref(repo, **env).stdout.strip()
+
+    assert base(GITHUB_EVENT_NAME="pull_request", GITHUB_BASE_REF="main") == "origin/main"
+    assert base(GITHUB_EVENT_NAME="pull_request_target", GITHUB_BASE_REF="release/2") == "origin/release/2"
+    assert base(GITHUB_EVENT_NAME="push", PUSH_BEFORE=before) == before
+    assert base(GITHUB_EVENT_NAME="push", PUSH_BEFORE="0" * 40) == "", "a new branch: no base"
+    assert base(GITHUB_EVENT_NAME="workflow_dispatch") == ""
+    assert base(GITHUB_EVENT_NAME="pull_request", GITHUB_BASE_REF="main", BASE_REF="v1.2") == "v1.2"
+    assert base(GITHUB_EVENT_NAME="pull_request", GITHUB_BASE_REF="main", BASE_REF="") == ""
+
+    gone = _base_ref(repo, GITHUB_EVENT_NAME="push", PUSH_BEFORE="1" * 40)  # force-pushed away
+    assert gone.stdout == ""
+    assert "::warning" in gone.stderr and "fetch-depth" in gone.stderr
