@@ -149,8 +149,6 @@ class Consumer:
         (repo / "migrations").mkdir(parents=True)
         (repo / ".github" / "workflows").mkdir(parents=True)
         store.mkdir()
-        for name, sql in migrations.items():
-            (repo / "migrations" / name).write_text(sql)
         (repo / "pgwarden.yml").write_text(
             "migrations:\n  tool: sql\n  path: migrations\n"
             f"backup:\n  store: file://{store}\n"
@@ -163,7 +161,17 @@ class Consumer:
         consumer.git("init", "-q", "-b", "main")
         consumer.git("remote", "add", "origin", "https://github.com/acme/shop.git")
         consumer.commit("app")
+        # As a clone on a runner sees it: origin/main is the app before these migrations, so a pull
+        # request's plan (--base origin/main) reviews them as pending. publish() moves it on.
+        consumer.publish()
+        for name, sql in migrations.items():
+            (repo / "migrations" / name).write_text(sql)
+        consumer.commit("migrations")
         return consumer
+
+    def publish(self) -> None:
+        """Point origin/main at HEAD: what the default branch on GitHub holds now."""
+        self.git("update-ref", "refs/remotes/origin/main", "HEAD")
 
     def git(self, *args: str) -> None:
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.test", *args],
@@ -216,13 +224,18 @@ class Consumer:
         ]
         for ref, folder in standin_folders().items():
             cmd += ["--local-repository", f"{ref}={folder}"]
-        for key, value in {"GITHUB_TOKEN": "ghs_fake_token_for_tests", **secrets}.items():
-            cmd += ["-s", key]
+        # Secrets through a file, not act's environment: in self-hosted mode every step inherits act's
+        # environment, so a DATABASE_URL there reached jobs that GitHub gives no such secret (the
+        # plan job ran against live data whatever PLAN_DATABASE_URL said).
+        all_secrets = {"GITHUB_TOKEN": "ghs_fake_token_for_tests", **secrets}
+        assert not any("'" in v or "\n" in v for v in all_secrets.values()), "act's dotenv reader: quote-free values"
+        secret_file = tmp / "secrets.env"  # single quotes: taken literally ($ and # included)
+        secret_file.write_text("".join(f"{key}='{value}'\n" for key, value in all_secrets.items()))
+        cmd += ["--secret-file", str(secret_file)]
         for key, value in (inputs or {}).items():
             cmd += ["--input", f"{key}={value}"]
         cmd += list(extra_args)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DATABASE_URL", "GITHUB_"))}
-        env.update({"GITHUB_TOKEN": "ghs_fake_token_for_tests", **secrets})  # -s NAME reads them from here
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         env["HOME"] = str(tmp / "home")
         env.update(extra_env or {})

@@ -22,6 +22,7 @@ on: [pull_request, push]
 permissions:
   contents: read
   pull-requests: write
+  actions: read
   id-token: write
 jobs:
   db:
@@ -30,13 +31,20 @@ jobs:
       environment: production
       container-image: ''
       fail-on: ${{{{ vars.FAIL_ON || '' }}}}
+      deploy-on-pull-request: ${{{{ github.event_name == 'pull_request' }}}}
     secrets: inherit
 """
+ZERO_SHA = "0" * 40
 
 
 def _pr_event(number: int = 7, title: str = "Add price", branch: str = "add-price") -> dict:
     return {"pull_request": {"number": number, "title": title, "head": {"ref": branch, "sha": "abc123"},
                              "base": {"ref": "main"}}, "number": number,
+            "repository": {"full_name": "acme/shop", "name": "shop", "owner": {"login": "acme"}}}
+
+
+def _push_event(before: str = ZERO_SHA) -> dict:
+    return {"ref": "refs/heads/main", "before": before,
             "repository": {"full_name": "acme/shop", "name": "shop", "owner": {"login": "acme"}}}
 
 
@@ -48,144 +56,78 @@ def _our_comments(fake: FakeGitHub, number: int = 7) -> list[dict]:
     return [c for c in fake.comments.get(number, []) if "<!-- pgwarden:migrate:production -->" in c["body"]]
 
 
-def test_green_run_comments_once_and_updates_in_place(
+def _protected(fake: FakeGitHub) -> None:
+    fake.add_environment("production", reviewers=["alice"], prevent_self_review=True)
+    fake.add_run_approval(1, "alice", "production")  # act numbers its runs from 1
+
+
+def test_deploy_on_pull_request_when_the_caller_opts_in_with_pr_text_inert(
     tmp_path: Path, secret_db: TestDatabase, github_api: FakeGitHub
 ) -> None:
-    github_api.add_pull(7)
+    title = 'Add price"; curl x | sh # $(id) `id`'
+    branch = "feature/$(id)"
+    github_api.add_pull(7, title=title, branch=branch)
     other = github_api.add_comment(7, "<!-- squawk -->\nnot ours")
-    app = Consumer.create(tmp_path, {"0001_init.sql": INIT})
+    _protected(github_api)
+    app = Consumer.create(tmp_path, {"0001_init.sql": INIT, "0002_price.sql": ADD_PRICE})
     app.workflow("migrate.yml", CALLER)
-    secrets = {"DATABASE_URL": secret_db.url}
 
-    first = app.run(tmp_path / "run1", "pull_request", "migrate.yml", _pr_event(), secrets, github_api.url)
-    assert first.returncode == 0, first.explain()
+    run = app.run(tmp_path / "run", "pull_request", "migrate.yml", _pr_event(7, title, branch),
+                  {"DATABASE_URL": secret_db.url}, github_api.url)
+
+    assert run.returncode == 0, run.explain()
     assert secret_db.scalar("select count(*) from items") == 2
-    assert len(_our_comments(github_api)) == 1
-    body1 = _our_comments(github_api)[0]["body"]
-    assert "## ✅" in body1 and "pgwarden restore" in body1 and "```mermaid" in body1
-
-    app.add_migration("0002_price.sql", ADD_PRICE)
-    second = app.run(tmp_path / "run2", "pull_request", "migrate.yml", _pr_event(), secrets, github_api.url)
-    assert second.returncode == 0, second.explain()
-    ours = _our_comments(github_api)
-    assert len(ours) == 1 and ours[0]["id"] == _our_comments(github_api)[0]["id"]
-    assert "0002_price" in ours[0]["body"]
-    assert next(c for c in github_api.comments[7] if c["id"] == other)["body"] == "<!-- squawk -->\nnot ours"
-    assert sum(1 for r in github_api.requests if r.method == "POST") == 1
     assert secret_db.scalar("select count(*) from information_schema.columns where column_name = 'price'") == 1
+    ours = _our_comments(github_api)
+    assert len(ours) == 1, "the plan's comment is updated by the report job, not added to"
+    assert sum(1 for r in github_api.requests if r.method == "POST") == 1
+    body = ours[0]["body"]
+    assert "## ✅" in body and "0002_price" in body and "pgwarden restore" in body
+    assert "curl x \\| sh # $(id)" in body and "feature/$(id)" in body
+    assert next(c for c in github_api.comments[7] if c["id"] == other)["body"] == "<!-- squawk -->\nnot ours"
+    assert "uid=" not in run.output, "a $(id) in PR text was executed"
+    assert "curl: " not in run.output and "command not found" not in run.output
 
-    files = second.artifact_files()
+    files = run.artifact_files()
     assert any(p.startswith("pgwarden-plan-production/plan.json") for p in files), sorted(files)
-    assert "pgwarden-migrate-production-default/backup.json" in files
-    assert "pgwarden-migrate-production-default/deploy.json" in files
-    assert "pgwarden-migrate-production-default/audit.jsonl" in files or any("audit" in p for p in files)
-    report = files["pgwarden-report-production/report.md"]
-    assert "Backed up, deployed and verified" in report
+    for name in ("backup.json", "deploy.json", "verify.json", "approval.json"):
+        assert f"pgwarden-migrate-production-default/{name}" in files, sorted(files)
+    assert any("audit" in p for p in files), sorted(files)
+    assert "Backed up, deployed and verified" in files["pgwarden-report-production/report.md"]
     assert not any(p.endswith((".dump", ".pgdump", ".zst")) or "/dump" in p for p in files), sorted(files)
 
     password = _password(secret_db.url)
     assert len(password) > 8
-    for run in (first, second):
-        assert password not in run.output
-        assert secret_db.url not in run.output
-        assert all(password not in text for text in run.artifact_files().values())
+    assert password not in run.output and secret_db.url not in run.output
+    assert all(password not in text for text in files.values())
     assert password not in github_api.all_text()
 
 
 def test_blocked_plan_never_migrates(tmp_path: Path, db: TestDatabase, github_api: FakeGitHub) -> None:
     db.execute(INIT)
+    _protected(github_api)
     app = Consumer.create(tmp_path, {"0001_drop.sql": "drop table items;\n"})
     app.workflow("migrate.yml", CALLER)
 
-    run = app.run(tmp_path / "run", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
-                  github_api.url)
+    # After a merge (push), with live data for the plan: the deploy never starts.
+    run = app.run(tmp_path / "run", "push", "migrate.yml", _push_event(),
+                  {"DATABASE_URL": db.url, "PLAN_DATABASE_URL": db.url}, github_api.url)
 
     assert run.returncode != 0
     assert not run.job_ran("migrate (default)"), "the migrate job must not start when the plan is blocked"
     assert db.scalar("select count(*) from items") == 2
     assert not list(app.store.iterdir()), "nothing may be backed up either"
-    body = _our_comments(github_api)[0]["body"]
-    assert "## ⛔" in body and "Blocked by the risk review" in body and "**blocked**" in body
-    assert 'backup["backup ⏭️"]' in body
     assert "The plan is blocked" in run.output
-
-
-def test_failing_migration_skips_verify_and_reports_the_restore_command(
-    tmp_path: Path, db: TestDatabase, github_api: FakeGitHub
-) -> None:
-    db.execute(INIT)
-    app = Consumer.create(tmp_path, {"0001_dup.sql": "insert into items values (1, 'duplicate');\n"})
-    app.workflow("migrate.yml", CALLER)
-
-    run = app.run(tmp_path / "run", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
-                  github_api.url)
-
-    assert run.returncode != 0
-    files = run.artifact_files()
-    assert "pgwarden-migrate-production-default/verify.json" not in files, "verify must be skipped"
-    outcomes = json.loads(files["pgwarden-migrate-production-default/outcomes.json"])["outcomes"]
-    # approval: environment (the default), so the pr-review check step was skipped.
-    assert outcomes == {"approval": "skipped", "backup": "success", "deploy": "failure", "verify": "skipped"}
-    body = _our_comments(github_api)[0]["body"]
-    assert "## ❌" in body
-    backup_id = json.loads(files["pgwarden-migrate-production-default/backup.json"])["id"]
-    assert f"pgwarden restore --backup-id {backup_id} --confirm {db.name}" in body
-    assert "restore workflow" in body and 'verify["verify ⏭️"]' in body
-    assert files["pgwarden-report-production/report.md"].startswith("<!-- pgwarden:migrate:production -->")
-
-
-RESTORE_CALLER = f"""name: restore
-on:
-  workflow_dispatch:
-    inputs:
-      backup-id:
-        type: string
-        default: latest
-      confirm:
-        type: string
-        required: true
-permissions:
-  contents: read
-  id-token: write
-jobs:
-  restore:
-    uses: pgwarden/pgwarden/.github/workflows/restore.yml@{VERSION_TAG}
-    with:
-      environment: production
-      backup-id: ${{{{ inputs.backup-id }}}}
-      confirm: ${{{{ inputs.confirm }}}}
-      container-image: ''
-    secrets:
-      DATABASE_URL: ${{{{ secrets.DATABASE_URL }}}}
-"""
-
-
-def test_restore_workflow_brings_the_data_back(tmp_path: Path, db: TestDatabase, github_api: FakeGitHub) -> None:
-    db.execute(INIT)
-    app = Consumer.create(tmp_path, {"0001_audit.sql": "create table audit_x (id int);\n"})
-    app.workflow("migrate.yml", CALLER)
-    app.workflow("restore.yml", RESTORE_CALLER)
-    migrate = app.run(tmp_path / "migrate", "pull_request", "migrate.yml", _pr_event(), {"DATABASE_URL": db.url},
-                      github_api.url)
-    assert migrate.returncode == 0, migrate.explain()
-
-    db.execute("delete from items")  # the incident
-    restore = app.run(tmp_path / "restore", "workflow_dispatch", "restore.yml",
-                      {"inputs": {"backup-id": "latest", "confirm": db.name}}, {"DATABASE_URL": db.url},
-                      github_api.url)
-
-    assert restore.returncode == 0, restore.explain()
-    assert db.scalar("select count(*) from items") == 2
-    files = restore.artifact_files()
-    report = files["pgwarden-restore-production/restore-report.md"]
-    assert "Restored and verified" in report and "RTO 30min 00s: within ✅" in report
+    plan = json.loads(run.artifact_files()["pgwarden-plan-production/plan.json"])
+    assert plan["basis"] == "live" and plan["summary"]["blocked"] is True
 
 
 FLEET_CALLER = f"""name: fleet
-on: pull_request
+on: push
 permissions:
   contents: read
   pull-requests: write
+  actions: read
   id-token: write
 jobs:
   db:
@@ -199,44 +141,32 @@ jobs:
 """
 
 
-def test_fleet_run_over_two_databases(
+def test_fleet_push_deploys_each_target_and_reports_the_one_that_failed(
     tmp_path: Path, db: TestDatabase, secret_db: TestDatabase, github_api: FakeGitHub
 ) -> None:
-    github_api.add_pull(7)
+    secret_db.execute("create table items (id int primary key)")  # us: the migration cannot apply there
+    _protected(github_api)
     app = Consumer.create(tmp_path, {"0001_init.sql": INIT})
     app.workflow("fleet.yml", FLEET_CALLER)
+    github_api.add_pull(7, sha="f" * 40, merged_as=app.head())
 
-    run = app.run(tmp_path / "run", "pull_request", "fleet.yml", _pr_event(),
+    run = app.run(tmp_path / "run", "push", "fleet.yml", _push_event(),
                   {"EU_DATABASE_URL": db.url, "US_DATABASE_URL": secret_db.url}, github_api.url)
 
-    assert run.returncode == 0, run.explain()
-    for target in (db, secret_db):
-        assert target.scalar("select count(*) from items") == 2
+    assert run.returncode != 0
+    assert db.scalar("select count(*) from items") == 2, "eu deployed although us failed (fail-fast: false)"
+    assert secret_db.scalar("select count(*) from items") == 0
     files = run.artifact_files()
-    assert "pgwarden-migrate-production-eu/backup.json" in files
-    assert "pgwarden-migrate-production-us/backup.json" in files
-    ours = _our_comments(github_api)
-    assert len(ours) == 1
-    body = ours[0]["body"]
-    assert "### Targets" in body and "| eu | ✅ | ✅ | ✅ | 1 |" in body and "| us | ✅ | ✅ | ✅ | 1 |" in body
+    assert "pgwarden-migrate-production-eu/verify.json" in files
+    assert "pgwarden-migrate-production-us/verify.json" not in files, "verify is skipped after a failed deploy"
+    outcomes = json.loads(files["pgwarden-migrate-production-us/outcomes.json"])["outcomes"]
+    assert outcomes["backup"] == "success" and outcomes["deploy"] == "failure" and outcomes["verify"] == "skipped"
+    [comment] = _our_comments(github_api)  # the merged PR's comment, found from the pushed commit
+    body = comment["body"]
+    assert "## ❌" in body and "eu" in body and "us" in body
+    assert 'relation "items" already exists' in body, "the failure comment shows the real error"
+    assert files["pgwarden-report-production/report.md"].startswith("<!-- pgwarden:migrate:production -->")
     assert _password(secret_db.url) not in run.output
-
-
-def test_pr_title_and_branch_are_inert(tmp_path: Path, db: TestDatabase, github_api: FakeGitHub) -> None:
-    title = 'Add price"; curl x | sh # $(id) `id`'
-    branch = "feature/$(id)"
-    github_api.add_pull(9, title=title, branch=branch)
-    app = Consumer.create(tmp_path, {"0001_init.sql": INIT})
-    app.workflow("migrate.yml", CALLER)
-
-    run = app.run(tmp_path / "run", "pull_request", "migrate.yml", _pr_event(9, title, branch),
-                  {"DATABASE_URL": db.url}, github_api.url)
-
-    assert run.returncode == 0, run.explain()
-    assert "uid=" not in run.output, "a $(id) in PR text was executed"
-    assert "curl: " not in run.output and "command not found" not in run.output
-    body = _our_comments(github_api, 9)[0]["body"]
-    assert "curl x \\| sh # $(id)" in body and "feature/$(id)" in body
 
 
 PR_REVIEW_CALLER = f"""name: migrate
@@ -244,6 +174,7 @@ on: pull_request
 permissions:
   contents: read
   pull-requests: write
+  actions: read
   id-token: write
 jobs:
   db:
@@ -251,6 +182,8 @@ jobs:
     with:
       environment: production
       container-image: ''
+      deploy-on-pull-request: true
+      require-reviewers: warn
       approval: pr-review
       approvers: alice, dev
     secrets: inherit
