@@ -3,6 +3,12 @@
 An error or refusal is a message on stderr and an exit code; under ``--format json`` it is also
 the one JSON document on stdout (:class:`pgwarden.errors.ErrorReport`), usage errors included.
 
+SIGTERM (``docker stop``, a cancelled CI job) is handled like Ctrl-C: the same clean-up runs (locks
+released, half-written files removed, children die with pgwarden, see :mod:`pgwarden.children`),
+then exit 143. pgwarden is PID 1 in its image, where an unhandled SIGTERM would be ignored until
+the engine's kill. A path pgwarden may not read or write (a report into a mount the container's
+user cannot write) is a usage error naming the path, not a traceback.
+
 Each command module imports its pipeline module inside ``run`` (not to dodge a cycle: the
 layering test counts those imports too), so ``pgwarden --help`` does not load every pipeline.
 """
@@ -11,9 +17,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import textwrap
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from pgwarden import __version__
 from pgwarden.cli import backup, backups, demo, deploy, drill, plan, report, resolve, restore, status, verify
@@ -37,8 +48,45 @@ COMMANDS: list[Command] = [
 ]
 
 
+#: 128 + SIGTERM, what a shell reports for a process the signal ended.
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
 class CommandLineError(ConfigError):
     """A usage error argparse found; the parser has already printed it with the usage line."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: a KeyboardInterrupt, so every clean-up written for Ctrl-C runs for it too."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # Once: a second SIGTERM must not cut the clean-up the first one started (SIGKILL still ends it).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Raise :class:`Terminated` in the main thread on SIGTERM while the command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def permission_error(exc: PermissionError) -> ConfigError:
+    """The path and the user, instead of a traceback: usually a mount the container's user cannot write."""
+    where = exc.filename if exc.filename is not None else exc.strerror or str(exc)
+    return ConfigError(
+        f"permission denied: {where} (pgwarden runs as uid {os.getuid()}, gid {os.getgid()})",
+        hint="give this user write access to the folder, or choose another path (in a container: mount a "
+             "folder that uid may write, or run with --user set to the folder's owner)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +150,12 @@ def _print_error(report: ErrorReport, as_json: bool, ctx: Context | None) -> Non
         print(json_text(report.to_json()), file=sys.stdout, flush=True)
 
 
+def _failed(name: str, exc: PgwardenError, as_json: bool, ctx: Context | None) -> int:
+    print(f"pgwarden {name}: {redact(str(exc))}", file=sys.stderr)
+    _print_error(ErrorReport.of(name, exc), as_json, ctx)
+    return exc.exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
@@ -121,12 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     as_json = getattr(args, "format", None) == "json"
     ctx: Context | None = None
     try:
-        ctx = load_context(args)
-        return command.run(ctx)
+        with _sigterm_as_interrupt():
+            ctx = load_context(args)
+            return command.run(ctx)
     except PgwardenError as exc:
-        print(f"pgwarden {command.name}: {redact(str(exc))}", file=sys.stderr)
-        _print_error(ErrorReport.of(command.name, exc), as_json, ctx)
-        return exc.exit_code
+        return _failed(command.name, exc, as_json, ctx)
+    except PermissionError as exc:
+        return _failed(command.name, permission_error(exc), as_json, ctx)
+    except Terminated:
+        print(f"pgwarden {command.name}: terminated (SIGTERM)", file=sys.stderr)
+        _print_error(ErrorReport(command.name, EXIT_TERMINATED, "terminated by SIGTERM"), as_json, ctx)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"pgwarden {command.name}: interrupted", file=sys.stderr)
         _print_error(ErrorReport(command.name, EXIT_FAILED, "interrupted"), as_json, ctx)
