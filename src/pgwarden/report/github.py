@@ -18,31 +18,19 @@ from typing import Any, Protocol
 
 from pgwarden.redact import redact
 from pgwarden.report.comment import SUMMARY_LIMIT
-from pgwarden.report.github_api import (
-    HINT_ACTIONS,
-    HINT_AUTH,
-    HINT_COMMENT,
-    HINT_PULLS,
-    ApiRefused,
-    Approval,
-    IssueComment,
-    Protection,
-    PyGithubApi,
-)
 
-__all__ = [
-    "HINT_ACTIONS",
-    "HINT_AUTH",
-    "HINT_COMMENT",
-    "HINT_PULLS",
-    "ApiRefused",
-    "Approval",
-    "IssueComment",
-    "Protection",
-    "PyGithubApi",
-]  # re-exported: callers use ``github.PyGithubApi`` and friends
+# Re-exported (``X as X``): callers use ``github.PyGithubApi``, ``github.ApiRefused`` and friends.
+from pgwarden.report.github_api import HINT_ACTIONS as HINT_ACTIONS
+from pgwarden.report.github_api import HINT_AUTH as HINT_AUTH
+from pgwarden.report.github_api import HINT_COMMENT as HINT_COMMENT
+from pgwarden.report.github_api import HINT_PULLS as HINT_PULLS
+from pgwarden.report.github_api import ApiRefused as ApiRefused
+from pgwarden.report.github_api import Approval as Approval
+from pgwarden.report.github_api import IssueComment as IssueComment
+from pgwarden.report.github_api import Protection as Protection
+from pgwarden.report.github_api import PyGithubApi as PyGithubApi
 
-#: What to do about a refused call, by the permission it needs.
+
 class CommentsApi(Protocol):
     """The three calls the upsert needs (a PyGithub client here, a fake in tests if wanted)."""
 
