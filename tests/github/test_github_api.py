@@ -407,3 +407,29 @@ def test_collect_finds_the_audit_log_of_a_config_outside_the_working_directory(
     [line] = read_audit_log(tmp_path / "run" / "audit.jsonl")
     assert line["approved_by"] == ["alice"]
     assert json.loads((tmp_path / "run" / "outcomes.json").read_text())["outcomes"] == {"environment": "success"}
+
+
+def test_a_pull_request_review_check_after_the_environment_check_keeps_the_approver(
+    cli: Callable[..., CliResult], github_api: FakeGitHub, tmp_path: Path
+) -> None:
+    """migrate.yml with approval: pr-review runs both checks into one approval.json."""
+    project = _project(tmp_path)
+    github_api.add_environment("production", reviewers=["alice"], prevent_self_review=True)
+    github_api.add_run_approval(4242, "alice", "production")
+    github_api.add_pull(8, author="dev", sha="abc123", merged_as=MERGE_SHA)
+    github_api.add_review(8, "bob")
+    env = _env(github_api, tmp_path)
+    assert cli("report", "check-environment", "--results", "results", cwd=project, env=env).code == 0
+
+    reviewed = cli("report", "check-approval", "--results", "results", cwd=project, env={**env, "APPROVERS": "bob"})
+
+    assert reviewed.code == 0, reviewed.output
+    approval = json.loads((project / "results" / "approval.json").read_text())
+    assert approval["ok"] is True and approval["approved_by"] == ["alice"]
+    assert "approved by alice" in approval["summary"] and "approved by bob" in approval["summary"]
+
+    refused = cli("report", "check-approval", "--results", "results", cwd=project, env={**env, "APPROVERS": "carol"})
+    assert refused.code == 4
+    approval = json.loads((project / "results" / "approval.json").read_text())
+    assert approval["ok"] is False and approval["approved_by"] == ["alice"]
+    assert approval["summary"].startswith("PR #8: needs an approving review from one of carol")

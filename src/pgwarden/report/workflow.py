@@ -65,10 +65,20 @@ def expand_targets(text: str) -> list[dict[str, str]]:
 
 
 def record_approval(results: Path, decision: ApprovalDecision) -> Path:
-    """The approval decision as a step result, so the PR comment can say why nothing ran."""
+    """The pull-request review's decision as a step result, so the PR comment can say why nothing ran.
+
+    When ``check-environment`` ran first in the job, its document stays (who approved the
+    environment, its reviewers): the review's decision is added to it, and either can refuse.
+    """
     results.mkdir(parents=True, exist_ok=True)
     path = results / "approval.json"
-    document: dict[str, Any] = {"step": "approval", "ok": decision.approved, "summary": redact(decision.message)}
+    summary = redact(decision.message)
+    document: dict[str, Any] = {"step": "approval", "ok": decision.approved, "summary": summary}
+    earlier = read_document(path)
+    if earlier is not None and "environment" in earlier:
+        document = {**earlier, "ok": bool(earlier.get("ok")) and decision.approved,
+                    "summary": summary if not decision.approved else f"{earlier.get('summary', '')}; {summary}",
+                    "pull_request_review": {"ok": decision.approved, "summary": summary}}
     path.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path
 
