@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus, PlanReport, Severity, StepResult
-from pgwarden.report.checklist import render_checklists
 from pgwarden.report.findings import (
     context_facts,
     group_by_migration,
@@ -85,7 +84,7 @@ def basis_lines(plan: PlanReport) -> list[str]:
 
 def counts_line(plan: PlanReport, *, deployed: bool = False) -> str:
     """``🟧 2 high · 🟦 1 low · 1 waived · tool `prisma```."""
-    parts = [f"{SEVERITY_ICON[_severity(name)]} {n} {name}" for name, n in plan.counts().items()] or ["no findings"]
+    parts = [f"{SEVERITY_ICON[Severity(name)]} {n} {name}" for name, n in plan.counts().items()] or ["no findings"]
     if plan.waived:
         parts.append(f"{len(plan.waived)} waived")
     n = len(plan.pending)
@@ -143,7 +142,7 @@ def _migration_heading(name: str, migration: Migration | None, group: list[Findi
     status = view.statuses.get(name) or (migration.status.value if migration is not None else "")
     icon = STATUS_ICON.get(status, "")
     active = [f for f in group if f.waived_reason is None]
-    counts = ", ".join(f"{SEVERITY_ICON[_severity(s)]} {n} {s}" for s, n in _severity_counts(active))
+    counts = ", ".join(f"{SEVERITY_ICON[Severity(s)]} {n} {s}" for s, n in _severity_counts(active))
     waived = len(group) - len(active)
     facts = [counts or "no findings"] + ([f"{waived} waived"] if waived else [])
     where_ = f"{code(migration.path)} · " if migration is not None else ""
@@ -224,19 +223,16 @@ def render_markdown(
     *,
     limit: int = COMMENT_LIMIT,
     full_report: str | None = None,
-    checklist_done: Mapping[str, str] | None = None,
     title: str = "pgwarden plan",
 ) -> str:
     """``plan --format markdown``: at most ``limit`` characters (SQL shortened, then the lowest findings cut).
 
-    ``full_report`` says where the untruncated report is (an artifact name, a path, a URL). The runbook
-    checklist is shown only when ``checklist_done`` is given (the final PR comment has it).
+    ``full_report`` says where the untruncated report is (an artifact name, a path, a URL). No runbook
+    checklist: the final PR comment has it, where the deploy's steps tick it.
     """
     def render(view: PlanView) -> str:
         icon = "⛔" if report.blocked else ("⚠️" if report.findings else "✅")
         lines = [f"## {icon} {title}: {verdict(report)}", "", *plan_body(report, view)]
-        if checklist_done is not None:
-            lines.append(render_checklists(checklist_done))
         return "\n".join(lines).rstrip() + "\n"
 
     return fit(render, len(report.findings), limit, full_report)
@@ -271,10 +267,6 @@ def truncation_note(total: int, kept: int, full_report: str | None) -> str:
     )
 
 
-def _severity(name: str) -> Severity:
-    return Severity(name)
-
-
 def _severity_counts(findings: list[Finding]) -> list[tuple[str, int]]:
     result = []
     for name in reversed(SEVERITY_NAMES):
@@ -282,14 +274,6 @@ def _severity_counts(findings: list[Finding]) -> list[tuple[str, int]]:
         if n:
             result.append((name, n))
     return result
-
-
-def plan_checklist(report: PlanReport) -> dict[str, str]:
-    """What ``plan`` itself did, for the runbook checklist."""
-    n = len(report.pending)
-    found = f"{len(report.findings)} finding(s)" if report.findings else "no findings"
-    source = "with live table sizes" if report.live else "without live data"
-    return {"review": f"pgwarden reviewed {n} pending migration(s) {source}: {found}"}
 
 
 #: The name the demo and other steps use for the plan's markdown report.
