@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -425,3 +426,16 @@ def test_a_real_deploy_that_changed_nothing_offers_no_restore(cli, db, tmp_path:
     assert "**`production` is unchanged**: `0002_bad` ran in a transaction and rolled back" in text
     assert "pgwarden resolve 0002_bad --rolled-back" in text
     assert "pgwarden restore" not in text
+
+
+def test_a_review_only_pull_request_does_not_claim_to_wait_for_approval(tmp_path: Path) -> None:
+    """On pull_request the workflow reviews; the deploy (and its approval) comes with the merge."""
+    results = rr.load_results(cases.write_run(tmp_path, "awaiting"))
+    review = dataclasses.replace(cases.info("awaiting"), event="pull_request")
+    text = rc.render_report(review, results)
+    assert "## ✅ Review passed · pgwarden migrate → `production`" in text
+    assert "Merging deploys the 2 migrations below to `production`" in text
+    assert "waiting for approval" not in text
+    # A caller that deploys from the branch (deploy-on-pull-request) says so: the job waits now.
+    deploys = dataclasses.replace(review, outcomes={**review.outcomes, "migrate": "pending"})
+    assert "Risk review passed: waiting for approval of `production`." in rc.render_report(deploys, results)

@@ -28,11 +28,13 @@ from pgwarden.report.markdown import PlanView, basis_lines, fit, plan_body
 from pgwarden.report.results import RunResults, TargetResults
 
 COMMENT_LIMIT = 65_536
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_target")
 SUMMARY_LIMIT = 1024 * 1024
 #: The state's icon and its name in the heading.
 STATES = {
     "blocked": ("⛔", "Blocked"),
     "plan-failed": ("❌", "Plan failed"),
+    "review-passed": ("✅", "Review passed"),
     "awaiting-approval": ("⏳", "Awaiting approval"),
     "nothing-pending": ("✅", "Nothing to deploy"),
     "not-approved": ("⛔", "Not approved"),
@@ -68,6 +70,13 @@ class RunInfo:
     commit: str | None = None
     #: Why the restore was run (restore.yml's ``reason`` input).
     reason: str | None = None
+    #: The GitHub event (``GITHUB_EVENT_NAME``): a pull request is reviewed, not deployed, unless the
+    #: workflow says its migrate job runs too (``--outcome migrate=pending``).
+    event: str = ""
+
+    @property
+    def review_only(self) -> bool:
+        return self.event in PULL_REQUEST_EVENTS and self.outcomes.get("migrate") != "pending"
 
     @property
     def named_environment(self) -> str:
@@ -96,7 +105,7 @@ def state(info: RunInfo, results: RunResults) -> str:
     if results.plan is not None and not results.plan.pending and not results.targets:
         return "nothing-pending"
     if info.stage == "plan":
-        return "awaiting-approval"
+        return "review-passed" if info.review_only else "awaiting-approval"
     if info.outcomes.get("migrate", "") in ("cancelled", "skipped") or not results.targets:
         return "did-not-run"
     if all(t.outcome("deploy") == "success" and t.outcome("verify") == "success" for t in results.targets):
@@ -132,6 +141,11 @@ def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
         return icon, f"The deploy to {env} failed: see what went wrong, what changed and the next step below."
     if current == "nothing-pending":
         return icon, "No pending migrations: nothing to review, back up or deploy." + review
+    if current == "review-passed":
+        n = len(plan.pending) if plan is not None else 0
+        them = f"the {n} migration{'s' if n != 1 else ''} below"
+        return icon, (f"Risk review passed. Merging deploys {them} to {env}: the migrate job then waits for the "
+                      f"environment's approval and takes a verified backup first.{review}")
     if current == "awaiting-approval":
         n = len(plan.pending) if plan is not None else 0
         runs = f" Approving runs the {n} migration{'s' if n != 1 else ''} below after a verified backup."
