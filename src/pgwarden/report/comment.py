@@ -286,7 +286,7 @@ def render_summary(info: RunInfo, results: RunResults) -> str:
 
     The plan step's summary has the review (basis, migrations, findings), the backup, deploy and
     verify steps' summaries have their tables: here only the verdict, the approval, a failure's
-    cause with what changed and the next step, and the restore command. At the plan stage that is
+    cause with what changed and the next step, the timings and the restore command. At the plan stage that is
     nothing (a "waiting for approval" block would stay on the run's page after the deploy).
     """
     if info.stage == "plan" and state(info, results) != "plan-failed":
@@ -325,8 +325,8 @@ def _render(info: RunInfo, results: RunResults, view: PlanView, *, summary: bool
             run.checks_section("Restore", "restore", targets),
             run.checks_section("Restore drill", "drill", targets),
             run.checks_section("Verification", "verify", targets),
-            run.timings(targets, info.rto_s),
         ]
+    sections.append(run.timings(targets, info.rto_s))  # in no step's own summary
     if info.workflow == "migrate":
         sections.append(run.restore_section(targets, info.config, info.restore_workflow_url))
         sections.append(checklists(info, results))
