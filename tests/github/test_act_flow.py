@@ -76,6 +76,7 @@ def test_review_on_the_pr_deploy_after_the_merge_then_back_up_and_restore(
     app.example_workflow("migrate-sql.yml", "migrate.yml")
     app.example_workflow("backup.yml")
     app.example_workflow("restore.yml")
+    app.example_workflow("drill.yml")
     app.publish()
     first_backup = json.loads(cli(app, db, "backup", "--format", "json"))["id"]
     cli(app, db, "deploy", "--backup-id", first_backup)
@@ -152,9 +153,19 @@ def test_review_on_the_pr_deploy_after_the_merge_then_back_up_and_restore(
 
     assert_ok(nightly)
     nightly_files = nightly.artifact_files()
-    nightly_backup = json.loads(nightly_files["pgwarden-backup-production-backup-shop/backup.json"])["id"]
+    [artifact] = {path.split("/")[0] for path in nightly_files if path.endswith("-shop/backup.json")}
+    nightly_backup = json.loads(nightly_files[f"{artifact}/backup.json"])["id"]
     assert backups(app) == {pre_deploy_backup, nightly_backup}, "the oldest was pruned, the pointer kept"
-    assert first_backup in nightly_files["pgwarden-backup-production-backup-shop/prune.txt"]
+    assert first_backup in nightly_files[f"{artifact}/prune.txt"]
+
+    # ...and the drill an hour later proves that newest backup of this database restores.
+    drill = app.run(tmp_path / "drill", "schedule", "drill.yml", {"schedule": "23 3 * * *", "repository": REPOSITORY},
+                    deploy_secrets, github_api.url)
+
+    assert_ok(drill)
+    [drilled] = [json.loads(text) for path, text in drill.artifact_files().items()
+                 if path.startswith("pgwarden-drill-") and path.endswith("-shop/drill.json")]
+    assert drilled["backup_id"] == nightly_backup, drilled
 
     # 5. The restore button, with the backup id from the comment (latest would be the nightly one).
     n_requests = len(github_api.requests)
@@ -173,7 +184,7 @@ def test_review_on_the_pr_deploy_after_the_merge_then_back_up_and_restore(
 
     password = unquote(urlsplit(db.url).password or "")
     assert len(password) > 8
-    for run in (review, deploy, quiet, nightly, restore):
+    for run in (review, deploy, quiet, nightly, drill, restore):
         assert password not in run.output
     assert password not in github_api.all_text()
 
