@@ -117,6 +117,7 @@ def _render(ctx: Context, env: gh.ActionsEnv) -> int:
         config=args.config,
         commit=env.reviewed_commit() or None,
         reason=args.reason or None,
+        event=env.event_name,
     )
     results = load_results(Path(args.results))
     text = render_report(info, results, full_link=env.run_url)
