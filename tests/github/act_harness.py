@@ -10,6 +10,7 @@ install inside the pgwarden image) instead of building a venv from PyPI.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import os
@@ -19,7 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,10 +81,22 @@ def act_binary() -> str | None:
     return found
 
 
-def _free_port() -> int:
+@contextlib.contextmanager
+def reserved_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that stays ours until the block ends, for act's artifact server.
+
+    Binding port 0 and closing the socket before act listened (what this did before) left a window
+    in which any other bind(0) on the machine (the other xdist worker's act run, a fake API, moto,
+    an embedded PostgreSQL) could get the same port; act then died at once with ``level=fatal
+    msg="listen tcp ...: bind: address already in use"``, about one run in fifty under
+    ``pytest -n 2`` on a busy machine. The socket here stays bound (not listening) with
+    SO_REUSEADDR for the whole run: the kernel hands the port to no other bind(0) or connect(),
+    while act's listener, which Go opens with SO_REUSEADDR too, may still take it.
+    """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def cli(app: Consumer, database: Any, *args: str) -> str:
@@ -218,8 +231,7 @@ class Consumer:
             "-P", f"ubuntu-latest={platform}",
             "--local-repository", f"pgwarden/pgwarden@{VERSION_TAG}={published_checkout()}",
             "--action-cache-path", str(tmp / "act-cache"),
-            "--artifact-server-path", str(artifacts), "--artifact-server-addr", "127.0.0.1",
-            "--artifact-server-port", str(_free_port()), "--no-cache-server",
+            "--artifact-server-path", str(artifacts), "--artifact-server-addr", "127.0.0.1", "--no-cache-server",
             "--env", f"GITHUB_API_URL={api_url}", "--env", "GITHUB_SERVER_URL=https://github.com",
         ]
         for ref, folder in standin_folders().items():
@@ -239,7 +251,9 @@ class Consumer:
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         env["HOME"] = str(tmp / "home")
         env.update(extra_env or {})
-        proc = subprocess.run(cmd, cwd=self.path, env=env, capture_output=True, text=True, timeout=timeout)
+        with reserved_port() as port:  # held until act has exited
+            proc = subprocess.run([*cmd, "--artifact-server-port", str(port)], cwd=self.path, env=env,
+                                  capture_output=True, text=True, timeout=timeout)
         output = proc.stdout + proc.stderr
         (tmp / "act.log").write_text(output)
         return ActRun(proc.returncode, output, artifacts, tmp / "act.log")
