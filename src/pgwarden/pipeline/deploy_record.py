@@ -78,13 +78,18 @@ def finish(run: DeployRun, *, ok: bool, summary: str, restore: str | None = None
         with connect(run.target) as conn:
             if not ok:
                 history = redact_data(run.tool.history_state(conn))
+                # The tool's own words for what to do next (Prisma's carries its working directory):
+                # the PR comment and the step summary print this instead of guessing from the tool name.
+                failed = run.tool.failed(conn)
+                details["failed_in_history"] = [m.name for m in failed]
+                details["resolve_hint"] = redact(run.tool.resolve_hint(failed[0].name)) if failed else None
             record_deploy(conn, DeployRecord(
                 run_id=run.run_id, started_at=run.started_at, actor=run.audit.actor, environment=run.environment,
                 git_sha=run.audit.git_sha, tool=run.tool.name, migrations_applied=run.applied,
                 backup_id=backup_id, no_backup_reason=no_backup_reason, outcome=outcome,
                 failed_migration=run.failed_migration, error=run.error, max_wait_s=run.max_wait_s,
                 details={"attempts": len(run.attempts), "hooks": [h.stage for h in run.hooks],
-                         "tables_with_pk": run.tables_with_pk},
+                         "tables_with_pk": run.tables_with_pk, "approved_by": run.audit.approved_by},
             ))
     except (PgwardenError, psycopg.Error) as exc:
         details["history_error"] = redact(str(exc))
