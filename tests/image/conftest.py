@@ -102,7 +102,7 @@ def docker_engine() -> Iterator[DockerEngine]:
         me = users / str(os.getpid())
         me.touch()
     host = already.stdout.strip().partition("=")[2]
-    env = {**os.environ, "DOCKER_HOST": host, "DOCKER_BUILDKIT": "0"}
+    env = {**os.environ, "DOCKER_HOST": host}
     try:
         yield DockerEngine(env=env)
     finally:
