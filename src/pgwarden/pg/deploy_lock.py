@@ -30,9 +30,13 @@ from pgwarden.pg.connection import DatabaseTarget, connect
 
 #: ``application_name`` of the session holding the lock (the pre-flight does not count it as a blocker).
 DEPLOY_LOCK_APPLICATION_NAME = "pgwarden-deploy-lock"
+#: ``application_name`` of an in-place restore holding the same lock: a deploy must not migrate a
+#: database that is being replaced, nor a restore replace one that is being migrated.
+RESTORE_LOCK_APPLICATION_NAME = "pgwarden-restore-lock"
+_DOING = {DEPLOY_LOCK_APPLICATION_NAME: "deploy", RESTORE_LOCK_APPLICATION_NAME: "in-place restore"}
 
 _HOLDER_SQL = (
-    "select l.pid, a.client_addr::text, a.backend_start, a.usename from pg_locks l "
+    "select l.pid, a.client_addr::text, a.backend_start, a.usename, a.application_name from pg_locks l "
     "left join pg_stat_activity a on a.pid = l.pid "
     "where l.locktype = 'advisory' and l.granted and l.database = "
     "(select oid from pg_database where datname = current_database()) "
@@ -115,8 +119,10 @@ def terminate_migration_sessions(conn: psycopg.Connection[Any]) -> list[int]:
 class DeployLock:
     """The advisory deploy lock, held on a dedicated connection until :meth:`release`."""
 
-    def __init__(self, target: DatabaseTarget, *, wait_s: float, poll_s: float = 0.2) -> None:
+    def __init__(self, target: DatabaseTarget, *, wait_s: float, poll_s: float = 0.2,
+                 application_name: str = DEPLOY_LOCK_APPLICATION_NAME) -> None:
         self.target = target
+        self.application_name = application_name
         self.wait_s = wait_s
         self.poll_s = poll_s
         self.key = deploy_lock_key(target.dbname)
@@ -129,7 +135,8 @@ class DeployLock:
         Also waits (within the same ``wait_s``) until no migration session of an earlier deploy is
         left: one whose deploy lost its lock session may still be running a migration.
         """
-        conn = connect(self.target, application_name=DEPLOY_LOCK_APPLICATION_NAME)
+        conn = connect(self.target, application_name=self.application_name)
+        doing = _DOING.get(self.application_name, "deploy")
         deadline = time.monotonic() + self.wait_s
         try:
             while True:
@@ -137,11 +144,11 @@ class DeployLock:
                 if row and row[0]:
                     break
                 if time.monotonic() >= deadline:
-                    holder = self._describe_holder(conn)
+                    other, holder = self._describe_holder(conn)
                     raise SafetyRefusal(
-                        f"another pgwarden deploy is running against {self.target.dbname}{holder}; "
-                        f"waited {self.wait_s:g}s for its deploy lock",
-                        hint="let it finish (deploy.lock_wait sets how long to wait), then deploy again",
+                        f"another pgwarden {other} is running against {self.target.dbname}{holder}; "
+                        f"waited {self.wait_s:g}s for its deploy lock, nothing was changed",
+                        hint=f"let it finish (deploy.lock_wait sets how long to wait), then {doing} again",
                     )
                 time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
             while sessions := migration_sessions(conn):
@@ -177,12 +184,14 @@ class DeployLock:
             return False
         return True
 
-    def _describe_holder(self, conn: psycopg.Connection[Any]) -> str:
+    def _describe_holder(self, conn: psycopg.Connection[Any]) -> tuple[str, str]:
+        """What holds the lock (a deploy or an in-place restore) and the session holding it."""
         row = conn.execute(_HOLDER_SQL, (self.key,)).fetchone()
         if not row:
-            return ""
-        pid, addr, started, user = row
-        return f" (held by pid {pid}, user {user}, from {addr or 'local socket'}, since {started:%Y-%m-%d %H:%M:%S%z})"
+            return "deploy", ""
+        pid, addr, started, user, application = row
+        where = f" (held by pid {pid}, user {user}, from {addr or 'local socket'}, since {started:%Y-%m-%d %H:%M:%S%z})"
+        return _DOING.get(application or "", "deploy"), where
 
     def release(self) -> None:
         if self._conn is None:

@@ -24,6 +24,7 @@ from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
 from pgwarden.manifest import BackupManifest, DatabaseIdentity, Match, match_backup
 from pgwarden.names import QualifiedName
 from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.pg.deploy_lock import RESTORE_LOCK_APPLICATION_NAME, DeployLock
 from pgwarden.pg.identity import read_identity
 from pgwarden.pg.tables import analyze_schemas
 from pgwarden.pipeline.checks import RecoveryClock
@@ -75,7 +76,13 @@ def restore_backup(
     elif not found.ours:
         say(f"restoring backup {manifest.id} of {manifest.identity.describe()} into {identity.describe()} "
             "(--allow-other-database)")
-    outcome = restore_manifest(settings, target, store, manifest, into=into, say=say, clock=clock)
+    if into is None:
+        # In place: hold the deploy lock, so no deploy migrates the database while it is replaced
+        # (restore.yml runs in its own concurrency group, apart from migrate.yml's).
+        with DeployLock(target, wait_s=settings.deploy.lock_wait, application_name=RESTORE_LOCK_APPLICATION_NAME):
+            outcome = restore_manifest(settings, target, store, manifest, into=into, say=say, clock=clock)
+    else:
+        outcome = restore_manifest(settings, target, store, manifest, into=into, say=say, clock=clock)
     duration = clock.seconds
     rto = settings.restore.rto
     checks = [*outcome.checks, clock.check(rto)]
