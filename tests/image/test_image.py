@@ -181,6 +181,11 @@ def test_docker_stop_ends_a_deploy_within_seconds(docker_engine: DockerEngine, p
     assert "Traceback" not in logs.stderr
     # Nothing was migrated, and the deploy lock is free again: a second deploy (no hook) proceeds.
     assert db.scalar("select to_regclass('orders') is null") is True
+    config = project / "pgwarden.yml"
+    config.write_text(config.read_text().replace("touch hook-started && exec sleep 300", "echo ready"))
+    again = docker_engine.run("run", "--rm", *options, pgwarden_image, "deploy")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert db.scalar("select to_regclass('orders') is not null") is True
 
 
 @pytest.mark.parametrize(("target", "tool_check", "expected"), [
