@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -62,3 +63,35 @@ def die_with_parent() -> dict[str, Any]:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return {"preexec_fn": arm}
+
+
+def run_killing_group(args: Any, *, timeout: float | None = None, **popen: Any) -> subprocess.CompletedProcess[Any]:
+    """:func:`subprocess.run` for a child that may start children of its own (a hook's shell, npx).
+
+    The child leads a new process group, and when the run ends early (its timeout, Ctrl-C, the
+    SIGTERM pgwarden turns into an interrupt, any error while waiting) the whole group gets
+    SIGKILL, not only the child: a shell's background job or the node process npx started would
+    otherwise go on running a migration or a hook after pgwarden has stopped. A child that exits
+    on its own keeps whatever it deliberately left running. The child also dies with pgwarden
+    (:func:`die_with_parent`); a SIGKILLed pgwarden cannot reach its grandchildren.
+    """
+    popen.setdefault("start_new_session", True)
+    with subprocess.Popen(args, **popen, **die_with_parent()) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            _kill_group(proc)
+            exc.output, exc.stderr = proc.communicate()  # what it printed before the timeout
+            raise
+        except BaseException:
+            _kill_group(proc)
+            proc.wait()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

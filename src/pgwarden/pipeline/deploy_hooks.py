@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pgwarden.children import die_with_parent
+from pgwarden.children import run_killing_group
 from pgwarden.config import Settings
 from pgwarden.durations import format_duration
 from pgwarden.redact import redact
@@ -58,9 +58,10 @@ def run_hook(stage: str, command: str, settings: Settings, extra_env: dict[str, 
     env = {**os.environ, **extra_env}
     folder = settings.migrations.working_directory
     try:
-        done = subprocess.run(  # noqa: S602 - hooks are shell commands by design (pgwarden.yml)
+        # A hook is a shell command by design (pgwarden.yml); the children it starts end with it.
+        done = run_killing_group(  # noqa: S604
             command, shell=True, cwd=settings.resolve_path(folder) if folder else settings.base_dir, env=env,
-            capture_output=True, text=True, timeout=HOOK_TIMEOUT_S, check=False, **die_with_parent(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=HOOK_TIMEOUT_S,
         )
         code: int | None = done.returncode
         output = (done.stdout or "") + (done.stderr or "")

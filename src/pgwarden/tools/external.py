@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from pgwarden.children import die_with_parent
+from pgwarden.children import run_killing_group
 from pgwarden.config import Settings
 from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
@@ -204,7 +204,7 @@ def run_command(
     ``alembic --sql`` output) and ``errors`` holds stderr; otherwise both are interleaved.
     """
     try:
-        proc = subprocess.run(
+        proc = run_killing_group(  # npx, sh -c …: the tool's own children end with it
             list(argv),
             cwd=str(cwd),
             env=dict(env),
@@ -212,8 +212,6 @@ def run_command(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if separate_stderr else subprocess.STDOUT,
             timeout=timeout_s,
-            check=False,
-            **die_with_parent(),
         )
     except FileNotFoundError:
         raise OperationFailed(
