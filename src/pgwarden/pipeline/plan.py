@@ -28,6 +28,7 @@ from pgwarden.risk.engine import review_set
 from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
 from pgwarden.tools import get_tool
 from pgwarden.tools.base import MigrationTool, read_migration_text, sha256_file
+from pgwarden.tools.prisma_order import is_prisma_folder, migration_files
 from pgwarden.tools.sqldir import discover
 
 
@@ -189,6 +190,9 @@ def explicit_migrations(settings: Settings, paths: Sequence[str]) -> list[Migrat
             raise ConfigError(f"{raw}: no such file or folder (given as a PATH to plan)")
         if path.is_dir() and (path / "migration.sql").is_file():
             result.append(_file_migration(settings, path / "migration.sql", name=path.name))
+        elif path.is_dir() and is_prisma_folder(path):
+            # Prisma's own order (folder name): two folders may share a timestamp.
+            result.extend(_file_migration(settings, file, name=name) for name, file in migration_files(path))
         elif path.is_dir():
             files = discover(path)
             if not files:

@@ -1,0 +1,29 @@
+"""How Prisma orders a migrations folder: ``<name>/migration.sql`` folders, by folder name.
+
+Prisma (``migrate deploy``/``dev``) sorts the folders by name and applies them in that order; two
+folders may share a timestamp prefix (``20240101000000_a``, ``20240101000000_b``) and Prisma
+accepts it, so a PATH that is a Prisma folder is ordered this way, not by a unique version.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Prisma writes this file next to the migration folders (``prisma migrate dev``).
+LOCK_FILE = "migration_lock.toml"
+
+
+def is_prisma_folder(folder: Path) -> bool:
+    """True when ``folder`` is laid out as Prisma's: its lock file, or only ``<name>/migration.sql``
+    folders (and no loose .sql file, which is the plain ``sql`` layout)."""
+    if (folder / LOCK_FILE).is_file():
+        return True
+    entries = list(folder.iterdir())
+    has_folder = any(entry.is_dir() and (entry / "migration.sql").is_file() for entry in entries)
+    return has_folder and not any(entry.is_file() and entry.suffix == ".sql" for entry in entries)
+
+
+def migration_files(folder: Path) -> list[tuple[str, Path]]:
+    """``(name, migration.sql)`` of each migration folder in Prisma's apply order (folder name)."""
+    folders = sorted((entry for entry in folder.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
+    return [(entry.name, entry / "migration.sql") for entry in folders if (entry / "migration.sql").is_file()]
