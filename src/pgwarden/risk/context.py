@@ -62,10 +62,19 @@ class TableFacts:
     kind: str = "r"
     columns: dict[str, ColumnFacts] = field(default_factory=dict)
     constraints: list[ConstraintFacts] = field(default_factory=list)
+    #: Set when the migration itself proves the table empty (not measured): why, in words.
+    empty_because: str | None = None
+
+    @classmethod
+    def known_empty(cls, name: QualifiedName, reason: str) -> TableFacts:
+        """A table no database was asked about, known empty from the migration's own statements."""
+        return cls(table=name.display, exists=True, rows=0, empty=True, empty_because=reason)
 
     @property
     def context(self) -> dict[str, Any]:
-        """The ``context`` of a finding about this table."""
+        """The ``context`` of a finding about this table (no size for one that was not measured)."""
+        if self.empty_because is not None:
+            return {"empty_because": self.empty_because}
         result: dict[str, Any] = {"rows": self.rows, "bytes": self.bytes}
         return result
 

@@ -30,6 +30,9 @@ BIG_BYTES = 1 * GIB
 #: A table this small turns it down one step (it is done in well under a second).
 SMALL_ROWS = 10_000
 SMALL_BYTES = 10 * MIB
+#: A table this tiny is judged like an empty one: at most low (the work is instant).
+TINY_ROWS = 1_000
+TINY_BYTES = 1 * MIB
 
 
 class Rule(Protocol):
@@ -105,6 +108,19 @@ class RuleContext:
         facts = self.facts.table(table)
         return facts if facts is not None and facts.exists else None
 
+    def size_facts(self, table: QualifiedName | None, stmt: Statement | None = None) -> TableFacts | None:
+        """What to weigh a lock/rewrite on ``table`` by: the live facts, else, when the migration
+        itself proves the table empty at ``stmt`` (:meth:`SetState.empty_because`), facts saying so.
+
+        Measured facts win: a table with rows makes the earlier ADD COLUMN ... NOT NULL fail
+        (reported as will-fail), and once that is fixed the big table is what this statement meets.
+        """
+        facts = self.table(table)
+        if facts is not None or table is None:
+            return facts
+        reason = self.state.empty_because(table, stmt.node if stmt is not None else None)
+        return TableFacts.known_empty(table, reason) if reason is not None else None
+
     def once_per_migration(self, key: str) -> bool:
         """True the first time ``key`` is seen in the current migration."""
         reported = self.state.migration.reported
@@ -134,7 +150,7 @@ _DURATION_PHRASE = {"instant": "a moment", "seconds": "seconds", "minutes": "min
 
 def size_phrase(facts: TableFacts) -> str:
     if facts.empty:
-        return f"{facts.table} is empty"
+        return facts.empty_because or f"{facts.table} is empty"
     rows = f"about {facts.rows:,} rows" if facts.rows is not None else "rows (count unknown)"
     return f"{facts.table} has {rows} ({format_bytes(facts.bytes)})"
 
@@ -143,13 +159,20 @@ def sized(base: Severity, facts: TableFacts | None) -> Severity:
     """Scale a lock/rewrite severity by the table's real size."""
     if facts is None:
         return base
-    if facts.empty:
-        return min(base, Severity.LOW)
+    if facts.empty or is_tiny(facts):
+        # At most low, and never above what a small table gets (a low base goes to info).
+        return min(base.lowered(), Severity.LOW)
     if (facts.rows or 0) >= BIG_ROWS or facts.bytes >= BIG_BYTES:
         return base.raised()
     if facts.rows is not None and facts.rows < SMALL_ROWS and facts.bytes < SMALL_BYTES:
         return base.lowered()
     return base
+
+
+def is_tiny(facts: TableFacts) -> bool:
+    """A few rows in under 1 MiB (indexes and TOAST included): any work on it is instant. A table
+    never analyzed has no row estimate; its size on disk alone then bounds the work."""
+    return not facts.empty and (facts.rows is None or facts.rows <= TINY_ROWS) and facts.bytes < TINY_BYTES
 
 
 def size_hit(base: Severity, facts: TableFacts | None, table: QualifiedName | None, message: str,
@@ -159,6 +182,9 @@ def size_hit(base: Severity, facts: TableFacts | None, table: QualifiedName | No
         return Hit(base, message, suggestion, table=table)
     duration = duration_class(facts.bytes)
     context = {**facts.context, "duration": duration}
+    if facts.empty_because is not None:
+        return Hit(sized(base, facts), f"{message} ({facts.empty_because}, so this is instant)", suggestion,
+                   table=table, context={**facts.context, "duration": "instant"})
     if facts.empty:
         text = f"{message} ({facts.table} is empty, so this is instant)"
     else:

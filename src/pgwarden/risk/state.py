@@ -4,6 +4,11 @@ The engine feeds every parsed statement to :meth:`SetState.observe` *after* the 
 Objects created earlier in the set are new and empty: an index, a foreign key or NOT NULL on
 them locks nothing anyone waits for. Per-migration facts (explicit transaction, lock_timeout,
 enum labels added in the open transaction) reset at each migration boundary.
+
+A table can also be *known empty* at a point of one migration, though it exists: after an
+``ADD COLUMN ... NOT NULL`` without a default (it succeeds only on an empty table, so anything
+after it runs on one), a ``TRUNCATE`` or a ``DELETE`` without ``WHERE``. Until a row is inserted,
+later index builds, constraints and drops on it are instant and lose nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from pglast import ast, enums
 
 from pgwarden.names import QualifiedName
 from pgwarden.risk.sqlast import (
+    column_default,
+    column_fills_itself,
     column_is_not_null,
     nodes_of,
     proves_not_null,
@@ -47,6 +54,8 @@ class MigrationState:
     not_valid_here: set[tuple[str, str]] = field(default_factory=set)
     #: Keys a rule asked to report once per migration.
     reported: set[str] = field(default_factory=set)
+    #: Table key -> why it holds no rows at this point of the migration (see the module docstring).
+    known_empty: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +75,24 @@ class SetState:
 
     def is_new_table(self, table: QualifiedName | None) -> bool:
         return table is not None and table.key in self.new_tables
+
+    def empty_because(self, table: QualifiedName | None, node: Any = None) -> str | None:
+        """Why ``table`` is known to hold no rows when statement ``node`` runs, or None.
+
+        ``node`` is the statement being reviewed (not observed yet): an ALTER TABLE that adds a
+        NOT NULL column without a default empties nothing, but the whole statement succeeds only
+        on an empty table, so its other commands run on one.
+        """
+        if table is None:
+            return None
+        reason = self.migration.known_empty.get(table.key)
+        if reason is None and isinstance(node, ast.AlterTableStmt):
+            reason = _required_column_reason(node, table)
+        return reason
+
+    def _known_empty(self, table: QualifiedName | None, how: str) -> None:
+        if table is not None and table.key not in self.new_tables:
+            self.migration.known_empty.setdefault(table.key, f"{table.display} is empty: {how}")
 
     def observe(self, node: Any) -> None:
         """Record what one statement did (called after the rules have looked at it)."""
@@ -105,6 +132,30 @@ class SetState:
         elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
             for names in node.objects or ():
                 self.new_tables.discard(table_from_names(names).key)
+                m.known_empty.pop(table_from_names(names).key, None)
+        self._observe_rows(node)
+
+    def _observe_rows(self, node: Any) -> None:
+        """Track which tables are known empty: emptied, or proven empty, or filled again."""
+        known = self.migration.known_empty
+        if isinstance(node, ast.TruncateStmt):
+            for relation in node.relations or ():
+                self._known_empty(table_of(relation), "a TRUNCATE earlier in this migration empties it")
+        elif isinstance(node, ast.DeleteStmt) and node.whereClause is None and not node.usingClause:
+            self._known_empty(table_of(node.relation), "a DELETE without WHERE earlier in this migration empties it")
+        elif isinstance(node, ast.AlterTableStmt):
+            table = table_of(node.relation)
+            reason = _required_column_reason(node, table)
+            if table is not None and reason is not None and table.key not in self.new_tables:
+                known.setdefault(table.key, reason)
+        elif isinstance(node, ast.InsertStmt) or (isinstance(node, ast.CopyStmt) and node.is_from):
+            table = table_of(node.relation)
+            if table is not None:
+                known.pop(table.key, None)
+        elif isinstance(node, ast.RenameStmt) and node.renameType == enums.ObjectType.OBJECT_TABLE:
+            old = table_of(node.relation)
+            if old is not None and node.newname and old.key in known:
+                known[QualifiedName(old.schema, node.newname).key] = known.pop(old.key)
 
     def _observe_create(self, node: Any) -> None:
         table = table_of(node.relation)
@@ -156,6 +207,21 @@ class SetState:
         for column_ref in _column_refs(expr):
             if proves_not_null(expr, column_ref):
                 self.proven_not_null.add((table.key, column_ref))
+
+
+def _required_column_reason(node: Any, table: QualifiedName | None) -> str | None:
+    """Why ALTER TABLE ``node`` proves ``table`` empty: it adds a NOT NULL column that nothing fills."""
+    own = table_of(node.relation)
+    if table is None or own is None or own.key != table.key:
+        return None
+    for cmd in node.cmds or ():
+        column = cmd.def_
+        if cmd.subtype != enums.AlterTableType.AT_AddColumn or not isinstance(column, ast.ColumnDef):
+            continue
+        if column_is_not_null(column) and column_default(column) is None and not column_fills_itself(column):
+            return (f"{table.display} must be empty: {table.display}.{column.colname} is added NOT NULL "
+                    "without a default in this migration, which fails on a table with rows")
+    return None
 
 
 def _column_refs(expr: Any) -> set[str]:

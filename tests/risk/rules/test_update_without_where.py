@@ -14,6 +14,16 @@ OK: list[str | tuple[str, ...]] = [
 ]
 ERR: list[str | tuple[str, ...]] = [
     'UPDATE users SET a = 0;',
+    # A backfill of a column added just before: no data loss, only the write of every row (low).
+    (
+        'ALTER TABLE users ADD COLUMN slug text;\n'
+        'UPDATE users SET slug = lower(name);'
+    ),
+    # One of the columns existed: its values are overwritten.
+    (
+        'ALTER TABLE users ADD COLUMN slug text;\n'
+        'UPDATE users SET slug = lower(name), name = upper(name);'
+    ),
 ]
 
 test_ok, test_err, test_snapshot = rule_tests(ID, OK, ERR)

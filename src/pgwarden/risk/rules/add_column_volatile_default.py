@@ -73,6 +73,6 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         if why is None:
             continue
         reason, certain = why
-        yield size_hit(Severity.HIGH if certain else Severity.MEDIUM, ctx.table(table), table,
+        yield size_hit(Severity.HIGH if certain else Severity.MEDIUM, ctx.size_facts(table, stmt), table,
                        f"Adding {table.display}.{cmd.def_.colname} rewrites the table: {reason}", SUGGESTION,
                        work="reads and writes are blocked")

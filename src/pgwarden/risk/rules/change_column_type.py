@@ -35,11 +35,16 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         if kind is None:
             cheap = change.new[0].lstrip("_") in MAYBE_CHEAP_TARGETS and not change.has_using
             base = Severity.MEDIUM if cheap else Severity.HIGH
-            yield Hit(base, f"Changes the type of {where} to {change.new_display}: this rewrites the table "
-                      "and its indexes under an ACCESS EXCLUSIVE lock"
-                      + (" unless it only widens the current type" if cheap else ""), SUGGESTION, change.table)
+            message = (f"Changes the type of {where} to {change.new_display}: this rewrites the table and its "
+                       "indexes under an ACCESS EXCLUSIVE lock" + (" unless it only widens the current type"
+                                                                  if cheap else ""))
+            facts = ctx.size_facts(change.table, stmt)
+            if facts is not None and facts.empty_because is not None:
+                yield size_hit(base, facts, change.table, message, SUGGESTION, work="reads and writes are blocked")
+            else:
+                yield Hit(base, message, SUGGESTION, change.table)
             continue
-        yield size_hit(Severity.HIGH, ctx.table(change.table), change.table,
+        yield size_hit(Severity.HIGH, ctx.size_facts(change.table, stmt), change.table,
                        f"Changes {where} from {change.old_display} to {change.new_display}: this rewrites the "
                        "table and its indexes under an ACCESS EXCLUSIVE lock", SUGGESTION,
                        work="reads and writes are blocked")

@@ -24,6 +24,6 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         return
     if ctx.is_new(table):
         return
-    yield size_hit(Severity.HIGH, ctx.table(table), table,
+    yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
                    f"CLUSTER rewrites {table.display} under an ACCESS EXCLUSIVE lock", SUGGESTION,
                    work="reads and writes are blocked")

@@ -30,7 +30,11 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         if (table.key, column) in ctx.state.new_columns:
             continue
         where = f"{table.display}.{column}"
-        facts = ctx.table(table)
+        facts = ctx.size_facts(table, stmt)
+        if facts is not None and facts.empty_because is not None:
+            yield Hit(Severity.LOW, f"Drops column {where}, which holds no values ({facts.empty_because})",
+                      SUGGESTION, table, facts.context)
+            continue
         if facts is not None and column not in facts.columns:
             continue  # already gone, or added by a statement pgwarden cannot see: nothing to lose
         count = ctx.facts.non_null_count(table, column)

@@ -26,7 +26,7 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     for change in type_changes(stmt.node, ctx):
         if change.kind is not TypeChange.NARROWING:
             continue
-        facts = ctx.table(change.table)
+        facts = ctx.size_facts(change.table, stmt)
         if facts is not None and facts.empty:
             continue
         yield Hit(Severity.HIGH,

@@ -28,7 +28,7 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     table = table_of(node.relation)
     if node.concurrent or table is None or ctx.is_new(table):
         return
-    facts = ctx.table(table)
+    facts = ctx.size_facts(table, stmt)
     kind = "unique index" if node.unique else "index"
     yield size_hit(Severity.HIGH, facts, table,
                    f"Builds an {kind} on {table.display} without CONCURRENTLY: writes to the table wait "

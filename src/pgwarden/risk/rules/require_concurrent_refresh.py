@@ -24,6 +24,6 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     view = table_of(node.relation)
     if node.concurrent or node.skipData or view is None or ctx.is_new(view):
         return
-    yield size_hit(Severity.HIGH, ctx.table(view), view,
+    yield size_hit(Severity.HIGH, ctx.size_facts(view, stmt), view,
                    f"REFRESH MATERIALIZED VIEW {view.display} without CONCURRENTLY: reads of the view wait "
                    "until the query behind it has run again", SUGGESTION, work="reads are blocked")

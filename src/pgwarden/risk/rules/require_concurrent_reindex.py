@@ -38,6 +38,6 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         return
     if table is None or ctx.is_new(table):
         return
-    yield size_hit(Severity.HIGH, ctx.table(table), table,
+    yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
                    f"REINDEX TABLE {table.display} without CONCURRENTLY blocks writes while every index "
                    "is rebuilt", SUGGESTION, work="writes are blocked")

@@ -33,6 +33,6 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         ):
             continue
         name = f" {constraint.conname}" if constraint.conname else ""
-        yield size_hit(Severity.HIGH, ctx.table(table), table,
+        yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
                        f"Adds CHECK constraint{name} on {table.display} without NOT VALID: every row is "
                        "checked under an ACCESS EXCLUSIVE lock", SUGGESTION, work="reads and writes are blocked")

@@ -37,7 +37,7 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         ):
             continue
         target = table_of(constraint.pktable)
-        yield size_hit(Severity.HIGH, ctx.table(table), table,
+        yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
                        f"Adds a foreign key on {table.display}"
                        + (f" to {target.display}" if target else "")
                        + " without NOT VALID: every row is checked while writes to both tables wait",

@@ -33,7 +33,7 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
             kinds = [c.contype for c in constraint.constraints or () if isinstance(c, ast.Constraint)]
             found = [k for k in kinds if k in _KINDS]
             if found:
-                yield size_hit(Severity.HIGH, ctx.table(table), table,
+                yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
                                f"Adds column {constraint.colname} as {_KINDS[found[0]]}: its index is built "
                                f"on {table.display} under an ACCESS EXCLUSIVE lock", SUGGESTION,
                                work="reads and writes are blocked")
@@ -45,7 +45,7 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
             or constraint.indexname
         ):
             continue
-        yield size_hit(Severity.HIGH, ctx.table(table), table,
+        yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
                        f"Adds a {_KINDS[constraint.contype]} constraint on {table.display} without USING INDEX: "
                        "the index is built under an ACCESS EXCLUSIVE lock", SUGGESTION,
                        work="reads and writes are blocked")

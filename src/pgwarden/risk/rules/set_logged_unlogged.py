@@ -27,6 +27,6 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         return
     for cmd in stmt.node.cmds or ():
         if cmd.subtype in _SUBTYPES:
-            yield size_hit(Severity.HIGH, ctx.table(table), table,
+            yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
                            f"{_SUBTYPES[cmd.subtype]} rewrites {table.display} under an ACCESS EXCLUSIVE lock",
                            SUGGESTION, work="reads and writes are blocked")

@@ -46,7 +46,7 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
             continue
         if (table.key, cmd.name) in ctx.state.proven_not_null:
             continue
-        facts = ctx.table(table)
+        facts = ctx.size_facts(table, stmt)
         if facts is not None:
             column = facts.columns.get(cmd.name)
             if column is not None and column.not_null:

@@ -31,6 +31,6 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         table = table_of(relation)
         if table is None or ctx.is_new(table):
             continue
-        yield size_hit(Severity.HIGH, ctx.table(table), table,
+        yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
                        f"VACUUM FULL rewrites {table.display} under an ACCESS EXCLUSIVE lock", SUGGESTION,
                        work="reads and writes are blocked")

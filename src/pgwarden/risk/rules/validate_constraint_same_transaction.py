@@ -33,6 +33,6 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
             continue
         if (table.key, cmd.name) not in ctx.state.migration.not_valid_here:
             continue
-        yield size_hit(Severity.MEDIUM, ctx.table(table), table,
+        yield size_hit(Severity.MEDIUM, ctx.size_facts(table, stmt), table,
                        f"Validates {cmd.name} in the same transaction that added it NOT VALID: the ADD's "
                        "lock is held during the whole validation scan", SUGGESTION, work="writes are blocked")
