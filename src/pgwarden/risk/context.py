@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pgwarden.names import QualifiedName
+from pgwarden.risk import live_values
+from pgwarden.risk.live_values import BoundedCount, ExtensionFacts
 
 if TYPE_CHECKING:
     # Imported where used instead: psycopg is 60% of the import time of a static review,
@@ -96,6 +98,16 @@ class FactsSource(Protocol):
 
     def function_volatility(self, name: str) -> str | None: ...
 
+    # Values and server offers (risk/live_values.py): what only the data can tell will fail.
+    def duplicate_keys(self, name: QualifiedName, columns: tuple[str, ...], predicate: str | None,
+                       nulls_distinct: bool) -> BoundedCount | None: ...
+
+    def enum_labels(self, type_name: str) -> tuple[str, ...] | None: ...
+
+    def rows_holding(self, name: QualifiedName, column: str, values: tuple[str, ...]) -> BoundedCount | None: ...
+
+    def extension(self, name: str) -> ExtensionFacts | None: ...
+
 
 class NoFacts:
     """A static plan: nothing is known about the database."""
@@ -109,6 +121,20 @@ class NoFacts:
         return None
 
     def function_volatility(self, name: str) -> str | None:
+        return None
+
+    # Values and server offers: unknown without a database.
+    def duplicate_keys(self, name: QualifiedName, columns: tuple[str, ...], predicate: str | None,
+                       nulls_distinct: bool) -> BoundedCount | None:
+        return None
+
+    def enum_labels(self, type_name: str) -> tuple[str, ...] | None:
+        return None
+
+    def rows_holding(self, name: QualifiedName, column: str, values: tuple[str, ...]) -> BoundedCount | None:
+        return None
+
+    def extension(self, name: str) -> ExtensionFacts | None:
         return None
 
 
@@ -245,3 +271,17 @@ class LiveFacts:
             kinds = {r[0] for r in rows or []}
             self._volatility[name] = next((k for k in ("v", "s", "i") if k in kinds), None)
         return self._volatility[name]
+
+    # Values and server offers (risk/live_values.py), each bounded and under the same timeout.
+    def duplicate_keys(self, name: QualifiedName, columns: tuple[str, ...], predicate: str | None,
+                       nulls_distinct: bool) -> BoundedCount | None:
+        return live_values.duplicate_keys(self._query, name, columns, predicate, nulls_distinct)
+
+    def enum_labels(self, type_name: str) -> tuple[str, ...] | None:
+        return live_values.enum_labels(self._query, type_name)
+
+    def rows_holding(self, name: QualifiedName, column: str, values: tuple[str, ...]) -> BoundedCount | None:
+        return live_values.rows_holding(self._query, name, column, values)
+
+    def extension(self, name: str) -> ExtensionFacts | None:
+        return live_values.extension(self._query, name)

@@ -1,0 +1,119 @@
+"""Live questions about the values in a table and what the server offers, for rules that can
+only tell "this will fail" from the data: duplicates under a new unique index, rows still
+holding an enum label a recreated type drops, an extension the server does not ship.
+
+:class:`~pgwarden.risk.context.LiveFacts` calls these with its own ``query`` (one read-only
+transaction under ``risk.statement_timeout`` per call, ``None`` when it fails or times out).
+Every count is bounded with ``LIMIT``: a rule needs "none", or "at least this many", never the
+exact figure, and the scan stops as soon as it has seen enough.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pgwarden.names import QualifiedName
+
+if TYPE_CHECKING:
+    from psycopg import sql
+
+Query = Callable[["str | sql.Composable", tuple[Any, ...]], "list[tuple[Any, ...]] | None"]
+
+#: Counting stops here: "at least 1,000 duplicated keys" says all a reviewer needs.
+COUNT_CAP = 1_000
+
+
+@dataclass(frozen=True)
+class BoundedCount:
+    """How many rows/keys matched, stopping at ``COUNT_CAP`` (``capped``: there are at least that many)."""
+
+    count: int
+    capped: bool
+    #: One matching value, as text, for the message (``None`` when none matched).
+    example: str | None = None
+
+    @property
+    def phrase(self) -> str:
+        return f"at least {self.count:,}" if self.capped else f"{self.count:,}"
+
+
+def _ident(value: QualifiedName | str) -> sql.Composable:
+    from psycopg import sql  # loaded already: only LiveFacts, which was handed a connection, calls us
+
+    if isinstance(value, QualifiedName):
+        return sql.Identifier(value.name) if value.schema is None else sql.Identifier(value.schema, value.name)
+    return sql.Identifier(value)
+
+
+def duplicate_keys(query: Query, table: QualifiedName, columns: Sequence[str], predicate: str | None,
+                   nulls_distinct: bool) -> BoundedCount | None:
+    """Key values held by more than one row of ``table`` (NULL keys excluded unless
+    ``nulls_distinct`` is false), among rows matching ``predicate`` (a partial index's WHERE,
+    SQL deparsed from the migration's own parse tree)."""
+    from psycopg import sql
+
+    cols = sql.SQL(", ").join(_ident(c) for c in columns)
+    conditions: list[sql.Composable] = []
+    if nulls_distinct:
+        conditions += [sql.SQL("{} is not null").format(_ident(c)) for c in columns]
+    if predicate:
+        conditions.append(sql.SQL("({})").format(sql.SQL(predicate)))  # type: ignore[arg-type]
+    where = sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL("")
+    key = sql.SQL("row({})::text").format(cols) if len(columns) > 1 else sql.SQL("{}::text").format(cols)
+    statement = sql.SQL(
+        "select k from (select {key} as k from {table}{where} group by {cols} having count(*) > 1 limit {cap}) d"
+    ).format(key=key, table=_ident(table), where=where, cols=cols, cap=sql.Literal(COUNT_CAP + 1))
+    rows = query(statement, ())
+    if rows is None:
+        return None
+    return BoundedCount(min(len(rows), COUNT_CAP), len(rows) > COUNT_CAP, str(rows[0][0]) if rows else None)
+
+
+def enum_labels(query: Query, type_name: str) -> tuple[str, ...] | None:
+    """The labels of enum type ``type_name`` (a pg_type.typname, or schema-qualified), in order;
+    ``None`` when it is not an enum (or the lookup failed)."""
+    rows = query("select e.enumlabel from pg_enum e join pg_type t on t.oid = e.enumtypid "
+                 "where t.oid = to_regtype(%s) order by e.enumsortorder", (_regtype_text(type_name),))
+    return tuple(str(r[0]) for r in rows) if rows else None
+
+
+def _regtype_text(type_name: str) -> str:
+    """``Role`` -> ``"Role"``: to_regtype folds unquoted names to lower case like SQL does."""
+    return ".".join('"' + part.replace('"', '""') + '"' for part in type_name.split("."))
+
+
+def rows_holding(query: Query, table: QualifiedName, column: str, values: Sequence[str]) -> BoundedCount | None:
+    """Rows of ``table`` whose ``column`` (as text) is one of ``values``."""
+    from psycopg import sql
+
+    statement = sql.SQL("select v from (select {col}::text as v from {table} where {col}::text = any(%s) "
+                        "limit {cap}) d").format(col=_ident(column), table=_ident(table),
+                                                 cap=sql.Literal(COUNT_CAP + 1))
+    rows = query(statement, (list(values),))
+    if rows is None:
+        return None
+    return BoundedCount(min(len(rows), COUNT_CAP), len(rows) > COUNT_CAP, str(rows[0][0]) if rows else None)
+
+
+@dataclass(frozen=True)
+class ExtensionFacts:
+    name: str
+    #: pg_available_extensions: the server ships it (its control file is installed).
+    available: bool
+    installed_version: str | None = None
+
+
+def extension(query: Query, name: str) -> ExtensionFacts | None:
+    rows = query("select installed_version from pg_available_extensions where name = %s", (name,))
+    if rows is None:
+        return None
+    if not rows:
+        installed = query("select extversion from pg_extension where extname = %s", (name,))
+        # Installed but its control file gone (a server upgrade without the package): still there.
+        if installed:
+            return ExtensionFacts(name, available=False, installed_version=str(installed[0][0]))
+        return ExtensionFacts(name, available=False)
+    version = rows[0][0]
+    return ExtensionFacts(name, available=True, installed_version=None if version is None else str(version))
