@@ -28,6 +28,7 @@ from pgwarden.risk.rules import (
     edited_after_apply,
     enum_value_used_in_transaction,
     explicit_lock,
+    extension_unavailable,
     failed_migration,
     ignore_without_reason,
     narrow_column_type,
@@ -88,6 +89,8 @@ RULES: list[StatementRule] = [
     concurrently_in_transaction,
     concurrently_in_prisma_migration,
     enum_value_used_in_transaction,
+    # will fail (live context)
+    extension_unavailable,
 ]
 
 #: Rules whose findings the engine (parse errors, ignore directives) or the plan step (the tool's
