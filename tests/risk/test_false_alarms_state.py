@@ -6,8 +6,8 @@
    table the same way.
 2. An UPDATE without WHERE that fills columns added earlier in the set overwrites nothing: it is
    a backfill (the write and lock of every row, low unless the table is big), not data loss.
-5. With live context, a tiny table (at most 1,000 rows in under 1 MiB) is judged like an empty
-   one: the work is instant, so at most low.
+5. With live context, a tiny table (at most 1,000 rows in under 1 MiB, indexes included) is
+   judged like an empty one: the work is instant, so at most low.
 
 Each pattern has its err case (the false alarm, now low or info) and its ok case (the true
 finding that must stay: another table, another migration, rows inserted, a default).
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pglast
 import pytest
 
 from pgwarden.records import Category, Finding, Migration, Severity
 from pgwarden.risk import rule as rule_module
 from pgwarden.risk.engine import review
+from pgwarden.risk.state import SetState
 from tests.risk.helpers import of_rule, run
 
 ADD_REQUIRED = 'ALTER TABLE "Order" ADD COLUMN "userId" TEXT NOT NULL;\n'
@@ -153,11 +155,16 @@ def test_err_live_index_on_a_tiny_table_is_low(conn: Any, rows: int) -> None:
     _populate(conn, rows)
     [finding] = _review(conn, "create index t_a on t (a);", "require-concurrent-index")
     assert finding.severity is Severity.LOW and finding.context["duration"] == "instant"
-    assert f"about {rows:,} rows" in finding.message
+    assert f"about {rows:,} rows" in finding.message and "for a moment" in finding.message
+    assert finding.context["bytes"] < 1024 * 1024
 
 
-def test_ok_live_a_table_over_the_tiny_limit_is_only_lowered_one_step(conn: Any) -> None:
-    _populate(conn, 2_000)
+@pytest.mark.parametrize(("rows", "pad"), [(2_000, 0), (800, 1_500)])
+def test_ok_live_a_table_over_a_tiny_limit_is_only_lowered_one_step(conn: Any, rows: int, pad: int) -> None:
+    _populate(conn, rows)
+    if pad:  # few rows, but over 1 MiB (under the 2 kB at which TOAST would compress them)
+        conn.execute(f"update t set name = repeat('x', {pad})")
+        conn.execute("vacuum analyze t")
     [finding] = _review(conn, "create index t_a on t (a);", "require-concurrent-index")
     assert finding.severity is Severity.MEDIUM
 
@@ -195,6 +202,8 @@ def test_err_live_empty_table_with_the_required_column(conn: Any) -> None:
 def test_live_backfill_is_info_on_a_small_table_and_medium_on_a_big_one(conn: Any,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     _populate(conn, 5_000)
+    conn.execute("update t set name = repeat('x', 400)")  # over 1 MiB: small, not tiny
+    conn.execute("vacuum analyze t")
     sql = "alter table t add column slug text;\nupdate t set slug = name;"
     [small] = _review(conn, sql, "update-without-where")
     assert (small.category, small.severity) == (Category.BLOCKING_LOCK, Severity.INFO)
@@ -202,3 +211,12 @@ def test_live_backfill_is_info_on_a_small_table_and_medium_on_a_big_one(conn: An
     [big] = _review(conn, sql, "update-without-where")
     assert (big.category, big.severity) == (Category.BLOCKING_LOCK, Severity.MEDIUM)
     assert "about 5,000 rows" in big.message
+
+
+def test_enum_types_created_in_the_migration_are_remembered_with_their_labels() -> None:
+    # For enum-value-removed-in-use: a type recreated here lacks the labels it does not list.
+    state = SetState()
+    state.observe(pglast.parse_sql("CREATE TYPE \"Role_new\" AS ENUM ('USER', 'ADMIN');")[0].stmt)
+    assert state.migration.created_enums == {"Role_new": ("USER", "ADMIN")}
+    state.start_migration("next")
+    assert state.migration.created_enums == {}

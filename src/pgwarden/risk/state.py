@@ -56,6 +56,8 @@ class MigrationState:
     reported: set[str] = field(default_factory=set)
     #: Table key -> why it holds no rows at this point of the migration (see the module docstring).
     known_empty: dict[str, str] = field(default_factory=dict)
+    #: Enum types created in this migration -> their labels.
+    created_enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -121,6 +123,8 @@ class SetState:
                 self.new_indexes.add(node.idxname)
         elif isinstance(node, ast.AlterTableStmt):
             self._observe_alter(node)
+        elif isinstance(node, ast.CreateEnumStmt) and node.typeName:
+            m.created_enums[str(node.typeName[-1].sval)] = tuple(str(v.sval) for v in node.vals or ())
         elif isinstance(node, ast.AlterEnumStmt):
             if node.newVal and not node.oldVal:
                 m.new_enum_labels[node.newVal] = ".".join(str(n.sval) for n in node.typeName or ())
