@@ -25,7 +25,8 @@ def run(*sqls: str, conn: Any = None, **kwargs: Any) -> list[Finding]:
 
 
 def of_rule(rule: str, *sqls: str, conn: Any = None) -> list[Finding]:
-    return [f for f in run(*sqls, conn=conn) if f.rule == rule]
+    """The rule's own findings, not merged with other rules' on the same statement."""
+    return [f for f in run(*sqls, conn=conn, merge=False) if f.rule == rule]
 
 
 def assert_clean(rule: str, sql: str | tuple[str, ...]) -> None:

@@ -15,7 +15,7 @@ from pgwarden.risk.engine import review
 
 
 def _review(conn: Any, sql: str, rule: str, **kwargs: Any) -> list[Any]:
-    return [f for f in review([Migration("m", "m.sql", sql=sql)], conn=conn, **kwargs) if f.rule == rule]
+    return [f for f in review([Migration("m", "m.sql", sql=sql)], conn=conn, merge=False, **kwargs) if f.rule == rule]
 
 
 def _populate(conn: Any, rows: int) -> None:

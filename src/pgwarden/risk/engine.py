@@ -4,8 +4,10 @@
 findings and, apart, the ones waived by a reasoned ignore (an ignore without a reason waives
 nothing). :func:`review` is the findings alone. Both are pure apart from the optional read-only
 connection, which is wrapped in :class:`~pgwarden.risk.context.LiveFacts` so rules can weigh a
-finding by the real table. Statements are seen in apply order across the whole set, so a table
-created by migration 1 is known to be new and empty in migration 3.
+finding by the real table. Several findings on one statement come out as one, at the highest
+severity, the others folded in as detail (:mod:`pgwarden.risk.merge`). Statements are seen in
+apply order across the whole set, so a table created by migration 1 is known to be new and empty
+in migration 3.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pgwarden.config import IgnoreEntry, RiskConfig
 from pgwarden.records import Finding, Migration, Severity
 from pgwarden.risk.context import FactsSource, LiveFacts, NoFacts
+from pgwarden.risk.merge import merge_statement
 from pgwarden.risk.parse import Directive, ParsedStatement, display_statement, parse_sql
 from pgwarden.risk.rule import RuleContext, Statement, StatementRule
 from pgwarden.risk.rules import RULES, ignore_without_reason, syntax_error
@@ -67,9 +70,13 @@ def review(
     *,
     conn: psycopg.Connection[Any] | None = None,
     risk: RiskConfig | None = None,
+    merge: bool = True,
 ) -> list[Finding]:
-    """Findings for the pending ``migrations`` (in apply order), after suppression."""
-    return review_set(migrations, conn=conn, risk=risk).findings
+    """Findings for the pending ``migrations`` (in apply order), after suppression.
+
+    ``merge=False`` keeps each rule's finding apart (a rule's own tests look at its verdict alone).
+    """
+    return review_set(migrations, conn=conn, risk=risk, merge=merge).findings
 
 
 def review_set(
@@ -78,12 +85,14 @@ def review_set(
     conn: psycopg.Connection[Any] | None = None,
     risk: RiskConfig | None = None,
     session_lock_timeout: bool = False,
+    merge: bool = True,
 ) -> Review:
     """Findings for the pending ``migrations`` (in apply order), and those waived with a reason.
 
     ``session_lock_timeout``: the session that applies them already has a lock_timeout (pgwarden
     deploy sets ``deploy.lock_timeout``), as if each migration started with SET lock_timeout; a
-    migration that turns it off (SET lock_timeout = 0) is judged as written.
+    migration that turns it off (SET lock_timeout = 0) is judged as written. ``merge``: several
+    findings on one statement come out as one (:func:`~pgwarden.risk.merge.merge_statement`).
     """
     risk = risk or RiskConfig()
     facts: FactsSource = LiveFacts(conn, risk.statement_timeout) if conn is not None else NoFacts()
@@ -98,7 +107,7 @@ def review_set(
         state.start_migration(migration.name)
         state.migration.lock_timeout_set = session_lock_timeout
         for parsed in statements:
-            _review_statement(parsed, migration, ctx, risk.ignore, result)
+            _review_statement(parsed, migration, ctx, risk.ignore, result, merge=merge)
     result.findings.extend(ignore_without_reason.config_findings(risk.ignore))
     if isinstance(facts, LiveFacts):
         result.facts_errors = list(dict.fromkeys(facts.errors))
@@ -106,7 +115,7 @@ def review_set(
 
 
 def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleContext,
-                      ignores: Sequence[IgnoreEntry], result: Review) -> None:
+                      ignores: Sequence[IgnoreEntry], result: Review, *, merge: bool) -> None:
     statement = display_statement(parsed.text)
     found: list[Finding] = []
     if parsed.error is not None:
@@ -125,12 +134,15 @@ def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleCo
                     statement=statement,
                 ))
         ctx.state.observe(parsed.node)
+    kept: list[Finding] = []
     for finding in found:
         reason = _waiver(finding, parsed.directives, ignores)
         if reason is None:
-            result.findings.append(finding)
+            kept.append(finding)
         else:
             result.waived.append(replace(finding, waived_reason=reason))
+    # Waived first, then merged: a reasoned ignore of any one rule still takes exactly that one out.
+    result.findings.extend(merge_statement(kept) if merge else kept)
     result.findings.extend(ignore_without_reason.directive_findings(
         parsed.directives, migration=migration.name, file=migration.path, statement=statement))
 
