@@ -220,3 +220,17 @@ def test_enum_types_created_in_the_migration_are_remembered_with_their_labels() 
     assert state.migration.created_enums == {"Role_new": ("USER", "ADMIN")}
     state.start_migration("next")
     assert state.migration.created_enums == {}
+
+
+def test_err_a_second_required_column_is_medium_the_first_stays_high() -> None:
+    first, second = of_rule("not-null-column-without-default",
+                            ADD_REQUIRED + 'ALTER TABLE "Order" ADD COLUMN "shopId" TEXT NOT NULL;')
+    assert first.severity is Severity.HIGH
+    assert second.severity is Severity.MEDIUM and "Order must be empty" in second.message
+    assert "inserts from the running release" in second.message
+
+
+def test_ok_required_columns_in_two_migrations_are_both_high() -> None:
+    hits = of_rule("not-null-column-without-default", ADD_REQUIRED,
+                   'ALTER TABLE "Order" ADD COLUMN "shopId" TEXT NOT NULL;')
+    assert [h.severity for h in hits] == [Severity.HIGH, Severity.HIGH]

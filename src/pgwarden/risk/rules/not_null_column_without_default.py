@@ -35,7 +35,14 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
             continue
         where = f"{table.display}.{column.colname}"
         facts = ctx.table(table)
-        if facts is None:
+        # An earlier statement of this migration already requires the table empty (and is
+        # reported for it): this column adds no failure of its own, only the broken inserts.
+        empty_because = ctx.state.empty_because(table) if facts is None else None
+        if empty_because is not None:
+            yield Hit(Severity.MEDIUM, f"Adds NOT NULL column {where} without a default: {empty_because}, "
+                      "so this adds no failure of its own, but inserts from the running release that omit "
+                      "the column will fail", SUGGESTION, table, {"empty_because": empty_because})
+        elif facts is None:
             yield Hit(Severity.HIGH, f"Adds NOT NULL column {where} without a default: fails if the table has "
                       "rows, and breaks inserts from the running release if it has none", SUGGESTION, table)
         elif facts.empty:
