@@ -96,6 +96,10 @@ def test_err_a_renamed_empty_table_stays_empty() -> None:
     ("a later migration: the app may have inserted rows in between", (ADD_REQUIRED, INDEX)),
     ("rows inserted after it", (ADD_REQUIRED + 'INSERT INTO "Order" SELECT * FROM "OldOrder";\n' + INDEX,)),
     ("rows copied in after it", (ADD_REQUIRED + 'COPY "Order" FROM \'/tmp/orders.csv\';\n' + INDEX,)),
+    ("rows merged in after it", (ADD_REQUIRED + 'MERGE INTO "Order" o USING "Old" s ON o.id = s.id '
+                                 'WHEN NOT MATCHED THEN INSERT VALUES (s.id);\n' + INDEX,)),
+    ("a DO block may insert", (ADD_REQUIRED + 'DO $$ BEGIN PERFORM 1; END $$;\n' + INDEX,)),
+    ("a procedure may insert", (ADD_REQUIRED + 'CALL fill_orders();\n' + INDEX,)),
     ("a DELETE with WHERE", ('DELETE FROM "Order" WHERE id < 10;\n' + INDEX,)),
     ("the index comes first", (INDEX + ADD_REQUIRED,)),
 ])

@@ -152,10 +152,12 @@ class SetState:
             reason = _required_column_reason(node, table)
             if table is not None and reason is not None and table.key not in self.new_tables:
                 known.setdefault(table.key, reason)
-        elif isinstance(node, ast.InsertStmt) or (isinstance(node, ast.CopyStmt) and node.is_from):
+        elif isinstance(node, (ast.InsertStmt, ast.MergeStmt)) or (isinstance(node, ast.CopyStmt) and node.is_from):
             table = table_of(node.relation)
             if table is not None:
                 known.pop(table.key, None)
+        elif isinstance(node, (ast.DoStmt, ast.CallStmt)):
+            known.clear()  # code pgwarden does not follow may insert anywhere
         elif isinstance(node, ast.RenameStmt) and node.renameType == enums.ObjectType.OBJECT_TABLE:
             old = table_of(node.relation)
             if old is not None and node.newname and old.key in known:
