@@ -5,7 +5,8 @@ holding an enum label a recreated type drops, an extension the server does not s
 :class:`~pgwarden.risk.context.LiveFacts` calls these with its own ``query`` (one read-only
 transaction under ``risk.statement_timeout`` per call, ``None`` when it fails or times out).
 Every count is bounded with ``LIMIT``: a rule needs "none", or "at least this many", never the
-exact figure, and the scan stops as soon as it has seen enough.
+exact figure, and the scan stops as soon as it has seen enough. No value is read back: counts
+only, so no row data reaches a report or a PR comment.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ class BoundedCount:
 
     count: int
     capped: bool
-    #: One matching value, as text, for the message (``None`` when none matched).
-    example: str | None = None
 
     @property
     def phrase(self) -> str:
@@ -47,28 +46,32 @@ def _ident(value: QualifiedName | str) -> sql.Composable:
     return sql.Identifier(value)
 
 
-def duplicate_keys(query: Query, table: QualifiedName, columns: Sequence[str], predicate: str | None,
+def duplicate_keys(query: Query, table: QualifiedName, keys: Sequence[str], predicate: str | None,
                    nulls_distinct: bool) -> BoundedCount | None:
-    """Key values held by more than one row of ``table`` (NULL keys excluded unless
-    ``nulls_distinct`` is false), among rows matching ``predicate`` (a partial index's WHERE,
-    SQL deparsed from the migration's own parse tree)."""
+    """Key values held by more than one row of ``table`` (keys with a NULL part excluded unless
+    ``nulls_distinct`` is false), among the rows matching ``predicate`` (a partial index's WHERE).
+
+    ``keys`` and ``predicate`` are SQL: quoted column names, or expressions deparsed by pglast from
+    the migration's own parse tree (never text pasted from the file); they run in LiveFacts'
+    read-only transaction, so they cannot write.
+    """
     from psycopg import sql
 
-    cols = sql.SQL(", ").join(_ident(c) for c in columns)
+    parts = [sql.SQL(k) for k in keys]  # type: ignore[arg-type]  # deparsed SQL, not a literal string
+    cols = sql.SQL(", ").join(parts)
     conditions: list[sql.Composable] = []
     if nulls_distinct:
-        conditions += [sql.SQL("{} is not null").format(_ident(c)) for c in columns]
+        conditions += [sql.SQL("({}) is not null").format(part) for part in parts]
     if predicate:
         conditions.append(sql.SQL("({})").format(sql.SQL(predicate)))  # type: ignore[arg-type]
     where = sql.SQL(" where ") + sql.SQL(" and ").join(conditions) if conditions else sql.SQL("")
-    key = sql.SQL("row({})::text").format(cols) if len(columns) > 1 else sql.SQL("{}::text").format(cols)
     statement = sql.SQL(
-        "select k from (select {key} as k from {table}{where} group by {cols} having count(*) > 1 limit {cap}) d"
-    ).format(key=key, table=_ident(table), where=where, cols=cols, cap=sql.Literal(COUNT_CAP + 1))
+        "select 1 from {table}{where} group by {cols} having count(*) > 1 limit {cap}"
+    ).format(table=_ident(table), where=where, cols=cols, cap=sql.Literal(COUNT_CAP + 1))
     rows = query(statement, ())
     if rows is None:
         return None
-    return BoundedCount(min(len(rows), COUNT_CAP), len(rows) > COUNT_CAP, str(rows[0][0]) if rows else None)
+    return BoundedCount(min(len(rows), COUNT_CAP), len(rows) > COUNT_CAP)
 
 
 def enum_labels(query: Query, type_name: str) -> tuple[str, ...] | None:
@@ -88,13 +91,12 @@ def rows_holding(query: Query, table: QualifiedName, column: str, values: Sequen
     """Rows of ``table`` whose ``column`` (as text) is one of ``values``."""
     from psycopg import sql
 
-    statement = sql.SQL("select v from (select {col}::text as v from {table} where {col}::text = any(%s) "
-                        "limit {cap}) d").format(col=_ident(column), table=_ident(table),
-                                                 cap=sql.Literal(COUNT_CAP + 1))
+    statement = sql.SQL("select 1 from {table} where {col}::text = any(%s) limit {cap}").format(
+        col=_ident(column), table=_ident(table), cap=sql.Literal(COUNT_CAP + 1))
     rows = query(statement, (list(values),))
     if rows is None:
         return None
-    return BoundedCount(min(len(rows), COUNT_CAP), len(rows) > COUNT_CAP, str(rows[0][0]) if rows else None)
+    return BoundedCount(min(len(rows), COUNT_CAP), len(rows) > COUNT_CAP)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from pgwarden.risk.rules import (
     sql_unavailable,
     syntax_error,
     truncate_table,
+    unique_on_duplicate_values,
     update_without_where,
     vacuum_full,
     validate_constraint_same_transaction,
@@ -91,6 +92,7 @@ RULES: list[StatementRule] = [
     enum_value_used_in_transaction,
     # will fail (live context)
     extension_unavailable,
+    unique_on_duplicate_values,
 ]
 
 #: Rules whose findings the engine (parse errors, ignore directives) or the plan step (the tool's
