@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from pgwarden.config import IgnoreEntry, RiskConfig
+from pgwarden.names import QualifiedName
 from pgwarden.records import Migration, PlanReport
 from pgwarden.report.annotations import annotation_lines
 from pgwarden.report.sarif import render_sarif
+from pgwarden.risk import context as context_module
+from pgwarden.risk.context import LiveFacts
 from pgwarden.risk.merge import rules_of
 from tests.risk.helpers import run
 
@@ -77,3 +82,72 @@ def test_renderers_name_every_merged_rule() -> None:
         assert rule in line
         assert rule in result["message"]["text"]
         assert rule in result["properties"]["context"]["also"]
+
+
+# --- DROP INDEX carries its table (false alarm 4) ----------------------------------------------
+
+DROP_RULE = "require-concurrent-index-drop"
+
+
+def _drops(*sqls: str, conn: Any = None) -> list[Any]:
+    return [f for f in run(*sqls, conn=conn, merge=False) if f.rule == DROP_RULE]
+
+
+def test_static_drop_index_of_an_unknown_table_stays_medium() -> None:
+    [finding] = _drops("DROP INDEX users_email;")
+    assert finding.severity.value == "medium" and finding.table is None
+
+
+def test_prisma_index_of_a_table_the_set_drops_gives_no_finding() -> None:
+    assert _drops('DROP INDEX "Post_authorId_idx";\nDROP TABLE "Post";') == []
+    assert _drops('DROP INDEX "Post_authorId_idx";', 'DROP TABLE "Post";') == []
+    # Another table's index, or a name Prisma does not write, is still reported.
+    assert len(_drops('DROP INDEX "Comment_postId_idx";\nDROP TABLE "Post";')) == 1
+    assert len(_drops('DROP INDEX post_lookup;\nDROP TABLE "Post";')) == 1
+
+
+def test_index_created_in_the_set_gives_no_finding() -> None:
+    assert _drops("CREATE INDEX CONCURRENTLY i ON users (a);", "DROP INDEX i;") == []
+
+
+@pytest.fixture
+def conn(db: Any) -> Any:
+    with db.connect() as connection:
+        connection.execute("create table big (id int primary key, a int, pad text)")
+        connection.execute("insert into big select g, g, repeat('x', 100) from generate_series(1, 20000) g")
+        connection.execute("create index big_a on big (a)")
+        connection.execute("create table empty (id int primary key, a int)")
+        connection.execute("create index empty_a on empty (a)")
+        connection.execute('create schema app; create table app."Order" (id int); create index "Order_id_idx" '
+                           'on app."Order" (id); insert into app."Order" select generate_series(1, 20000)')
+        connection.execute("analyze")
+        yield connection
+
+
+def test_live_drop_index_is_sized_by_its_table(conn: Any) -> None:
+    [big] = _drops("DROP INDEX big_a;", conn=conn)
+    assert big.table == "big" and big.severity.value == "medium" and big.context["rows"] == 20000
+    assert "on big" in big.message and "20,000 rows" in big.message
+    [empty] = _drops("DROP INDEX empty_a;", conn=conn)
+    assert empty.table == "empty" and empty.severity.value == "low" and "empty" in empty.message
+    [other] = _drops('DROP INDEX app."Order_id_idx";', conn=conn)
+    assert other.table == "app.Order" and other.context["rows"] == 20000
+
+
+def test_live_drop_index_of_a_table_the_set_drops_gives_no_finding(conn: Any) -> None:
+    assert _drops("DROP INDEX big_a;\nDROP TABLE big;", conn=conn) == []
+    assert _drops("DROP INDEX big_a;", "DROP TABLE big;", conn=conn) == []
+    assert len(_drops("DROP INDEX big_a;\nDROP TABLE empty;", conn=conn)) == 1
+
+
+def test_live_drop_index_that_is_missing_or_times_out_is_judged_statically(conn: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    [missing] = _drops("DROP INDEX IF EXISTS not_there;", conn=conn)
+    assert missing.severity.value == "medium" and missing.table is None
+    facts = LiveFacts(conn, 0.2)
+    assert facts.index_table(QualifiedName(None, "big_a")) == QualifiedName(None, "big")
+    # A catalog that answers too slowly: the lookup gives up at statement_timeout, the plan goes on.
+    monkeypatch.setattr(context_module, "_INDEX_TABLE_SQL", "select 'public', 'big' from pg_sleep(1) where %s <> ''")
+    slow = LiveFacts(conn, 0.2)
+    assert slow.index_table(QualifiedName(None, "big_a")) is None
+    assert any("statement timeout" in e for e in slow.errors)

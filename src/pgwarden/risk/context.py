@@ -108,6 +108,10 @@ class FactsSource(Protocol):
 
     def extension(self, name: str) -> ExtensionFacts | None: ...
 
+    def index_table(self, index: QualifiedName) -> QualifiedName | None:
+        """The table an existing index is on (DROP INDEX names none)."""
+        ...
+
 
 class NoFacts:
     """A static plan: nothing is known about the database."""
@@ -137,6 +141,9 @@ class NoFacts:
     def extension(self, name: str) -> ExtensionFacts | None:
         return None
 
+    def index_table(self, index: QualifiedName) -> QualifiedName | None:
+        return None
+
 
 def decode_typmod(type_name: str, typmod: int) -> tuple[int, ...]:
     """Turn pg_attribute.atttypmod into the numbers written in SQL (varchar(50), numeric(10,2))."""
@@ -163,6 +170,11 @@ _COLUMNS_SQL = """
 select a.attname, t.typname, a.atttypmod, format_type(a.atttypid, a.atttypmod), a.attnotnull
   from pg_attribute a join pg_type t on t.oid = a.atttypid
  where a.attrelid = %s and a.attnum > 0 and not a.attisdropped
+"""
+_INDEX_TABLE_SQL = """
+select n.nspname, t.relname
+  from pg_index i join pg_class t on t.oid = i.indrelid join pg_namespace n on n.oid = t.relnamespace
+ where i.indexrelid = to_regclass(%s)
 """
 _CONSTRAINTS_SQL = """
 select conname, contype::text, convalidated, pg_get_constraintdef(oid)
@@ -285,3 +297,10 @@ class LiveFacts:
 
     def extension(self, name: str) -> ExtensionFacts | None:
         return live_values.extension(self._query, name)
+
+    def index_table(self, index: QualifiedName) -> QualifiedName | None:
+        rows = self._query(_INDEX_TABLE_SQL, (index.regclass_text,))
+        if not rows:
+            return None
+        schema, name = rows[0]
+        return QualifiedName(None if schema == "public" else str(schema), str(name))

@@ -16,13 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from pglast import ast, enums
+
 from pgwarden.config import IgnoreEntry, RiskConfig
+from pgwarden.names import QualifiedName
 from pgwarden.records import Finding, Migration, Severity
 from pgwarden.risk.context import FactsSource, LiveFacts, NoFacts
 from pgwarden.risk.merge import merge_statement
 from pgwarden.risk.parse import Directive, ParsedStatement, display_statement, parse_sql
 from pgwarden.risk.rule import RuleContext, Statement, StatementRule
 from pgwarden.risk.rules import RULES, ignore_without_reason, syntax_error
+from pgwarden.risk.sqlast import table_from_names
 from pgwarden.risk.state import SetState
 from pgwarden.risk.trusted import trusted_nodes
 
@@ -97,11 +101,11 @@ def review_set(
     risk = risk or RiskConfig()
     facts: FactsSource = LiveFacts(conn, risk.statement_timeout) if conn is not None else NoFacts()
     state = SetState()
-    ctx = RuleContext(state=state, facts=facts)
     # Parse everything up front, in one trusted_nodes() block: switching pglast's node check off
     # and on per file would give back half of what skipping it saves, and rule code stays out.
     with trusted_nodes():
         parsed_set = [(m, parse_sql(m.sql)) for m in migrations if m.sql is not None]
+    ctx = RuleContext(state=state, facts=facts, dropped_tables=_dropped_tables(parsed_set))
     result = Review()
     for migration, statements in parsed_set:
         state.start_migration(migration.name)
@@ -145,6 +149,16 @@ def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleCo
     result.findings.extend(merge_statement(kept) if merge else kept)
     result.findings.extend(ignore_without_reason.directive_findings(
         parsed.directives, migration=migration.name, file=migration.path, statement=statement))
+
+
+def _dropped_tables(parsed_set: Sequence[tuple[Migration, list[ParsedStatement]]]) -> frozenset[QualifiedName]:
+    """Every table a DROP TABLE of the set drops: a lock taken on it before is moot."""
+    return frozenset(
+        table_from_names(names)
+        for _, statements in parsed_set for parsed in statements
+        if isinstance(parsed.node, ast.DropStmt) and parsed.node.removeType == enums.ObjectType.OBJECT_TABLE
+        for names in parsed.node.objects or ()
+    )
 
 
 def _waiver(finding: Finding, directives: Sequence[Directive], ignores: Sequence[IgnoreEntry]) -> str | None:

@@ -94,6 +94,8 @@ class Hit:
 class RuleContext:
     state: SetState
     facts: FactsSource
+    #: Tables some statement of the migration set drops (DROP TABLE), known before the rules run.
+    dropped_tables: frozenset[QualifiedName] = frozenset()
 
     def is_new(self, table: QualifiedName | None) -> bool:
         """Created earlier in this migration set, or (with live context) not in the database yet."""
