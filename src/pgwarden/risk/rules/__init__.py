@@ -26,6 +26,7 @@ from pgwarden.risk.rules import (
     drop_schema,
     drop_table,
     edited_after_apply,
+    enum_value_removed_in_use,
     enum_value_used_in_transaction,
     explicit_lock,
     extension_unavailable,
@@ -93,6 +94,7 @@ RULES: list[StatementRule] = [
     # will fail (live context)
     extension_unavailable,
     unique_on_duplicate_values,
+    enum_value_removed_in_use,
 ]
 
 #: Rules whose findings the engine (parse errors, ignore directives) or the plan step (the tool's
