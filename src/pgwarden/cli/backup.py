@@ -7,11 +7,12 @@ import argparse
 from pgwarden.cli.common import Command, Context
 from pgwarden.durations import format_duration
 from pgwarden.errors import EXIT_OK
-from pgwarden.pg.dump import COMPRESS_HELP
 from pgwarden.units import format_bytes
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    from pgwarden.pg.dump import COMPRESS_HELP  # built only for `pgwarden backup` (zstandard is not cheap)
+
     parser.add_argument("--store", metavar="URI", help="file://DIR or s3://bucket/prefix (default: backup.store)")
     parser.add_argument("--dump-format", choices=("custom", "directory"),
                         help="pg_dump archive format (default: backup.format, custom)")

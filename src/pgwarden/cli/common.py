@@ -14,11 +14,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pgwarden.config import Settings, database_url_from_env, find_config, load_settings
-from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.redact import redact, redact_data
+
+if TYPE_CHECKING:
+    from pgwarden.pg.connection import DatabaseTarget  # psycopg: loaded only by a command that connects
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Context:
 
     def target(self) -> DatabaseTarget:
         if self._target is None:
+            from pgwarden.pg.connection import DatabaseTarget
+
             self._target = DatabaseTarget.from_url(self.database_url())
         return self._target
 

@@ -98,7 +98,9 @@ class _Parser(argparse.ArgumentParser):
         raise CommandLineError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, the other commands are listed but their options are not built (their
+    option builders import what their help needs, which a ``pgwarden plan`` run should not pay for)."""
     parser = _Parser(
         prog="pgwarden",
         description="Safe production PostgreSQL migrations: plan -> backup -> deploy -> verify -> restore.",
@@ -114,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
             epilog="example:\n" + textwrap.indent(command.example.strip(), "  "),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        if only is not None and command.name != only:
+            sub.set_defaults(_command=command)
+            continue
         if command.uses_config:
             add_config_options(sub)
         if command.formats:
@@ -162,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.addFilter(RedactingFilter())
     arguments = list(sys.argv[1:] if argv is None else argv)
     step, as_json = requested(arguments)
-    parser = build_parser()
+    parser = build_parser(only=step)
     try:
         args = parser.parse_args(arguments)
     except CommandLineError as exc:

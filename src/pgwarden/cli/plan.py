@@ -16,13 +16,10 @@ import os
 
 from pgwarden.cli.common import Command, Context
 from pgwarden.errors import EXIT_OK, EXIT_PLAN_BLOCKED, ConfigError
-from pgwarden.pipeline.plan import plan_migrations
 from pgwarden.records import SEVERITY_NAMES, PlanReport
-from pgwarden.report.annotations import annotation_lines
-from pgwarden.report.findings import verdict
-from pgwarden.report.markdown import render_markdown
-from pgwarden.report.sarif import render_sarif
-from pgwarden.report.text import render_text
+
+# The pipeline and the reporters load in ``_run``/``render``: every command imports this module to
+# build its parser, and a plan renders one format (start-up is what a PR check pays, see bench/plan_speed.py).
 
 FAIL_ON_CHOICES = (*SEVERITY_NAMES, "never")
 
@@ -78,13 +75,23 @@ def render(report: PlanReport, fmt: str, *, output: str | None = None) -> str:
     if fmt == "json":
         return json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=str)
     if fmt == "sarif":
+        from pgwarden.report.sarif import render_sarif
+
         return json.dumps(render_sarif(report), indent=2, ensure_ascii=False, default=str)
     if fmt == "markdown":
+        from pgwarden.report.markdown import render_markdown
+
         return render_markdown(report, full_report=f"`{output}`" if output else None)
+    from pgwarden.report.text import render_text
+
     return render_text(report)
 
 
 def _run(ctx: Context) -> int:
+    from pgwarden.pipeline.plan import plan_migrations
+    from pgwarden.report.annotations import annotation_lines
+    from pgwarden.report.findings import verdict
+
     args = ctx.args
     fail_on = args.fail_on or ctx.settings.risk.fail_on
     if fail_on not in FAIL_ON_CHOICES:

@@ -15,24 +15,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pgwarden.cli.common import Command, Context, add_config_options
 from pgwarden.errors import EXIT_OK, ConfigError, SafetyRefusal
-from pgwarden.pipeline.approval import check_environment
-from pgwarden.report import github as gh
 from pgwarden.report.annotations import annotation
-from pgwarden.report.comment import RunInfo, marker, render_report, render_summary
-from pgwarden.report.results import RunResults, load_results
-from pgwarden.report.steps import record_step, summarise_step
-from pgwarden.report.workflow import (
-    REVIEWER_MODES,
-    collect_results,
-    expand_targets,
-    leaves_comments_alone,
-    local_dump_path,
-    parse_outcomes,
-    record_approval,
-)
+
+if TYPE_CHECKING:
+    from pgwarden.report import github as gh
+    from pgwarden.report.comment import RunInfo
+    from pgwarden.report.results import RunResults
+
+# Each subcommand loads the modules it uses: every ``pgwarden`` run imports this module to build its
+# parser, and ``pgwarden plan`` needs none of them (the GitHub client, the comment, the approval step).
 
 RESULTS_DEFAULT = ".pgwarden/run"
 STAGES = ("plan", "final", "restore", "drill")
@@ -66,6 +61,9 @@ def _step_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _step(ctx: Context, env: gh.ActionsEnv) -> int:
+    from pgwarden.report import github as gh
+    from pgwarden.report.steps import record_step, summarise_step
+
     report = summarise_step(Path(ctx.args.results), ctx.args.step, ctx.args.exit_code)
     record_step(report)
     gh.write_outputs(env, report.outputs())
@@ -104,6 +102,11 @@ def _pull_request_number(text: str) -> int | None:
 
 
 def _render(ctx: Context, env: gh.ActionsEnv) -> int:
+    from pgwarden.report import github as gh
+    from pgwarden.report.comment import RunInfo, render_report, render_summary
+    from pgwarden.report.results import load_results
+    from pgwarden.report.workflow import parse_outcomes
+
     args = ctx.args
     info = RunInfo(
         workflow=args.workflow,
@@ -136,6 +139,10 @@ def _render(ctx: Context, env: gh.ActionsEnv) -> int:
 
 def _comment(ctx: Context, env: gh.ActionsEnv, info: RunInfo, results: RunResults, text: str) -> bool:
     """The PR comment, or why there is none: False when GitHub refused it (never a failed job for that)."""
+    from pgwarden.report import github as gh
+    from pgwarden.report.comment import marker
+    from pgwarden.report.workflow import leaves_comments_alone
+
     if ctx.args.pull_request is None and leaves_comments_alone(env.event_name, results):
         ctx.note("nothing was pending or deployed: the PR comment is left as it is (it keeps the restore "
                  "pointer of the deploy that changed the database)")
@@ -159,6 +166,9 @@ def _comment(ctx: Context, env: gh.ActionsEnv, info: RunInfo, results: RunResult
 
 
 def _expand_targets(ctx: Context, env: gh.ActionsEnv) -> int:
+    from pgwarden.report import github as gh
+    from pgwarden.report.workflow import expand_targets
+
     targets = expand_targets(os.environ.get("TARGETS", ""))
     gh.write_outputs(env, {"targets": json.dumps(targets, separators=(",", ":"))})
     ctx.note("targets: " + ", ".join(t["name"] for t in targets))
@@ -166,6 +176,9 @@ def _expand_targets(ctx: Context, env: gh.ActionsEnv) -> int:
 
 
 def _check_approval(ctx: Context, env: gh.ActionsEnv) -> int:
+    from pgwarden.report import github as gh
+    from pgwarden.report.workflow import record_approval
+
     approvers = [a.strip() for a in os.environ.get("APPROVERS", "").split(",") if a.strip()]
     decision = gh.check_pull_request_approval(env, approvers or list(ctx.settings.deploy.approvers))
     if ctx.args.results:
@@ -179,6 +192,8 @@ def _check_approval(ctx: Context, env: gh.ActionsEnv) -> int:
 
 
 def _check_environment_arguments(parser: argparse.ArgumentParser) -> None:
+    from pgwarden.report.workflow import REVIEWER_MODES
+
     parser.add_argument("--environment", metavar="NAME", default="",
                         help="the job's GitHub environment (default: the config's environment)")
     parser.add_argument("--require-reviewers", choices=REVIEWER_MODES, default="fail",
@@ -187,6 +202,9 @@ def _check_environment_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_environment(ctx: Context, env: gh.ActionsEnv) -> int:
+    from pgwarden.pipeline.approval import check_environment
+    from pgwarden.report import github as gh
+
     name = ctx.args.environment or ctx.settings.environment or ""
     if not name:
         raise ConfigError("--environment: name the job's GitHub environment (or set environment in the config)")
@@ -213,11 +231,16 @@ def _collect_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _collect(ctx: Context, env: gh.ActionsEnv) -> int:
+    from pgwarden.report.workflow import collect_results, parse_outcomes
+
     collect_results(ctx.settings, Path(ctx.args.results), ctx.args.target, parse_outcomes(ctx.args.outcome))
     return EXIT_OK
 
 
 def _locate_dump(ctx: Context, env: gh.ActionsEnv) -> int:
+    from pgwarden.report import github as gh
+    from pgwarden.report.workflow import local_dump_path
+
     path = local_dump_path(ctx.settings, Path(ctx.args.results))
     if path is None:
         ctx.note(f"the dump is in {ctx.settings.backup.store}, not on this runner: nothing to upload")
@@ -264,6 +287,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(ctx: Context) -> int:
+    from pgwarden.report import github as gh
+
     subcommand: Subcommand = ctx.args._report
     return subcommand.run(ctx, gh.ActionsEnv.from_environ())
 

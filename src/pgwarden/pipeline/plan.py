@@ -15,21 +15,25 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from pgwarden.config import Settings, check_migrations_path
 from pgwarden.errors import ConfigError
-from pgwarden.pg.connection import DatabaseTarget, connect
+from pgwarden.names import TOOL_HISTORY_TABLES, QualifiedName
 from pgwarden.pipeline.plan_base import pending_from_diff
 from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus, PlanReport
+from pgwarden.risk.context import LiveFacts
 from pgwarden.risk.engine import review_set
-from pgwarden.risk.rules import edited_after_apply, failed_migration, sql_unavailable
+from pgwarden.risk.rules import edited_after_apply, failed_migration, history_missing, sql_unavailable
 from pgwarden.tools import get_tool
 from pgwarden.tools.base import MigrationTool, read_migration_text, sha256_file
 from pgwarden.tools.prisma_order import is_prisma_folder, migration_files
 from pgwarden.tools.sqldir import discover
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgwarden.pg.connection import DatabaseTarget
 
 
 def plan_migrations(
@@ -53,6 +57,8 @@ def plan_migrations(
     explicit = explicit_migrations(settings, paths) if paths else None
     if target is None:
         return _plan(settings, None, explicit, threshold, database=None, base=base)
+    from pgwarden.pg.connection import connect  # psycopg: 0.15 s of CPU a static plan does not need
+
     conn = connect(target, options="-c default_transaction_read_only=on")
     try:
         return _plan(settings, conn, explicit, threshold, database=target.display(), base=base)
@@ -83,6 +89,8 @@ def _plan(
     base: str | None,
 ) -> PlanReport:
     found = _pending(settings, conn, explicit, base)
+    if conn is not None and explicit is None:
+        found.findings += _history_missing(settings, conn, found)
     # The configured tool's migrations are applied by pgwarden deploy, under deploy.lock_timeout
     # (sqldir SETs it, the external tools get it through PGOPTIONS and the URL): explicit PATHs may
     # be run by anything.
@@ -109,6 +117,23 @@ def _plan(
     )
 
 
+def _history_missing(settings: Settings, conn: psycopg.Connection[Any], found: _Pending) -> list[Finding]:
+    """history-missing when the tool's history table is not in the database although tables the
+    pending CREATE TABLE statements create are: then "everything is pending" is not to be trusted."""
+    if not found.pending or found.tool not in TOOL_HISTORY_TABLES:
+        return []
+    facts = LiveFacts(conn, settings.risk.statement_timeout)
+    history = facts.table(QualifiedName(None, TOOL_HISTORY_TABLES[found.tool]))
+    if history is None or history.exists:  # unknown (a failed lookup) or there: pending is what it says
+        return []
+    existing = []
+    for migration, table in history_missing.created_tables(found.pending):
+        table_facts = facts.table(table)
+        if table_facts is not None and table_facts.exists:
+            existing.append((migration, table_facts))
+    return [history_missing.finding(found.tool, existing, len(found.pending))] if existing else []
+
+
 def _pending(settings: Settings, conn: psycopg.Connection[Any] | None, explicit: list[Migration] | None,
              base: str | None) -> _Pending:
     if explicit is not None:
@@ -124,7 +149,11 @@ def _pending(settings: Settings, conn: psycopg.Connection[Any] | None, explicit:
         return _Pending(diff.shown, diff.pending, tool.name, "diff", diff.findings, diff.notes, diff.label)
     try:
         shown, pending, findings = from_tool(tool, conn)
-    except psycopg.errors.InsufficientPrivilege as exc:
+    except Exception as exc:
+        import psycopg  # loaded already when a database was read, the only way to be refused
+
+        if not isinstance(exc, psycopg.errors.InsufficientPrivilege):
+            raise
         role = conn.info.user if conn is not None else "the plan role"
         raise ConfigError(
             f"the database role {role!r} may not read the migration history ({str(exc).strip().splitlines()[0]}): "
