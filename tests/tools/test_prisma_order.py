@@ -1,10 +1,13 @@
-"""`pgwarden plan <folder>` on a Prisma migrations folder: Prisma's order (folder name), shared timestamps."""
+"""`pgwarden plan` and Prisma: a folder in Prisma's order (folder name, shared timestamps); a missing history."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from pgwarden.records import Category, Migration, Severity
+from pgwarden.risk.rules import history_missing
 from pgwarden.tools.prisma_order import is_prisma_folder, migration_files
 
 
@@ -55,3 +58,44 @@ def test_folder_without_migration_sql_is_skipped_like_an_empty_entry(tmp_path: P
     root = _prisma(tmp_path)
     (root / "20240104000000_notes").mkdir()
     assert "20240104000000_notes" not in [name for name, _ in migration_files(root)]
+
+
+# --- No _prisma_migrations in a database that has the schema (false alarm 6 of issue 15) -----------
+
+def _plan_live(db: Any, tmp_path: Path) -> Any:
+    from pgwarden.pg.connection import DatabaseTarget
+    from pgwarden.pipeline.plan import plan_migrations
+    from tests.tools.helpers import copy_project, settings_for
+
+    project = copy_project("prisma", tmp_path)
+    return plan_migrations(settings_for("prisma", project), target=DatabaseTarget.from_url(db.url))
+
+
+def test_history_missing_while_the_created_tables_exist_is_one_high_finding(db: Any, tmp_path: Path) -> None:
+    db.execute('create table "User" (id serial primary key, email text, name text)')
+    db.execute('insert into "User" (email) select \'u\' || g from generate_series(1, 120000) g')
+    db.execute('create table "Post" (id serial primary key, title text)')
+    db.execute("analyze")
+    report = _plan_live(db, tmp_path)
+    [missing] = [f for f in report.findings if f.rule == "history-missing"]
+    assert missing.severity is Severity.HIGH and missing.category is Category.WILL_FAIL
+    assert missing.migration == "20240110093000_init" and report.blocked
+    assert "no _prisma_migrations table" in missing.message and "all 5 migration(s)" in missing.message
+    assert "User: about 120,000 rows" in missing.message and "Post: empty" in missing.message
+    assert "prisma migrate resolve --applied" in missing.suggestion
+    assert missing.context["existing_tables"] == 2
+
+
+def test_a_fresh_database_or_a_recorded_history_gives_no_history_finding(db: Any, tmp_path: Path) -> None:
+    assert not [f for f in _plan_live(db, tmp_path).findings if f.rule == "history-missing"]
+    from tests.corpus.prisma.fake_prisma import DDL
+
+    db.execute(DDL)  # the history table exists (empty): what it says is pending is trusted
+    db.execute('create table "User" (id int)')
+    assert not [f for f in _plan_live(db, tmp_path / "again").findings if f.rule == "history-missing"]
+
+
+def test_created_tables_skips_if_not_exists() -> None:
+    migration = Migration("m", "m.sql", sql="CREATE TABLE a (id int); CREATE TABLE IF NOT EXISTS b (id int);\n"
+                                             "CREATE TABLE s.c (id int);")
+    assert [t.display for _, t in history_missing.created_tables([migration])] == ["a", "s.c"]

@@ -31,6 +31,7 @@ from pgwarden.risk.rules import (
     explicit_lock,
     extension_unavailable,
     failed_migration,
+    history_missing,
     ignore_without_reason,
     narrow_column_type,
     not_null_column_without_default,
@@ -104,6 +105,7 @@ OTHER_RULES: list[Rule] = [
     ignore_without_reason,
     failed_migration,
     edited_after_apply,
+    history_missing,
     sql_unavailable,
 ]
 
