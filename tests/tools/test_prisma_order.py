@@ -54,10 +54,11 @@ def test_plain_sql_folder_keeps_its_version_check(cli, tmp_path: Path) -> None:
     assert result.code == 2 and "same version" in result.stderr
 
 
-def test_folder_without_migration_sql_is_skipped_like_an_empty_entry(tmp_path: Path) -> None:
+def test_folder_without_migration_sql_is_refused_as_prisma_refuses_it(cli, tmp_path: Path) -> None:
     root = _prisma(tmp_path)
     (root / "20240104000000_notes").mkdir()
-    assert "20240104000000_notes" not in [name for name, _ in migration_files(root)]
+    result = cli("plan", str(root), cwd=tmp_path, env={"DATABASE_URL": ""})
+    assert result.code == 2 and "P3015" in result.stderr and "20240104000000_notes" in result.stderr
 
 
 # --- No _prisma_migrations in a database that has the schema (false alarm 6 of issue 15) -----------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pgwarden.errors import ConfigError
+
 #: Prisma writes this file next to the migration folders (``prisma migrate dev``).
 LOCK_FILE = "migration_lock.toml"
 
@@ -24,6 +26,16 @@ def is_prisma_folder(folder: Path) -> bool:
 
 
 def migration_files(folder: Path) -> list[tuple[str, Path]]:
-    """``(name, migration.sql)`` of each migration folder in Prisma's apply order (folder name)."""
+    """``(name, migration.sql)`` of each migration folder in Prisma's apply order (folder name).
+
+    A folder without migration.sql is refused as Prisma refuses it (P3015: it applies nothing after it).
+    """
     folders = sorted((entry for entry in folder.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
-    return [(entry.name, entry / "migration.sql") for entry in folders if (entry / "migration.sql").is_file()]
+    empty = [entry for entry in folders if not (entry / "migration.sql").is_file()]
+    if empty:
+        raise ConfigError(
+            f"{empty[0]}: a migration folder without migration.sql: Prisma stops there (P3015) and applies "
+            "nothing after it",
+            hint="restore the folder's migration.sql from version control, or delete the empty folder",
+        )
+    return [(entry.name, entry / "migration.sql") for entry in folders]
