@@ -22,3 +22,13 @@ ERR: list[str | tuple[str, ...]] = [
 ]
 
 test_ok, test_err, test_snapshot = rule_tests(ID, OK, ERR)
+
+
+def test_every_finding_names_both_consequences() -> None:
+    """Data loss and the running release that still names the column (#15), also when nothing is lost."""
+    from tests.risk.helpers import of_rule
+
+    empty = "ALTER TABLE users ADD COLUMN tenant int NOT NULL;\nALTER TABLE users DROP COLUMN name;"
+    for sql in [*ERR, empty]:
+        for hit in of_rule(ID, *(sql if isinstance(sql, tuple) else (sql,))):
+            assert "value" in hit.message and "release still running fails" in hit.message, hit.message

@@ -23,3 +23,12 @@ ERR: list[str | tuple[str, ...]] = [
 ]
 
 test_ok, test_err, test_snapshot = rule_tests(ID, OK, ERR)
+
+
+def test_every_finding_names_both_consequences() -> None:
+    """Data loss and the running release that still queries the table (#15)."""
+    from tests.risk.helpers import of_rule
+
+    for sql in ERR:
+        for hit in of_rule(ID, *(sql if isinstance(sql, tuple) else (sql,))):
+            assert "data" in hit.message and "release still running fails" in hit.message, hit.message

@@ -17,6 +17,9 @@ SUGGESTION = (
     "Expand/contract: first deploy code that neither reads nor writes the column (Prisma/Laravel/"
     "Alembic models without it), then drop it in a later release, after a verified backup."
 )
+#: The second consequence, whatever the data: the release still running names the column.
+BREAKS = (", and the release still running fails on every query that names the column until code "
+          "without it is deployed (backward-incompatible: deploy that code first)")
 
 
 def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
@@ -32,20 +35,20 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         where = f"{table.display}.{column}"
         facts = ctx.size_facts(table, stmt)
         if facts is not None and facts.empty_because is not None:
-            yield Hit(Severity.LOW, f"Drops column {where}, which holds no values ({facts.empty_because})",
+            yield Hit(Severity.LOW, f"Drops column {where}, which holds no values ({facts.empty_because}){BREAKS}",
                       SUGGESTION, table, facts.context)
             continue
         if facts is not None and column not in facts.columns:
             continue  # already gone, or added by a statement pgwarden cannot see: nothing to lose
         count = ctx.facts.non_null_count(table, column)
         if count is None:
-            yield Hit(Severity.HIGH, f"Drops column {where} and every value in it", SUGGESTION, table,
+            yield Hit(Severity.HIGH, f"Drops column {where} and every value in it{BREAKS}", SUGGESTION, table,
                       facts.context if facts else {})
         elif count.count == 0:
-            yield Hit(Severity.LOW, f"Drops column {where}, which holds no values now (all NULL)",
+            yield Hit(Severity.LOW, f"Drops column {where}, which holds no values now (all NULL){BREAKS}",
                       SUGGESTION, table, {**(facts.context if facts else {}), "non_null": 0})
         else:
             about = "about " if count.sampled else ""
-            yield Hit(Severity.HIGH, f"Drops {about}{count.count:,} non-null values of {where}", SUGGESTION,
+            yield Hit(Severity.HIGH, f"Drops {about}{count.count:,} non-null values of {where}{BREAKS}", SUGGESTION,
                       table, {**(facts.context if facts else {}), "non_null": count.count,
                               "sampled": count.sampled})

@@ -26,7 +26,8 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     for names in node.objects or ():
         schema = names.sval if isinstance(names, ast.String) else names[-1].sval
         if cascade:
-            yield Hit(Severity.CRITICAL, f"Drops schema {schema} with CASCADE: every table in it and its data",
-                      SUGGESTION)
+            yield Hit(Severity.CRITICAL, f"Drops schema {schema} with CASCADE: every table in it and its data, "
+                      "and the release still running fails on every query of them (backward-incompatible: "
+                      "deploy code without them first)", SUGGESTION)
         else:
             yield Hit(Severity.MEDIUM, f"Drops schema {schema} (fails unless it is empty)", SUGGESTION)

@@ -17,6 +17,9 @@ SUGGESTION = (
     "Drop in two releases: first ship code that no longer uses the table, then drop it (after a "
     "verified backup); or rename it to a _deprecated name first and drop it a release later."
 )
+#: The second consequence, whatever the data: the release still running queries the table.
+BREAKS = (", and the release still running fails on every query of it until code without it is deployed "
+          "(backward-incompatible: deploy that code first)")
 
 
 def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
@@ -29,10 +32,10 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
             continue
         facts = ctx.table(table)
         if facts is not None and facts.empty:
-            yield Hit(Severity.LOW, f"Drops table {table.display}, which is empty now", SUGGESTION, table,
+            yield Hit(Severity.LOW, f"Drops table {table.display}, which is empty now{BREAKS}", SUGGESTION, table,
                       facts.context)
             continue
         message = f"Drops table {table.display} and all its data"
         if facts is not None:
             message += f" ({size_phrase(facts)})"
-        yield Hit(Severity.HIGH, message, SUGGESTION, table, facts.context if facts else {})
+        yield Hit(Severity.HIGH, message + BREAKS, SUGGESTION, table, facts.context if facts else {})
