@@ -99,7 +99,7 @@ class FactsSource(Protocol):
     def function_volatility(self, name: str) -> str | None: ...
 
     # Values and server offers (risk/live_values.py): what only the data can tell will fail.
-    def duplicate_keys(self, name: QualifiedName, columns: tuple[str, ...], predicate: str | None,
+    def duplicate_keys(self, name: QualifiedName, keys: tuple[str, ...], predicate: str | None,
                        nulls_distinct: bool) -> BoundedCount | None: ...
 
     def enum_labels(self, type_name: str) -> tuple[str, ...] | None: ...
@@ -128,7 +128,7 @@ class NoFacts:
         return None
 
     # Values and server offers: unknown without a database.
-    def duplicate_keys(self, name: QualifiedName, columns: tuple[str, ...], predicate: str | None,
+    def duplicate_keys(self, name: QualifiedName, keys: tuple[str, ...], predicate: str | None,
                        nulls_distinct: bool) -> BoundedCount | None:
         return None
 
@@ -285,9 +285,9 @@ class LiveFacts:
         return self._volatility[name]
 
     # Values and server offers (risk/live_values.py), each bounded and under the same timeout.
-    def duplicate_keys(self, name: QualifiedName, columns: tuple[str, ...], predicate: str | None,
+    def duplicate_keys(self, name: QualifiedName, keys: tuple[str, ...], predicate: str | None,
                        nulls_distinct: bool) -> BoundedCount | None:
-        return live_values.duplicate_keys(self._query, name, columns, predicate, nulls_distinct)
+        return live_values.duplicate_keys(self._query, name, keys, predicate, nulls_distinct)
 
     def enum_labels(self, type_name: str) -> tuple[str, ...] | None:
         return live_values.enum_labels(self._query, type_name)
