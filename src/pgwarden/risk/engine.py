@@ -24,8 +24,9 @@ from pgwarden.records import Finding, Migration, Severity
 from pgwarden.risk.context import FactsSource, LiveFacts, NoFacts
 from pgwarden.risk.merge import merge_statement
 from pgwarden.risk.parse import Directive, ParsedStatement, display_statement, parse_sql
+from pgwarden.risk.plpgsql import expand_do_blocks
 from pgwarden.risk.rule import RuleContext, Statement, StatementRule
-from pgwarden.risk.rules import RULES, ignore_without_reason, syntax_error
+from pgwarden.risk.rules import RULES, ignore_without_reason, lock_footprint, syntax_error
 from pgwarden.risk.sqlast import table_from_names
 from pgwarden.risk.state import SetState
 from pgwarden.risk.trusted import trusted_nodes
@@ -110,8 +111,14 @@ def review_set(
     for migration, statements in parsed_set:
         state.start_migration(migration.name)
         state.migration.lock_timeout_set = session_lock_timeout
-        for parsed in statements:
+        for parsed in expand_do_blocks(statements):
             _review_statement(parsed, migration, ctx, risk.ignore, result, merge=merge)
+        for finding in lock_footprint.migration_findings(ctx, migration):
+            reason = _waiver(finding, (), risk.ignore)
+            if reason is None:
+                result.findings.append(finding)
+            else:
+                result.waived.append(replace(finding, waived_reason=reason))
     result.findings.extend(ignore_without_reason.config_findings(risk.ignore))
     if isinstance(facts, LiveFacts):
         result.facts_errors = list(dict.fromkeys(facts.errors))

@@ -16,10 +16,13 @@ from __future__ import annotations
 from pgwarden.risk.rule import Rule, StatementRule
 from pgwarden.risk.rules import (
     add_column_volatile_default,
+    backfill_under_lock,
     change_column_type,
     cluster,
+    concurrent_index_if_not_exists,
     concurrently_in_prisma_migration,
     concurrently_in_transaction,
+    delete_with_where,
     delete_without_where,
     drop_column,
     drop_database,
@@ -33,6 +36,8 @@ from pgwarden.risk.rules import (
     failed_migration,
     history_missing,
     ignore_without_reason,
+    insert_select_copy,
+    lock_footprint,
     narrow_column_type,
     not_null_column_without_default,
     rename_column,
@@ -49,6 +54,7 @@ from pgwarden.risk.rules import (
     set_not_null,
     sql_unavailable,
     syntax_error,
+    transaction_in_prisma_migration,
     truncate_table,
     unique_on_duplicate_values,
     update_without_where,
@@ -64,6 +70,7 @@ RULES: list[StatementRule] = [
     drop_database,
     truncate_table,
     delete_without_where,
+    delete_with_where,
     update_without_where,
     narrow_column_type,
     # table rewrites
@@ -84,6 +91,9 @@ RULES: list[StatementRule] = [
     require_concurrent_refresh,
     explicit_lock,
     require_lock_timeout,
+    backfill_under_lock,
+    insert_select_copy,
+    lock_footprint,
     # backward-incompatible
     rename_table,
     rename_column,
@@ -92,6 +102,8 @@ RULES: list[StatementRule] = [
     concurrently_in_transaction,
     concurrently_in_prisma_migration,
     enum_value_used_in_transaction,
+    concurrent_index_if_not_exists,
+    transaction_in_prisma_migration,
     # will fail (live context)
     extension_unavailable,
     unique_on_duplicate_values,
