@@ -70,6 +70,10 @@ class SetState:
     proven_not_null: set[tuple[str, str]] = field(default_factory=set)
     #: (table key, constraint name) -> CHECK expression, for constraints added NOT VALID.
     pending_checks: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: Table key -> the string literals of the UPDATE/DELETE/INSERT/MERGE statements on it so far in
+    #: the set: a data fix before a unique index or an enum recreation, which the live counts of now
+    #: cannot see (the literals tell which enum labels an UPDATE remaps).
+    rows_changed: dict[str, set[str]] = field(default_factory=dict)
     migration: MigrationState = field(default_factory=lambda: MigrationState(""))
 
     def start_migration(self, name: str) -> None:
@@ -138,6 +142,10 @@ class SetState:
                 self.new_tables.discard(table_from_names(names).key)
                 m.known_empty.pop(table_from_names(names).key, None)
         self._observe_rows(node)
+        if isinstance(node, (ast.UpdateStmt, ast.DeleteStmt, ast.InsertStmt, ast.MergeStmt)):
+            written = table_of(node.relation)
+            if written is not None:
+                self.rows_changed.setdefault(written.key, set()).update(string_constants(node))
 
     def _observe_rows(self, node: Any) -> None:
         """Track which tables are known empty: emptied, or proven empty, or filled again."""

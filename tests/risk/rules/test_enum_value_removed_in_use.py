@@ -79,9 +79,14 @@ def test_keeping_every_label_is_silent(conn: Any) -> None:
     assert of_rule(ID, sql, conn=conn) == []
 
 
-def test_a_remap_earlier_in_the_migration_lowers_it_to_medium(conn: Any) -> None:
-    fix = "UPDATE \"User\" SET role = 'USER' WHERE role IN ('MODERATOR', 'GUEST');\n"
-    [hit] = of_rule(ID, fix + PRISMA, conn=conn)
+def test_a_remap_earlier_in_the_plan_is_low_when_it_names_every_dropped_value(conn: Any) -> None:
+    fix = "UPDATE \"User\" SET role = 'USER' WHERE role IN ('MODERATOR', 'GUEST');"
+    [same] = of_rule(ID, fix + "\n" + PRISMA, conn=conn)
+    [earlier] = of_rule(ID, fix, PRISMA, conn=conn)  # the recommended split: remap, then recreate
+    for hit in (same, earlier):
+        assert hit.severity is Severity.LOW and hit.context["remapped_earlier"], hit.message
+    partial = "UPDATE \"User\" SET role = 'USER' WHERE role = 'MODERATOR';"
+    [hit] = of_rule(ID, partial, PRISMA, conn=conn)
     assert hit.severity is Severity.MEDIUM and "unless the statements writing" in hit.message
 
 

@@ -90,6 +90,8 @@ def test_duplicates_make_it_high_will_fail(conn: Any) -> None:
     assert capped.context["duplicate_keys"] == 4 and capped.severity is Severity.HIGH
     [after_dedupe] = _live(conn, LIVE_ERR[4])
     assert after_dedupe.severity is Severity.MEDIUM and "unless the statements writing" in after_dedupe.message
+    [dedupe_in_an_earlier_migration] = _live(conn, *LIVE_ERR[4].split("\n"))
+    assert dedupe_in_an_earlier_migration.severity is Severity.MEDIUM
     _compare_snapshot(ID + "-live", [(s, _own_text(_live(conn, s))) for s in LIVE_ERR])
 
 

@@ -22,7 +22,7 @@ from pgwarden.risk.sqlast import table_of
 
 ID = "enum-value-removed-in-use"
 CATEGORY = Category.WILL_FAIL
-NODES = (ast.AlterTableStmt, ast.UpdateStmt, ast.DeleteStmt)
+NODES = (ast.AlterTableStmt,)
 SUGGESTION = (
     "First deploy code that no longer writes the value, then migrate the rows that hold it "
     "(UPDATE t SET col = 'OTHER' WHERE col = 'OLD') in an earlier migration, and only then recreate the "
@@ -34,16 +34,8 @@ def _labels(values: list[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-def _written_key(table: QualifiedName) -> str:
-    return f"{ID}:rows-changed:{table.key}"
-
-
 def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     table = table_of(stmt.node.relation)
-    if not isinstance(stmt.node, ast.AlterTableStmt):
-        if table is not None:  # remapping the rows first: the count of now may not hold then
-            ctx.state.migration.reported.add(_written_key(table))
-        return
     created = ctx.state.migration.created_enums
     if table is None or not created or ctx.is_new(table) or ctx.state.empty_because(table, stmt.node):
         return
@@ -90,11 +82,15 @@ def _judge(ctx: RuleContext, table: QualifiedName, column: str, new_type: str, n
         yield Hit(Severity.LOW, f"Converts {where} to enum {new_type}, which drops {gone}: no row holds them "
                   "now, but the running release fails if it still writes them", SUGGESTION, table,
                   {**context, "rows_holding": 0}, category=Category.BACKWARD_INCOMPATIBLE)
-    elif _written_key(table) in ctx.state.migration.reported:
-        yield Hit(Severity.MEDIUM, f"Converts {where} to enum {new_type}, which drops {gone}; {holding.phrase} rows "
-                  f"hold them now: the cast fails unless the statements writing {table.display} earlier in this "
-                  "migration change them", SUGGESTION, table,
-                  {**context, "rows_holding": holding.count, "capped": holding.capped})
+    elif table.key in ctx.state.rows_changed:
+        # The count reads the database before the plan's own data fix: an earlier statement naming
+        # every dropped label remaps them (low), one naming only some may or may not (medium).
+        remapped = set(removed) <= ctx.state.rows_changed[table.key]
+        yield Hit(Severity.LOW if remapped else Severity.MEDIUM, f"Converts {where} to enum {new_type}, which drops "
+                  f"{gone}; {holding.phrase} rows hold them now: the cast fails unless the statements writing "
+                  f"{table.display} earlier in this plan change them"
+                  + (" (they name every dropped value)" if remapped else ""), SUGGESTION, table,
+                  {**context, "rows_holding": holding.count, "capped": holding.capped, "remapped_earlier": remapped})
     else:
         yield Hit(Severity.HIGH, f"Converts {where} to enum {new_type}, which drops {gone}, but {holding.phrase} "
                   "rows still hold them: the cast fails and so does the migration", SUGGESTION, table,

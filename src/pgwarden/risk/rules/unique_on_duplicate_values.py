@@ -20,7 +20,7 @@ from pgwarden.risk.sqlast import table_of
 
 ID = "unique-on-duplicate-values"
 CATEGORY = Category.WILL_FAIL
-NODES = (ast.IndexStmt, ast.AlterTableStmt, ast.UpdateStmt, ast.DeleteStmt, ast.InsertStmt)
+NODES = (ast.IndexStmt, ast.AlterTableStmt)
 SUGGESTION = (
     "Find and resolve the duplicates first (SELECT key, count(*) FROM t GROUP BY key HAVING count(*) > 1), "
     "in an earlier migration or a data fix, and stop the application from writing new ones, then add the "
@@ -33,17 +33,8 @@ def _quoted(column: str) -> str:
     return '"' + column.replace('"', '""') + '"'
 
 
-def _written_key(table: QualifiedName) -> str:
-    return f"{ID}:rows-changed:{table.key}"
-
-
 def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     node = stmt.node
-    if isinstance(node, (ast.UpdateStmt, ast.DeleteStmt, ast.InsertStmt)):
-        table = table_of(node.relation)
-        if table is not None:  # a dedupe before the index: the counts of now may not hold then
-            ctx.state.migration.reported.add(_written_key(table))
-        return
     if isinstance(node, ast.IndexStmt):
         if not node.unique:
             return
@@ -95,8 +86,8 @@ def _judge(stmt: Statement, ctx: RuleContext, table: QualifiedName | None, what:
     left = " and leaves an INVALID index behind" if concurrent else ""
     message = (f"Adds {on}, but {found.phrase} key values are held by more than one row now: "
                f"the statement fails{left}")
-    if _written_key(table) in ctx.state.migration.reported:
+    if table.key in ctx.state.rows_changed:  # a dedupe before the index: the count of now may not hold then
         yield Hit(Severity.MEDIUM, message + f", unless the statements writing {table.display} earlier in this "
-                  "migration remove them", SUGGESTION, table, context)
+                  "plan remove them", SUGGESTION, table, context)
         return
     yield Hit(Severity.HIGH, message, SUGGESTION, table, context)
