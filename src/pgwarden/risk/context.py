@@ -106,6 +106,8 @@ class FactsSource(Protocol):
 
     def rows_holding(self, name: QualifiedName, column: str, values: tuple[str, ...]) -> BoundedCount | None: ...
 
+    def rows_with_null(self, name: QualifiedName, columns: tuple[str, ...]) -> BoundedCount | None: ...
+
     def extension(self, name: str) -> ExtensionFacts | None: ...
 
     def index_table(self, index: QualifiedName) -> QualifiedName | None:
@@ -136,6 +138,9 @@ class NoFacts:
         return None
 
     def rows_holding(self, name: QualifiedName, column: str, values: tuple[str, ...]) -> BoundedCount | None:
+        return None
+
+    def rows_with_null(self, name: QualifiedName, columns: tuple[str, ...]) -> BoundedCount | None:
         return None
 
     def extension(self, name: str) -> ExtensionFacts | None:
@@ -294,6 +299,9 @@ class LiveFacts:
 
     def rows_holding(self, name: QualifiedName, column: str, values: tuple[str, ...]) -> BoundedCount | None:
         return live_values.rows_holding(self._query, name, column, values)
+
+    def rows_with_null(self, name: QualifiedName, columns: tuple[str, ...]) -> BoundedCount | None:
+        return live_values.rows_with_null(self._query, name, columns)
 
     def extension(self, name: str) -> ExtensionFacts | None:
         return live_values.extension(self._query, name)

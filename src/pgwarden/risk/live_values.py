@@ -99,6 +99,19 @@ def rows_holding(query: Query, table: QualifiedName, column: str, values: Sequen
     return BoundedCount(min(len(rows), COUNT_CAP), len(rows) > COUNT_CAP)
 
 
+def rows_with_null(query: Query, table: QualifiedName, columns: Sequence[str]) -> BoundedCount | None:
+    """Rows of ``table`` with a NULL in any of ``columns`` (a PRIMARY KEY over them fails on those)."""
+    from psycopg import sql
+
+    statement = sql.SQL("select 1 from {table} where {nulls} limit {cap}").format(
+        table=_ident(table), nulls=sql.SQL(" or ").join(sql.SQL("{} is null").format(_ident(c)) for c in columns),
+        cap=sql.Literal(COUNT_CAP + 1))
+    rows = query(statement, ())
+    if rows is None:
+        return None
+    return BoundedCount(min(len(rows), COUNT_CAP), len(rows) > COUNT_CAP)
+
+
 @dataclass(frozen=True)
 class ExtensionFacts:
     name: str

@@ -101,6 +101,14 @@ def test_nulls_not_distinct_counts_null_keys(conn: Any) -> None:
     assert hit.context["duplicate_keys"] == 1
 
 
+def test_a_primary_key_over_null_values_fails_too(conn: Any) -> None:
+    conn.execute("insert into users (id, email) values (null, 'n1@x.io'), (null, 'n2@x.io')")
+    [hit] = _live(conn, "ALTER TABLE users ADD PRIMARY KEY (id);")
+    assert hit.severity is Severity.HIGH and hit.context == {**hit.context, "duplicate_keys": 0, "null_keys": 2}
+    assert "2 rows have a NULL in the key" in hit.message
+    assert _live(conn, "CREATE UNIQUE INDEX users_id ON users (id);") == []  # NULLs are distinct there
+
+
 def test_the_count_stops_at_the_cap(conn: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(live_values, "COUNT_CAP", 2)
     [hit] = _live(conn, LIVE_ERR[3])

@@ -56,11 +56,13 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
         columns = [k.sval for k in constraint.keys or ()]
         name = f" {constraint.conname}" if constraint.conname else ""
         yield from _judge(stmt, ctx, table, f"{_CONSTRAINTS[constraint.contype]}{name}", columns,
-                          [_quoted(c) for c in columns], None, not constraint.nulls_not_distinct, concurrent=False)
+                          [_quoted(c) for c in columns], None, not constraint.nulls_not_distinct, concurrent=False,
+                          primary=constraint.contype == enums.ConstrType.CONSTR_PRIMARY)
 
 
 def _judge(stmt: Statement, ctx: RuleContext, table: QualifiedName | None, what: str, columns: list[str],
-           keys: list[str], predicate: str | None, nulls_distinct: bool, *, concurrent: bool) -> Iterator[Hit]:
+           keys: list[str], predicate: str | None, nulls_distinct: bool, *, concurrent: bool,
+           primary: bool = False) -> Iterator[Hit]:
     if table is None or not keys or ctx.is_new(table) or ctx.state.empty_because(table, stmt.node):
         return
     if any((table.key, c) in ctx.state.new_columns for c in columns):
@@ -80,12 +82,17 @@ def _judge(stmt: Statement, ctx: RuleContext, table: QualifiedName | None, what:
         yield Hit(Severity.INFO, f"Adds {on}: duplicate values could not be counted (the lookup failed or "
                   "timed out), so whether it fails is not known", SUGGESTION, table, facts.context if facts else {})
         return
-    if found.count == 0:
-        return
     context = {**(facts.context if facts else {}), "duplicate_keys": found.count, "capped": found.capped}
+    problems = [f"{found.phrase} key values are held by more than one row"] if found.count else []
+    if primary and facts is not None and not all(facts.columns[c].not_null for c in columns):
+        nulls = ctx.facts.rows_with_null(table, tuple(columns))  # a primary key also makes them NOT NULL
+        if nulls is not None and nulls.count:
+            problems.append(f"{nulls.phrase} rows have a NULL in the key (a primary key is NOT NULL)")
+            context["null_keys"] = nulls.count
+    if not problems:
+        return
     left = " and leaves an INVALID index behind" if concurrent else ""
-    message = (f"Adds {on}, but {found.phrase} key values are held by more than one row now: "
-               f"the statement fails{left}")
+    message = f"Adds {on}, but {' and '.join(problems)} now: the statement fails{left}"
     if table.key in ctx.state.rows_changed:  # a dedupe before the index: the count of now may not hold then
         yield Hit(Severity.MEDIUM, message + f", unless the statements writing {table.display} earlier in this "
                   "plan remove them", SUGGESTION, table, context)
