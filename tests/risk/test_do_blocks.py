@@ -49,6 +49,12 @@ def test_an_ignore_on_the_do_block_covers_its_statements() -> None:
     assert not of_rule("require-not-valid-foreign-key", sql)
 
 
+def test_an_ignore_without_reason_on_the_do_block_is_reported_once() -> None:
+    sql = "-- pgwarden:ignore require-not-valid-foreign-key\n" + DRIZZLE_FK
+    assert len(of_rule("ignore-without-reason", sql)) == 1
+    assert of_rule("require-not-valid-foreign-key", sql)
+
+
 def test_state_sees_do_block_statements() -> None:
     # The table created inside the DO block is new for what follows.
     sql = "DO $$ BEGIN CREATE TABLE t (id int); END $$;\nCREATE INDEX t_id ON t (id);"

@@ -18,6 +18,9 @@ OK: list[str | tuple[str, ...]] = [
     "ALTER TABLE orders ADD COLUMN note text;\nUPDATE users SET plan = 'free' WHERE plan IS NULL;",
     # a weak lock (VALIDATE CONSTRAINT) blocks no reads or writes
     "ALTER TABLE users VALIDATE CONSTRAINT users_plan_check;\nUPDATE users SET plan = 'free' WHERE id = 1;",
+    # Alembic's own history row, after a lock on it
+    "LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE;\n"
+    "UPDATE alembic_version SET version_num='b2' WHERE alembic_version.version_num = 'a1';",
     # proven empty: an ADD COLUMN NOT NULL without default succeeds only on an empty table
     'ALTER TABLE users ADD COLUMN code text NOT NULL;\nUPDATE users SET code = id::text WHERE true;',
 ]

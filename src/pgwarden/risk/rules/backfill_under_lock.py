@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 from pglast import ast
 
+from pgwarden.names import BOOKKEEPING_TABLES
 from pgwarden.records import Category, Severity
 from pgwarden.risk.rule import Hit, RuleContext, Statement, size_hit
 from pgwarden.risk.sqlast import table_of
@@ -44,8 +45,8 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     if node.whereClause is None and not node.fromClause:
         return  # every row: update-without-where judges it, the earlier ALTER included
     table = table_of(node.relation)
-    if table is None or ctx.is_new(table):
-        return
+    if table is None or ctx.is_new(table) or table.name in BOOKKEEPING_TABLES:
+        return  # new, or the tools' own history (alembic_version's UPDATE ... WHERE): no app data
     lock = held_lock(ctx, table)
     if lock is None:
         return

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from pglast import ast
 
+from pgwarden.names import BOOKKEEPING_TABLES
 from pgwarden.records import Category, Severity
 from pgwarden.risk.rule import Hit, RuleContext, Statement, is_tiny, size_phrase
 from pgwarden.risk.sqlast import table_of
@@ -32,8 +33,8 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     if node.whereClause is None and not node.usingClause:
         return
     table = table_of(node.relation)
-    if table is None or ctx.is_new(table):
-        return
+    if table is None or ctx.is_new(table) or table.name in BOOKKEEPING_TABLES:
+        return  # new, or the tools' own history (alembic_version's UPDATE ... WHERE): no app data
     facts = ctx.size_facts(table, stmt)
     if facts is not None and (facts.empty or facts.empty_because is not None):
         return
