@@ -16,18 +16,14 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pglast
-import psycopg
-from psycopg.sql import SQL, Literal
 
 from pgwarden.config import Settings
 from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.names import MIGRATE_APPLICATION_NAME, TOOL_HISTORY_TABLES
-from pgwarden.pg.connection import DatabaseTarget, connect, table_exists
-from pgwarden.pg.deploy_lock import LockToken, deploy_lock_held, take_migration_lock
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.redact import redact
 from pgwarden.tools.base import (
@@ -39,6 +35,14 @@ from pgwarden.tools.base import (
     history_sql,
     read_migration_text,
 )
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgwarden.pg.connection import DatabaseTarget
+    from pgwarden.pg.deploy_lock import LockToken
+
+# psycopg and pg/ load where the database is used: a static plan (psycopg: half its start-up CPU) needs neither.
 
 HISTORY_DDL = """
 create table if not exists {table} (
@@ -145,6 +149,7 @@ class SqlDirTool(MigrationTool):
         return discover(self.folder)
 
     def _history(self, conn: psycopg.Connection[Any]) -> dict[str, tuple[str, Any, Any]]:
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return {}
         rows = conn.execute(
@@ -204,6 +209,7 @@ class SqlDirTool(MigrationTool):
         return [name for name, (_, finished_at, _) in self._history(conn).items() if finished_at is not None]
 
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return None
         row = conn.execute(history_sql(
@@ -213,6 +219,7 @@ class SqlDirTool(MigrationTool):
         return row[0] if row else None
 
     def history_state(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return []
         cur = conn.execute(history_sql(
@@ -235,6 +242,11 @@ class SqlDirTool(MigrationTool):
         recorded, or neither. A ``-- pgwarden:no-transaction`` file runs statement by statement after
         its history row is committed: if it stops half-way the row says it started and not finished.
         """
+        import psycopg
+        from psycopg.sql import SQL, Literal
+
+        from pgwarden.pg.connection import connect
+        from pgwarden.pg.deploy_lock import take_migration_lock
         result = ApplyResult()
         token = limits.deploy_lock
         # The deploy's lock watchdog finds the migration session by this application_name.
@@ -269,6 +281,7 @@ class SqlDirTool(MigrationTool):
     def _apply_one(self, conn: psycopg.Connection[Any], target: DatabaseTarget, migration: Migration,
                    run_id: str | None, result: ApplyResult) -> bool:
         """Run one migration and record it; False (with ``result`` filled in) when it failed."""
+        import psycopg
         sql = migration.sql or ""
         started = time.monotonic()
         record = (migration.name, migration.checksum, _applied_by(), run_id)
@@ -328,6 +341,7 @@ class SqlDirTool(MigrationTool):
         On the migration session when it is alive, else on a new one. A row whose migration was
         recorded as finished is never touched.
         """
+        from pgwarden.pg.connection import connect
         own = not (conn.closed or conn.broken)
         with (nullcontext(conn) if own else connect(target)) as session:
             if forget:
@@ -359,6 +373,9 @@ _START = ("insert into {table} (name, checksum, applied_by, run_id) values (%s, 
 
 
 def _still_locked(conn: psycopg.Connection[Any], token: LockToken) -> bool:
+    import psycopg
+
+    from pgwarden.pg.deploy_lock import deploy_lock_held
     try:
         return deploy_lock_held(conn, token)
     except psycopg.Error:
