@@ -1,12 +1,19 @@
-"""Benchmark: time the risk review of generated migrations, next to squawk on the same files.
+"""Benchmark: CPU time of pgwarden's plan next to squawk's on the same files.
 
-    python bench/plan_speed.py [--files 1000] [--live-files 200] [--database-url URL]
+    python bench/plan_speed.py [--files 1000] [--per-file 100] [--live-files 200] [--database-url URL] [--no-live]
 
-Generates realistic migration files (a deterministic mix of safe and risky statements), then
-times (1) ``review`` statically on all of them, (2) ``review`` with live context on the first
-``--live-files`` against a database seeded with the tables they touch (an embedded PostgreSQL
-when no URL is given), (3) ``pgwarden plan`` end to end when the CLI is wired, and (4) ``squawk``
-on the same files. Goal: static under 2 s for 1,000 files and within 2x of squawk.
+Generates realistic migration files (a deterministic mix of safe and risky statements) plus the
+588 migrations of the corpus test (tests/corpus/generate.py, as .sql files), then measures CPU
+time (user + system of the child processes, ``resource.getrusage``), side by side with squawk:
+
+1. one process over the whole set: ``pgwarden plan FOLDER`` vs ``squawk FILES...``;
+2. one fresh process per file (what a PR check that plans a few files pays: start-up dominates);
+3. ``pgwarden plan one.sql`` alone, the start-up cost (goal: < 0.25 s of CPU);
+4. the review in this process (no start-up), and with live context on ``--live-files`` against a
+   database seeded with the tables they touch (an embedded PostgreSQL when no URL is given).
+
+Goals (issue 15): <= 2x squawk's CPU in one process over a large set, < 0.25 s for one file.
+squawk: ``pip install squawk-cli`` (found on PATH or next to this Python).
 
 It also checks that pglast's trees are the same with and without its per-attribute check
 (``pgwarden.risk.trusted``, which the review relies on for speed), down to every field's type.
@@ -15,8 +22,9 @@ It also checks that pglast's trees are the same with and without its per-attribu
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -106,79 +114,91 @@ def check_trusted_parse(paths: list[Path]) -> str:
     return f"on, identical trees on all {len(paths)} files"
 
 
-_REVIEW_IN_FRESH_PROCESS = """
-import sys
-from pathlib import Path
-from pgwarden.records import Migration
-from pgwarden.risk.engine import review
-paths = [Path(p) for p in sys.stdin.read().split()]
-review([Migration(name=p.stem, path=str(p), sql=p.read_text(encoding="utf-8")) for p in paths])
-"""
+def write_corpus(folder: Path) -> list[Path]:
+    """The corpus test's migrations (Prisma, Laravel, Alembic, plain SQL renderings) as .sql files."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.corpus.generate import cases
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n, case in enumerate(cases()):
+        path = folder / f"{n:05d}_{case.tool}_{case.pattern.name}.sql"
+        path.write_text(case.migration.sql or "", encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
-def time_review_process(paths: list[Path]) -> float:
-    """Wall time of a fresh Python process that imports pgwarden and reviews the files (like a CLI run)."""
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", _REVIEW_IN_FRESH_PROCESS], input="\n".join(map(str, paths)),
-                   text=True, check=True)
-    return time.perf_counter() - started
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def time_squawk(paths: list[Path]) -> tuple[float | None, int]:
-    squawk = shutil.which("squawk") or str(Path(sys.executable).with_name("squawk"))
-    if not Path(squawk).exists():
-        return None, 0
-    started = time.perf_counter()
-    out = subprocess.run([squawk, "--reporter", "json", *map(str, paths)], capture_output=True, text=True,
-                         check=False)
-    elapsed = time.perf_counter() - started
-    try:
-        return elapsed, len(json.loads(out.stdout or "[]"))
-    except json.JSONDecodeError:
-        return elapsed, -1
+def cpu_of(commands: list[list[str]], cwd: Path) -> float:
+    """CPU seconds (user + system) the commands take, run one after the other as fresh processes."""
+    before = children_cpu()
+    for command in commands:
+        subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return children_cpu() - before
 
 
-def time_cli(folder: Path, url: str | None) -> tuple[float | None, str]:
-    pgwarden = shutil.which("pgwarden") or str(Path(sys.executable).with_name("pgwarden"))
-    args = [pgwarden, "plan", str(folder), "--format", "json", "--fail-on", "never"]
-    if url:
-        args += ["--database-url", url]
-    started = time.perf_counter()
-    out = subprocess.run(args, capture_output=True, text=True, check=False, cwd=folder)
-    elapsed = time.perf_counter() - started
-    if out.returncode != 0:
-        return None, (out.stderr.strip().splitlines() or ["?"])[-1][:120]
-    return elapsed, "ok"
+def executable(name: str) -> str | None:
+    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    return found if Path(found).exists() else None
+
+
+def pgwarden_plan(*paths: Path) -> list[str]:
+    return [sys.executable, "-m", "pgwarden", "plan", "--format", "json", "--fail-on", "never", *map(str, paths)]
+
+
+def compare(label: str, paths: list[Path], folder: Path, squawk: str | None, per_file: int) -> None:
+    """Print pgwarden's and squawk's CPU over ``paths``: one process, then one process per file."""
+    ours = cpu_of([pgwarden_plan(folder)], folder)
+    theirs = cpu_of([[squawk, "--reporter", "json", *map(str, paths)]], folder) if squawk else None
+    sample = paths[:per_file]
+    ours_each = cpu_of([pgwarden_plan(p) for p in sample], folder)
+    theirs_each = cpu_of([[squawk, "--reporter", "json", str(p)] for p in sample], folder) if squawk else None
+    print(f"{label}: {len(paths)} files")
+    print(f"  one process      pgwarden {ours:6.2f} s CPU" + (
+        f"   squawk {theirs:6.2f} s   ratio {ours / theirs:4.2f}x" if theirs else "   squawk: not installed"))
+    print(f"  process per file pgwarden {ours_each:6.2f} s CPU" + (
+        f"   squawk {theirs_each:6.2f} s   ratio {ours_each / theirs_each:4.2f}x" if theirs_each else "")
+        + f"   ({len(sample)} files, {ours_each / len(sample):.3f} s per pgwarden run)")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="time pgwarden's risk review next to squawk")
+    parser = argparse.ArgumentParser(description="CPU time of pgwarden's plan next to squawk's")
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--per-file", type=int, default=100, help="files run one process each (default: 100)")
     parser.add_argument("--live-files", type=int, default=200)
     parser.add_argument("--database-url")
+    parser.add_argument("--no-live", action="store_true", help="skip the live review (no PostgreSQL)")
     args = parser.parse_args()
-    import psycopg
+    squawk = executable("squawk")
 
     with tempfile.TemporaryDirectory(prefix="pgwarden-bench-") as tmp:
         root = Path(tmp)
         paths = generate(root / "migrations", args.files)
-        live_paths = paths[: args.live_files]
+        corpus = write_corpus(root / "corpus")
         statements = sum(p.read_text().count(";") for p in paths)
-        print(f"{len(paths)} files, ~{statements} statements")
-        print(f"trusted parse: {check_trusted_parse(paths)}")
+        print(f"{len(paths)} generated files (~{statements} statements), {len(corpus)} corpus files; "
+              f"squawk: {squawk or 'not installed (pip install squawk-cli)'}")
+        print(f"trusted parse: {check_trusted_parse(paths + corpus)}")
 
-        process_s = time_review_process(paths)
+        one = paths[0]
+        runs = 10
+        startup = cpu_of([pgwarden_plan(one)] * runs, root) / runs
+        squawk_one = cpu_of([[squawk, "--reporter", "json", str(one)]] * runs, root) / runs if squawk else None
+        print(f"pgwarden plan one.sql: {startup:.3f} s CPU per fresh process (mean of {runs}; goal < 0.25 s)"
+              + (f"   squawk: {squawk_one:.3f} s" if squawk_one is not None else ""))
+        compare("generated set", paths, root / "migrations", squawk, args.per_file)
+        compare("corpus set", corpus, root / "corpus", squawk, args.per_file)
+
         time_review(paths[:5])  # warm-up: first-use costs of pglast and the rule modules
         static_s, static_n = time_review(paths)
-        squawk_s, squawk_n = time_squawk(paths)
-        print(f"static review  {len(paths):5d} files: {static_s:6.3f} s in process ({static_n} findings), "
-              f"{process_s:6.3f} s as a fresh process (imports included)")
-        if squawk_s is None:
-            print("squawk: not installed (pip install squawk-cli)")
-        else:
-            print(f"squawk         {len(paths):5d} files: {squawk_s:6.3f} s  ({squawk_n} violations)  "
-                  f"ratio pgwarden/squawk = {static_s / squawk_s:.2f}x in process, "
-                  f"{process_s / squawk_s:.2f}x process to process")
+        print(f"review in this process: {len(paths)} files in {static_s:.3f} s ({static_n} findings)")
+        if args.no_live:
+            return 0
+        import psycopg
 
         embedded = None
         url = args.database_url
@@ -191,13 +211,9 @@ def main() -> int:
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 seed_database(conn)
+                live_paths = paths[: args.live_files]
                 live_s, live_n = time_review(live_paths, conn=conn)
-            live_squawk_s, _ = time_squawk(live_paths)
-            print(f"live review    {len(live_paths):5d} files: {live_s:6.3f} s  ({live_n} findings)"
-                  + (f"  squawk on same files: {live_squawk_s:.3f} s" if live_squawk_s else ""))
-            cli_s, cli_note = time_cli(root / "migrations", None)
-            print(f"pgwarden plan  {len(paths):5d} files: "
-                  + (f"{cli_s:6.3f} s (static, end to end)" if cli_s is not None else f"n/a ({cli_note})"))
+            print(f"live review in this process: {len(live_paths)} files in {live_s:.3f} s ({live_n} findings)")
         finally:
             if embedded is not None:
                 embedded.stop()
@@ -205,4 +221,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    os.environ.pop("GITHUB_ACTIONS", None)  # no annotation lines in the timed runs
     raise SystemExit(main())
