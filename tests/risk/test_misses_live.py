@@ -87,3 +87,16 @@ def test_the_lookups_leave_the_database_unchanged(conn: Any) -> None:
     assert conn.execute("select count(*) from u").fetchone()[0] == 0
     assert "x" not in [row[0] for row in conn.execute(
         "select attname from pg_attribute where attrelid = 't'::regclass and attnum > 0")]
+
+
+def test_concurrent_index_if_not_exists_is_high_when_an_invalid_index_of_that_name_exists(db: Any) -> None:
+    sql = "create index concurrently if not exists t_a_idx on t (a);"
+    with db.connect(autocommit=True) as conn:
+        conn.execute("create table t (id int primary key, a int)")
+        conn.execute("insert into t values (1, 1), (2, 1)")
+        [medium] = _review(conn, sql, "concurrent-index-if-not-exists")
+        assert medium.severity == Severity.MEDIUM
+        with pytest.raises(Exception, match="could not create unique index"):
+            conn.execute("create unique index concurrently t_a_idx on t (a)")  # fails, leaves it INVALID
+        [high] = _review(conn, sql, "concurrent-index-if-not-exists")
+        assert high.severity == Severity.HIGH and "INVALID index t_a_idx" in high.message

@@ -114,6 +114,11 @@ class FactsSource(Protocol):
         """The table an existing index is on (DROP INDEX names none)."""
         ...
 
+    def index_valid(self, index: QualifiedName) -> bool | None:
+        """Whether an index of this name exists and is valid (False: INVALID, left by a failed
+        concurrent build); None when there is none or it is not known."""
+        ...
+
 
 class NoFacts:
     """A static plan: nothing is known about the database."""
@@ -149,6 +154,9 @@ class NoFacts:
     def index_table(self, index: QualifiedName) -> QualifiedName | None:
         return None
 
+    def index_valid(self, index: QualifiedName) -> bool | None:
+        return None
+
 
 def decode_typmod(type_name: str, typmod: int) -> tuple[int, ...]:
     """Turn pg_attribute.atttypmod into the numbers written in SQL (varchar(50), numeric(10,2))."""
@@ -181,6 +189,7 @@ select n.nspname, t.relname
   from pg_index i join pg_class t on t.oid = i.indrelid join pg_namespace n on n.oid = t.relnamespace
  where i.indexrelid = to_regclass(%s)
 """
+_INDEX_VALID_SQL = "select indisvalid from pg_index where indexrelid = to_regclass(%s)"
 _CONSTRAINTS_SQL = """
 select conname, contype::text, convalidated, pg_get_constraintdef(oid)
   from pg_constraint where conrelid = %s
@@ -312,3 +321,7 @@ class LiveFacts:
             return None
         schema, name = rows[0]
         return QualifiedName(None if schema == "public" else str(schema), str(name))
+
+    def index_valid(self, index: QualifiedName) -> bool | None:
+        rows = self._query(_INDEX_VALID_SQL, (index.regclass_text,))
+        return bool(rows[0][0]) if rows else None

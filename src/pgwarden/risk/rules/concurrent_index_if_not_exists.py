@@ -4,7 +4,8 @@ A concurrent build that fails (a deadlock, a duplicate in a UNIQUE index, a stat
 cancelled deploy) leaves the index behind, marked INVALID: it is maintained on every write but
 never used for reads, and a unique one does not enforce anything. The migration's rerun then finds
 an index of that name and ``IF NOT EXISTS`` skips the build with only a NOTICE, so the deploy
-"succeeds" without the index. Without IF NOT EXISTS the rerun fails loudly instead.
+"succeeds" without the index. Without IF NOT EXISTS the rerun fails loudly instead. With live
+context an INVALID index of that name in the database now makes the finding high.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 
 from pglast import ast
 
+from pgwarden.names import QualifiedName
 from pgwarden.records import Category, Severity
 from pgwarden.risk.rule import Hit, RuleContext, Statement
 from pgwarden.risk.sqlast import table_of
@@ -35,6 +37,12 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     if table is not None and ctx.is_new(table):
         return
     name = node.idxname or "the index"
+    if node.idxname and ctx.facts.index_valid(QualifiedName(table.schema if table else None, node.idxname)) is False:
+        yield Hit(Severity.HIGH,
+                  f"An INVALID index {name} exists in the database now (a failed concurrent build left it): "
+                  "IF NOT EXISTS skips this build with a NOTICE and the migration succeeds without a usable "
+                  f"{name}", SUGGESTION, table, {"index_valid": False})
+        return
     yield Hit(Severity.MEDIUM,
               f"If a concurrent build of {name} fails, PostgreSQL keeps it as an INVALID index, and on the "
               f"rerun IF NOT EXISTS skips the build with a NOTICE: the migration succeeds without a usable "
