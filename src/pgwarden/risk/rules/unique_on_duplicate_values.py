@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pglast import ast, enums
-from pglast.stream import RawStream
 
 from pgwarden.names import QualifiedName
 from pgwarden.records import Category, Severity
@@ -38,6 +37,8 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     if isinstance(node, ast.IndexStmt):
         if not node.unique:
             return
+        from pglast.stream import RawStream  # its printers cost ~5 ms of start-up; only unique indexes need it
+
         table = table_of(node.relation)
         elems = list(node.indexParams or ())
         columns = [e.name for e in elems if e.name]
