@@ -28,12 +28,16 @@ DO_PREFIX = "-- inside the DO block at line {line}\n"
 _DOLLAR = "$pgwarden_do_body$"
 
 
-def expand_do_blocks(statements: Sequence[ParsedStatement]) -> Iterator[ParsedStatement]:
+def expand_do_blocks(statements: Sequence[ParsedStatement]) -> Sequence[ParsedStatement]:
     """``statements`` in order, each DO block followed by the literal SQL of its body."""
+    if not any(isinstance(parsed.node, ast.DoStmt) for parsed in statements):
+        return statements  # nearly every file: no copy
+    result: list[ParsedStatement] = []
     for parsed in statements:
-        yield parsed
+        result.append(parsed)
         if isinstance(parsed.node, ast.DoStmt):
-            yield from do_block_statements(parsed)
+            result.extend(do_block_statements(parsed))
+    return result
 
 
 def do_block_statements(parsed: ParsedStatement) -> list[ParsedStatement]:

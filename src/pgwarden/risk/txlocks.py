@@ -23,6 +23,8 @@ from pgwarden.risk.locks import strong_lock_tables
 from pgwarden.risk.rule import RuleContext, Statement
 
 _KEY = "txlock\x00"
+#: One more key per locked table, so "is this table locked?" is a set lookup.
+_TABLE = "txlock-table\x00"
 _ENDS = (
     enums.TransactionStmtKind.TRANS_STMT_COMMIT,
     enums.TransactionStmtKind.TRANS_STMT_ROLLBACK,
@@ -63,7 +65,7 @@ def _held(ctx: RuleContext) -> Iterator[HeldLock]:
 
 def held_lock(ctx: RuleContext, table: QualifiedName | None) -> HeldLock | None:
     """The strong lock the open transaction holds on ``table``, if any."""
-    if table is None:
+    if table is None or f"{_TABLE}{table.key}" not in ctx.state.migration.reported:
         return None
     return next((lock for lock in _held(ctx) if lock.key == table.key), None)
 
@@ -83,21 +85,27 @@ def statement_kind(node: object) -> str:
     return type(node).__name__.removesuffix("Stmt").upper()
 
 
-def record(stmt: Statement, ctx: RuleContext) -> None:
-    """Remember the strong locks ``stmt`` takes on existing tables; forget them at COMMIT/ROLLBACK."""
+def record(stmt: Statement, ctx: RuleContext) -> bool:
+    """Remember the strong locks ``stmt`` takes on existing tables; forget them at COMMIT/ROLLBACK.
+
+    True when the statement locked a table the transaction did not hold yet."""
     reported = ctx.state.migration.reported
     node = stmt.node
     if isinstance(node, ast.TransactionStmt):
         if node.kind in _ENDS:
-            for entry in [e for e in reported if e.startswith(_KEY)]:
+            for entry in [e for e in reported if e.startswith((_KEY, _TABLE))]:
                 reported.discard(entry)
-        return
+        return False
     if isinstance(node, ast.DropStmt):
-        return  # a dropped table is gone: nobody queues on it (drop-table reports the drop itself)
+        return False  # a dropped table is gone: nobody queues on it (drop-table reports the drop itself)
+    added = False
     for table in strong_lock_tables(node):
-        if table is None or ctx.is_new(table) or held_lock(ctx, table) is not None:
+        if table is None or f"{_TABLE}{table.key}" in reported or ctx.is_new(table):
             continue
         facts = ctx.size_facts(table, stmt)
         if facts is not None and facts.empty_because is not None:
             continue  # proven empty by this migration: no application writes to it
         reported.add(_encode(HeldLock(table.key, table.schema, table.name, stmt.line, statement_kind(node))))
+        reported.add(f"{_TABLE}{table.key}")
+        added = True
+    return added

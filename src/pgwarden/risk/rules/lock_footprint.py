@@ -35,10 +35,10 @@ _FOOTPRINT = f"{ID}:footprint\x01"
 
 
 def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
-    record(stmt, ctx)
-    locks = held_locks(ctx)
-    if len(locks) >= MANY_TABLES:
-        _remember(ctx, stmt, locks)
+    if record(stmt, ctx):
+        locks = held_locks(ctx)
+        if len(locks) >= MANY_TABLES:
+            _remember(ctx, stmt, locks)
     return iter(())
 
 
