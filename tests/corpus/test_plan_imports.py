@@ -42,3 +42,11 @@ def test_a_static_plan_of_one_file_loads_no_client_of_another_command(tmp_path: 
     unexpected = sorted(m for m in loaded if m.split(".")[0] in NOT_FOR_PLAN or m in NOT_FOR_PLAN
                         or any(m.startswith(p + ".") for p in NOT_FOR_PLAN))
     assert not unexpected, unexpected
+
+
+def test_the_migration_tools_load_psycopg_only_when_they_use_a_database() -> None:
+    """A static plan in a Prisma, Laravel or Alembic project loads its tool's module: psycopg stays out."""
+    code = ("import sys, pgwarden.pipeline.plan, pgwarden.tools.prisma, pgwarden.tools.laravel, "
+            "pgwarden.tools.alembic; print(sorted(m for m in sys.modules if m.split('.')[0] == 'psycopg'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -21,17 +21,21 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.names import TOOL_HISTORY_TABLES
-from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.tools.base import history_sql, sha256_file
 from pgwarden.tools.external import CommandResult, ExternalTool, python_tool, target_of
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgwarden.pg.connection import DatabaseTarget
+
+# psycopg (half of pgwarden's start-up) loads where the database is used: a static plan needs none of it.
 
 _MARKER = re.compile(r"^-- Running upgrade (?P<down>[^\s]*) -> (?P<up>[^\s,]+)", re.M)
 _BOOKKEEPING = re.compile(
@@ -158,6 +162,7 @@ class AlembicTool(ExternalTool):
 
     def current(self, conn: psycopg.Connection[Any]) -> list[str]:
         """The revision id(s) in ``alembic_version``."""
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return []
         query = history_sql("select version_num from {table}", self.history_table)

@@ -33,20 +33,24 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
-
-import psycopg
 
 from pgwarden.children import run_killing_group
 from pgwarden.config import Settings
 from pgwarden.durations import pg_duration
 from pgwarden.errors import ConfigError, OperationFailed
 from pgwarden.names import MIGRATE_APPLICATION_NAME, PLAN_APPLICATION_NAME
-from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.records import MigrationStatus
 from pgwarden.redact import redact, register_secret
 from pgwarden.tools.base import ApplyResult, MigrationTool, SessionLimits, display_path
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgwarden.pg.connection import DatabaseTarget
+
+# psycopg (half of pgwarden's start-up) loads where the database is used: a static plan needs none of it.
 
 #: Output that means the tool's session hit ``lock_timeout``.
 LOCK_TIMEOUT_PATTERN = re.compile(r"55P03|canceling statement due to lock timeout|lock_not_available", re.I)
@@ -98,6 +102,7 @@ def session_options(limits: SessionLimits | None) -> str:
 
 def target_of(conn: psycopg.Connection[Any]) -> DatabaseTarget:
     """The database of an open connection, to hand the same one to a child process."""
+    from pgwarden.pg.connection import DatabaseTarget
     params = {k: v for k, v in conn.info.get_parameters().items() if v}
     params.pop("application_name", None)
     password = conn.info.password
@@ -332,6 +337,7 @@ class ExternalTool(MigrationTool):
         ``failed`` names the migration it was running (:meth:`started_migration`), or None when it
         failed before starting one (it could not connect, say).
         """
+        from pgwarden.pg.connection import connection
         with connection(target) as conn:
             before = {m.name: m.status for m in self.migrations(conn)}
         result = self.run(

@@ -21,14 +21,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, OperationFailed, SafetyRefusal
 from pgwarden.guards import forbidden_in
-from pgwarden.pg.connection import DatabaseTarget, table_exists
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.tools.base import history_sql, sha256_file
 from pgwarden.tools.external import CommandResult, ExternalTool, command_argv, target_of
@@ -40,6 +37,13 @@ from pgwarden.tools.laravel_app import (
     studly_class,
 )
 from pgwarden.tools.laravel_pretend import PretendedMigration, parse_pretend_output
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgwarden.pg.connection import DatabaseTarget
+
+# psycopg (half of pgwarden's start-up) loads where the database is used: a static plan needs none of it.
 
 __all__ = ["DEFAULT_PLAN_COMMAND", "LaravelTool", "PretendedMigration", "parse_pretend_output"]
 
@@ -77,6 +81,7 @@ class LaravelTool(ExternalTool):
 
     def ran(self, conn: psycopg.Connection[Any]) -> dict[str, int]:
         """Recorded migrations and their batch."""
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return {}
         query = history_sql("select migration, batch from {table} order by id", self.history_table)
@@ -167,6 +172,7 @@ class LaravelTool(ExternalTool):
         same database (not when the table is missing: ``--pretend`` would create it); without:
         what ``--pretend`` lists (against the ambient configuration).
         """
+        from pgwarden.pg.connection import table_exists
         files = {m.name: m for m in self.migrations(None)}
         if conn is not None:
             if not table_exists(conn, self.history_table):
@@ -216,6 +222,7 @@ class LaravelTool(ExternalTool):
         )
 
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return None
         row = conn.execute(history_sql(
@@ -224,6 +231,7 @@ class LaravelTool(ExternalTool):
         return str(row[0]) if row else None
 
     def history_state(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return []
         cur = conn.execute(history_sql(

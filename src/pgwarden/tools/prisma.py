@@ -32,18 +32,22 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import psycopg
+from typing import TYPE_CHECKING, Any
 
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError, SafetyRefusal
 from pgwarden.names import BOOKKEEPING_TABLES, TOOL_HISTORY_TABLES
-from pgwarden.pg.connection import DatabaseTarget, connection, table_exists
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.tools.base import ApplyResult, SessionLimits, history_sql, read_migration_text, sha256_file
 from pgwarden.tools.external import ExternalTool, command_argv
 from pgwarden.tools.prisma_project import PrismaProject, checksum_matches, is_atomic, read_project
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from pgwarden.pg.connection import DatabaseTarget
+
+# psycopg (half of pgwarden's start-up) loads where the database is used: a static plan needs none of it.
 
 #: ``_prisma_migrations`` as Prisma creates it.
 PRISMA_HISTORY_DDL = """CREATE TABLE {table} (
@@ -132,6 +136,7 @@ class PrismaTool(ExternalTool):
 
     def rows(self, conn: psycopg.Connection[Any]) -> list[PrismaRow]:
         """Every row of ``_prisma_migrations``, oldest attempt first."""
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return []
         cur = conn.execute(history_sql(
@@ -211,6 +216,7 @@ class PrismaTool(ExternalTool):
         Applied: the open attempt is finished, with the file's checksum; with no attempt recorded
         (pgwarden's own unfinished record), a finished row is added.
         """
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             conn.execute(history_sql(PRISMA_HISTORY_DDL, self.history_table))
         if not applied:
@@ -236,6 +242,7 @@ class PrismaTool(ExternalTool):
         self, target: DatabaseTarget, limits: SessionLimits, *, run_id: str | None = None
     ) -> ApplyResult:
         """``prisma migrate deploy``, with what it leaves behind settled (see the module docstring)."""
+        from pgwarden.pg.connection import connection
         project = self.project()
         self._refuse_password_on_argv(project, target)  # deploy asked first; other callers too
         with connection(target) as conn:
@@ -273,6 +280,7 @@ class PrismaTool(ExternalTool):
         Prisma, finding a non-empty schema without its history, refuses with P3005 ("baseline").
         A schema holding anything else keeps Prisma's own verdict.
         """
+        from pgwarden.pg.connection import table_exists
         if table_exists(conn, self.history_table):
             return
         others = conn.execute(
@@ -326,6 +334,7 @@ class PrismaTool(ExternalTool):
         )
 
     def head(self, conn: psycopg.Connection[Any]) -> str | None:
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return None
         row = conn.execute(history_sql(
@@ -336,6 +345,7 @@ class PrismaTool(ExternalTool):
         return str(row[0]) if row else None
 
     def history_state(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        from pgwarden.pg.connection import table_exists
         if not table_exists(conn, self.history_table):
             return []
         cur = conn.execute(history_sql(
