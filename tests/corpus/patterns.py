@@ -111,6 +111,24 @@ PATTERNS: list[Pattern] = [
       expect=("require-concurrent-index-drop", "require-concurrent-index")),
     p("add-primary-key", 'ALTER TABLE "{t}" ADD CONSTRAINT "{t}_{c}_pkey" PRIMARY KEY ("id")',
       expect=("require-unique-using-index",)),
+    p("laravel-create-with-unique-and-fk",
+      'CREATE TABLE "{t}_{c}" ("id" bigserial not null primary key, "{u}_id" bigint not null, '
+      '"email" varchar(255) not null, "created_at" timestamp(0) without time zone null)',
+      'ALTER TABLE "{t}_{c}" ADD CONSTRAINT "{t}_{c}_email_unique" UNIQUE ("email")',
+      'ALTER TABLE "{t}_{c}" ADD CONSTRAINT "{t}_{c}_{u}_id_foreign" FOREIGN KEY ("{u}_id") REFERENCES "{u}" ("id")',
+      why="constraints of a table the migration creates: nothing to scan"),
+    p("text-to-varchar", 'ALTER TABLE "{t}" ALTER COLUMN "note" SET DATA TYPE VARCHAR(100)',
+      expect=("category:table-rewrite",), why="a narrowing: every row is checked under ACCESS EXCLUSIVE"),
+    p("generated-stored-column", 'ALTER TABLE "{t}" ADD COLUMN "{c}" TEXT GENERATED ALWAYS AS (lower("note")) STORED',
+      expect=("category:table-rewrite",), why="a stored generated column rewrites the table"),
+    p("bigserial-column", 'ALTER TABLE "{t}" ADD COLUMN "{c}" BIGSERIAL', expect=("add-column-volatile-default",),
+      why="nextval() is volatile: every row gets its own value, a rewrite"),
+    p("refresh-matview", 'REFRESH MATERIALIZED VIEW "{t}_summary"', expect=("require-concurrent-refresh",),
+      tools=("sql", "alembic")),
+    p("reindex-table", 'REINDEX TABLE "{t}"', expect=("require-concurrent-reindex",), tools=("sql", "alembic")),
+    p("lock-table", 'LOCK TABLE "{t}" IN ACCESS EXCLUSIVE MODE', 'ALTER TABLE "{t}" ADD COLUMN "{c}" TEXT',
+      expect=("explicit-lock",), tools=("sql", "alembic")),
+    p("vacuum-full", 'VACUUM FULL "{t}"', expect=("vacuum-full",), tools=("sql",)),
     # --- false alarms of issue 15 ---------------------------------------------------------------
     p("fa1-required-column-then-fk-index", 'ALTER TABLE "{t}" ADD COLUMN "{u}_ref" BIGINT NOT NULL',
       'CREATE INDEX "{t}_{u}_ref_idx" ON "{t}" ("{u}_ref")',
@@ -120,10 +138,10 @@ PATTERNS: list[Pattern] = [
     p("fa1-required-column-then-drop", 'ALTER TABLE "{t}" ADD COLUMN "{c}" INTEGER NOT NULL',
       'ALTER TABLE "{t}" DROP COLUMN "note"', expect=("not-null-column-without-default",), owner="H"),
     p("fa2-backfill-new-column", 'ALTER TABLE "{t}" ADD COLUMN "{c}" TEXT',
-      "UPDATE \"{t}\" SET \"{c}\" = 'x'", expect=("category:blocking-lock",), owner="open",
+      "UPDATE \"{t}\" SET \"{c}\" = 'x'", expect=("category:blocking-lock",), owner="J",
       why="fills a column added just before: overwrites nothing (no data loss, fixed by H); the ALTER's lock "
           "is held through the update, which a static review reports low while a plain CREATE INDEX on the "
-          "same table of unknown size is high (open: nobody is on it)"),
+          "same table of unknown size is high (J: backfill-under-lock takes the no-WHERE backfill too)"),
     p("fa3-one-statement-many-rules",
       'ALTER TABLE "{t}" ADD COLUMN "{c}" BIGINT NOT NULL, ADD CONSTRAINT "{t}_{c}_fkey" FOREIGN KEY ("{c}") '
       'REFERENCES "{u}"("id"), ALTER COLUMN "note" SET NOT NULL',
