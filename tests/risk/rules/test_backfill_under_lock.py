@@ -32,6 +32,8 @@ ERR: list[str | tuple[str, ...]] = [
     # UPDATE ... FROM after an index build on the same table
     "CREATE INDEX orders_user_idx ON orders (user_id);\n"
     "UPDATE orders SET region = u.region FROM users u WHERE u.id = orders.user_id;",
+    # a backfill of every row (no WHERE) holds it as long
+    'ALTER TABLE "User" ADD COLUMN "plan" TEXT;\nUPDATE "User" SET "plan" = \'free\';',
     # inside an explicit transaction, schema-qualified
     "BEGIN;\nALTER TABLE app.accounts ADD COLUMN tier int;\n"
     "UPDATE app.accounts SET tier = 1 WHERE tier IS NULL;\nCOMMIT;",

@@ -4,9 +4,9 @@ PostgreSQL keeps a transaction's locks to its end. The usual "add the column, fi
 NOT NULL" migration runs ``ALTER TABLE t ADD COLUMN ...`` and then ``UPDATE t SET ... WHERE/FROM``
 in one transaction (Prisma, Laravel and Alembic run each migration as one), so the ALTER's ACCESS
 EXCLUSIVE lock, which blocks even reads, is held for the whole update: on a big table every query
-on it waits minutes. An UPDATE of every row is ``update-without-where``'s (which weighs the
-backfill of a new column by the table's size); this rule covers the UPDATE ... WHERE/FROM it
-leaves alone. A table created, or proven empty, in the migration blocks nobody.
+on it waits minutes. It applies with or without WHERE: an UPDATE of every row also meets
+``update-without-where`` (which weighs its own row locks and, for a new column, finds no data lost);
+the merge reports both as one finding. A table created, or proven empty, in the migration blocks nobody.
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ _EFFECT = {
 
 def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     node = stmt.node
-    if node.whereClause is None and not node.fromClause:
-        return  # every row: update-without-where judges it, the earlier ALTER included
     table = table_of(node.relation)
     if table is None or ctx.is_new(table) or table.name in BOOKKEEPING_TABLES:
         return  # new, or the tools' own history (alembic_version's UPDATE ... WHERE): no app data
