@@ -38,7 +38,8 @@ def redact(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
-    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    if "://" in text:  # the URL pattern is tried at every letter: 0.15 s on a plan's 4 MB JSON report
+        text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     return _KV_PASSWORD.sub(lambda m: f"{m['key']}{MASK}", text)
 
 
