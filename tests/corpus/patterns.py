@@ -7,8 +7,8 @@ Laravel ``--pretend``, Alembic ``--sql`` and a plain SQL folder write it.
 
 ``expect``: what must be reported at medium or above, each a rule id or ``category:<category>``
 (any rule of that category). Everything else at medium or above is a false alarm. ``owner``: the
-helper fixing the pattern in this session when today's review does not meet the expectation yet
-(bookkeeping only: the numbers count every case); ``open``: a gap nobody is on yet.
+helper who fixed the pattern in issue 15's session (H, I, J, K), or ``open`` for a known gap not
+fixed yet (counted in the numbers, not required to be exact).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class Pattern:
     name: str
     statements: tuple[str, ...]
     expect: frozenset[str] = frozenset()
-    owner: str = ""  # who fixed/fixes a known gap: H, I, J, K, or open ('' = must hold today)
+    owner: str = ""  # who fixed it: H, I, J, K; "open": a known gap, not fixed yet
     tools: tuple[str, ...] = ("prisma", "laravel", "alembic", "sql")
     why: str = ""
 

@@ -6,8 +6,9 @@ true alarm when it (or a rule folded into it) is one of the case's expectations,
 alarm; each expectation is found or missed. The test prints the numbers and holds them at their
 floors, so they can only go up: raise a floor when the review gets better.
 
-A case whose pattern has an ``owner`` is a known gap being fixed in this session: it counts in the
-numbers like any other, but only the cases without an owner must each be exact.
+A pattern's ``owner`` says who fixed it in this session (H, I, J, K: each such case must now be exact
+too) or marks a known gap nobody has fixed yet (``open``: it counts in the numbers like any other
+case, but need not be exact, so a gap can be recorded before its fix lands).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pgwarden.risk.merge import rules_of
 from tests.corpus.generate import Case, cases
 
 #: Measured on this corpus (bump when the review improves; never lower without saying why).
-#: 2026-12-02: 657 cases, precision 100.0 % (426 true, 0 false), recall 97.3 % (429 of 441; the 12
-#: misses: fa2-backfill-new-column, being fixed by J).
+#: 2026-12-02, 05:30 UTC, with H, I, J and K's fixes in: 657 cases, precision 100.0 % (438 true, 0
+#: false), recall 100.0 % (441 of 441). Was 97.3 % before J's no-WHERE backfill (9b4c927).
 PRECISION_FLOOR = 1.0
-RECALL_FLOOR = 0.972
+RECALL_FLOOR = 1.0
 
 
 def reported(finding: Finding) -> set[str]:
@@ -103,7 +104,7 @@ def test_precision_and_recall_over_the_generated_corpus() -> None:
             wrong[f"{o.case.pattern.name}: missed {m}"] += 1
     lines += [f"    {n:3d}x {what}" for what, n in sorted(wrong.items())]
     print("\n" + "\n".join(lines))
-    must_hold = [o for o in outcomes if not o.case.pattern.owner and not o.exact]
+    must_hold = [o for o in outcomes if o.case.pattern.owner != "open" and not o.exact]
     assert not must_hold, "\n".join(
         f"{o.case.tool} {o.case.migration.name}: false {[f.rule for f in o.false_alarms]}, missed {sorted(o.missed)}"
         for o in must_hold[:20])
