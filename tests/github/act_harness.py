@@ -147,6 +147,11 @@ class ActRun:
     def job_ran(self, fragment: str) -> bool:
         return any(fragment in line and "Run Set up job" in line for line in self.output.splitlines())
 
+    def job_text(self, job: str, *, environment: str = "production", workflow: str = "pgwarden migrate") -> str:
+        """The output lines of one job of the called workflow (act prefixes each with its path)."""
+        prefix = f"[{environment}/{workflow}/{job}"
+        return "\n".join(line for line in self.output.splitlines() if line.startswith(prefix))
+
 
 @dataclass
 class Consumer:

@@ -121,9 +121,6 @@ def _prisma_app(base: Path) -> Consumer:
     return app
 
 
-def _job_lines(output: str, job: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith(f"[production/pgwarden migrate/{job}")]
-
 
 def test_the_prisma_example_deploys_with_every_job_in_the_node_image(
     tmp_path: Path, app_db: TestDatabase, github_api: FakeGitHub, docker_engine: Any, node_image: str,
@@ -148,12 +145,12 @@ def test_the_prisma_example_deploys_with_every_job_in_the_node_image(
     assert run.returncode == 0, run.explain()
 
     for job in ("plan (risk review)", "migrate (default)", "report"):
-        lines = "\n".join(_job_lines(run.output, job))
+        lines = run.job_text(job)
         assert f"docker create image={node_image}" in lines, f"{job} did not run in {node_image}"
         # The image's own pgwarden, not an install from the action's ref.
         assert "is already installed (/opt/pgwarden/bin/pgwarden); using it" in lines, job
     for job in ("plan (risk review)", "migrate (default)"):
-        lines = "\n".join(_job_lines(run.output, job))
+        lines = run.job_text(job)
         assert "Success - Main Setup command" in lines and "added 58 packages" in lines, f"npm ci in {job}"
 
     # The locked Prisma applied both migrations from inside the migrate job's container.

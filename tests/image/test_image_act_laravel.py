@@ -245,9 +245,6 @@ def _laravel_app(base: Path) -> Consumer:
     return app
 
 
-def _job_lines(output: str, job: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith(f"[production/pgwarden migrate/{job}")]
-
 
 def test_the_laravel_example_deploys_with_every_job_in_the_php_image(
     tmp_path: Path, app_db: TestDatabase, plan_url: str, github_api: FakeGitHub, docker_engine: Any,
@@ -271,12 +268,12 @@ def test_the_laravel_example_deploys_with_every_job_in_the_php_image(
     assert run.returncode == 0, run.explain()
 
     for job in ("plan (risk review)", "migrate (default)", "report"):
-        lines = "\n".join(_job_lines(run.output, job))
+        lines = run.job_text(job)
         assert f"docker create image={laravel_image}" in lines, f"{job} did not run in {laravel_image}"
         # The image's own pgwarden, not an install from the action's ref.
         assert "is already installed (/opt/pgwarden/bin/pgwarden); using it" in lines, job
     for job in ("plan (risk review)", "migrate (default)"):
-        lines = "\n".join(_job_lines(run.output, job))
+        lines = run.job_text(job)
         # composer install from the committed lock, offline, writing vendor/autoload.php.
         assert "Success - Main Setup command" in lines, f"setup command in {job}"
         assert "Installing dependencies from lock file" in lines and "Generating autoload files" in lines, job
@@ -288,7 +285,7 @@ def test_the_laravel_example_deploys_with_every_job_in_the_php_image(
     assert "items_name_index" in json.dumps(reviewed[INDEX_NAME[0]]), reviewed[INDEX_NAME[0]]
 
     # artisan applied both pending migrations from inside the migrate job's container, between the hooks.
-    deploy_lines = "\n".join(_job_lines(run.output, "migrate (default)"))
+    deploy_lines = run.job_text("migrate (default)")
     assert "tool: laravel" in deploy_lines and "applied 2 migration(s)" in deploy_lines
     assert app_db.scalar("select count(*) from items") == 2
     assert app_db.scalar("select count(*) from information_schema.columns where table_name = 'items' "
