@@ -46,6 +46,20 @@ def fail(run: DeployRun) -> StepResult:
     return finish(run, ok=False, summary=summary, restore=command)
 
 
+def _failed_in_history(run: DeployRun, conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """What the tool's history holds as failed and the tool's next step; nothing when it cannot say.
+
+    A lookup that fails must not keep the deploy from being recorded below.
+    """
+    try:
+        with conn.transaction():
+            failed = run.tool.failed(conn)
+    except (PgwardenError, psycopg.Error):
+        return {}
+    return {"failed_in_history": [m.name for m in failed],
+            "resolve_hint": redact(run.tool.resolve_hint(failed[0].name)) if failed else None}
+
+
 def finish(run: DeployRun, *, ok: bool, summary: str, restore: str | None = None) -> StepResult:
     """Record the deploy (history table + audit line) and build the StepResult."""
     duration = time.monotonic() - run.started
@@ -80,9 +94,7 @@ def finish(run: DeployRun, *, ok: bool, summary: str, restore: str | None = None
                 history = redact_data(run.tool.history_state(conn))
                 # The tool's own words for what to do next (Prisma's carries its working directory):
                 # the PR comment and the step summary print this instead of guessing from the tool name.
-                failed = run.tool.failed(conn)
-                details["failed_in_history"] = [m.name for m in failed]
-                details["resolve_hint"] = redact(run.tool.resolve_hint(failed[0].name)) if failed else None
+                details.update(_failed_in_history(run, conn))
             record_deploy(conn, DeployRecord(
                 run_id=run.run_id, started_at=run.started_at, actor=run.audit.actor, environment=run.environment,
                 git_sha=run.audit.git_sha, tool=run.tool.name, migrations_applied=run.applied,
