@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import functools
 import json
 import os
@@ -108,6 +109,27 @@ def cli(app: Consumer, database: Any, *args: str) -> str:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"pgwarden {' '.join(args)} exited {proc.returncode}: {proc.stderr}"
     return proc.stdout
+
+
+@contextlib.contextmanager
+def _one_container_run_at_a_time(platform: str) -> Iterator[None]:
+    """In container mode, hold a lock shared by every test worker for the whole act run.
+
+    act names a job's container after the caller's job and the workflow's job ("act-production-
+    pgwarden-migrate-plan-risk-review-…"), not after the run, and removes a container of that name
+    before it starts its own: two container-mode runs of migrate.yml at once (the Prisma and the
+    Laravel image tests under ``-n 2``) removed each other's job containers mid-step (exit 137, "No
+    such container"). Self-hosted runs have no containers and run in parallel as before.
+    """
+    if platform == "-self-hosted":
+        yield
+        return
+    with open(Path(tempfile.gettempdir()) / "pgwarden-act-containers.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -256,7 +278,7 @@ class Consumer:
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
         env["HOME"] = str(tmp / "home")
         env.update(extra_env or {})
-        with reserved_port() as port:  # held until act has exited
+        with _one_container_run_at_a_time(platform), reserved_port() as port:  # held until act has exited
             proc = subprocess.run([*cmd, "--artifact-server-port", str(port)], cwd=self.path, env=env,
                                   capture_output=True, text=True, timeout=timeout)
         output = proc.stdout + proc.stderr
