@@ -40,6 +40,7 @@ from pgwarden.names import BOOKKEEPING_TABLES, TOOL_HISTORY_TABLES
 from pgwarden.records import Migration, MigrationStatus
 from pgwarden.tools.base import ApplyResult, SessionLimits, history_sql, read_migration_text, sha256_file
 from pgwarden.tools.external import ExternalTool, command_argv
+from pgwarden.tools.prisma_order import migration_folders
 from pgwarden.tools.prisma_project import PrismaProject, checksum_matches, is_atomic, read_project
 
 if TYPE_CHECKING:
@@ -106,16 +107,7 @@ class PrismaTool(ExternalTool):
                 f"folder (prisma/migrations), but {self.folder} is not a folder"
             )
         self._check_tool_folder()
-        # Prisma orders by folder name; the timestamp prefix makes that chronological.
-        folders = sorted((entry for entry in self.folder.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
-        empty = [entry for entry in folders if not (entry / "migration.sql").is_file()]
-        if empty:
-            raise ConfigError(
-                f"{self.display(empty[0])}: a migration folder without migration.sql: Prisma stops there (P3015) "
-                "and applies nothing after it",
-                hint="restore the folder's migration.sql from version control, or delete the empty folder",
-            )
-        return folders
+        return migration_folders(self.folder, self.display)
 
     def project(self) -> PrismaProject:
         """The project's Prisma configuration, read from the tool's working directory."""

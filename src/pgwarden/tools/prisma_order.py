@@ -7,6 +7,7 @@ accepts it, so a PATH that is a Prisma folder is ordered this way, not by a uniq
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pgwarden.errors import ConfigError
@@ -25,17 +26,24 @@ def is_prisma_folder(folder: Path) -> bool:
     return has_folder and not any(entry.is_file() and entry.suffix == ".sql" for entry in entries)
 
 
-def migration_files(folder: Path) -> list[tuple[str, Path]]:
-    """``(name, migration.sql)`` of each migration folder in Prisma's apply order (folder name).
+def migration_folders(folder: Path, display: Callable[[Path], str] = str) -> list[Path]:
+    """The migration folders of ``folder`` in Prisma's apply order (folder name; the timestamp prefix
+    makes that chronological).
 
-    A folder without migration.sql is refused as Prisma refuses it (P3015: it applies nothing after it).
+    A folder without migration.sql is refused as Prisma refuses it (P3015: it applies nothing after
+    it); ``display`` names that folder in the message.
     """
     folders = sorted((entry for entry in folder.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
     empty = [entry for entry in folders if not (entry / "migration.sql").is_file()]
     if empty:
         raise ConfigError(
-            f"{empty[0]}: a migration folder without migration.sql: Prisma stops there (P3015) and applies "
-            "nothing after it",
+            f"{display(empty[0])}: a migration folder without migration.sql: Prisma stops there (P3015) and "
+            "applies nothing after it",
             hint="restore the folder's migration.sql from version control, or delete the empty folder",
         )
-    return [(entry.name, entry / "migration.sql") for entry in folders]
+    return folders
+
+
+def migration_files(folder: Path) -> list[tuple[str, Path]]:
+    """``(name, migration.sql)`` of each migration folder, in Prisma's apply order."""
+    return [(entry.name, entry / "migration.sql") for entry in migration_folders(folder)]
