@@ -14,6 +14,7 @@ snapshot into a new instance instead.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from typing import Any
 
 import psycopg
@@ -76,12 +77,11 @@ def restore_backup(
     elif not found.ours:
         say(f"restoring backup {manifest.id} of {manifest.identity.describe()} into {identity.describe()} "
             "(--allow-other-database)")
-    if into is None:
-        # In place: hold the deploy lock, so no deploy migrates the database while it is replaced
-        # (restore.yml runs in its own concurrency group, apart from migrate.yml's).
-        with DeployLock(target, wait_s=settings.deploy.lock_wait, application_name=RESTORE_LOCK_APPLICATION_NAME):
-            outcome = restore_manifest(settings, target, store, manifest, into=into, say=say, clock=clock)
-    else:
+    # In place: hold the deploy lock, so no deploy migrates the database while it is replaced
+    # (restore.yml runs in its own concurrency group, apart from migrate.yml's).
+    lock = (DeployLock(target, wait_s=settings.deploy.lock_wait, application_name=RESTORE_LOCK_APPLICATION_NAME)
+            if into is None else nullcontext())
+    with lock:
         outcome = restore_manifest(settings, target, store, manifest, into=into, say=say, clock=clock)
     duration = clock.seconds
     rto = settings.restore.rto
