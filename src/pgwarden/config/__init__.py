@@ -19,6 +19,7 @@ import yaml
 
 from pgwarden.config.reader import (
     ReadContext,
+    duration_between,
     float_between,
     int_between,
     list_of,
@@ -192,6 +193,17 @@ class DrillConfig:
 
 
 @dataclass
+class RehearsalConfig:
+    max_age: float = opt(read_duration, 26 * 3600.0, doc="rehearse restores a verified backup this recent")
+    database_url_env: str | None = opt(read_str, None,
+                                       doc="env var with the URL of a staging server for the scratch copy "
+                                           "(default: the target's server)")
+    max_lock: float = opt(read_duration, 2.0, doc="a lock on an existing table held longer raises the verdict")
+    sample_interval: float = opt(duration_between(0.001, 10.0, bounds="from 1ms to 10s"), 0.01,
+                                 doc="how often the scratch copy's pg_locks is sampled")
+
+
+@dataclass
 class ReportConfig:
     dir: str = opt(read_str, ".pgwarden/reports")
 
@@ -207,6 +219,7 @@ class Settings:
     verify: VerifyConfig = sub(VerifyConfig)
     restore: RestoreConfig = sub(RestoreConfig)
     drill: DrillConfig = sub(DrillConfig)
+    rehearsal: RehearsalConfig = sub(RehearsalConfig)
     report: ReportConfig = sub(ReportConfig)
     #: Where the config file was (paths in it are relative to its folder); not a YAML key.
     source: str | None = field(default=None, metadata={"reader": None})
