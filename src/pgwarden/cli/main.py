@@ -27,7 +27,20 @@ from contextlib import contextmanager
 from types import FrameType
 
 from pgwarden import __version__
-from pgwarden.cli import backup, backups, demo, deploy, drill, plan, report, resolve, restore, status, verify
+from pgwarden.cli import (
+    backup,
+    backups,
+    demo,
+    deploy,
+    drill,
+    plan,
+    rehearse,
+    report,
+    resolve,
+    restore,
+    status,
+    verify,
+)
 from pgwarden.cli.common import Command, Context, add_config_options, json_text, load_context
 from pgwarden.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, ErrorReport, PgwardenError
 from pgwarden.redact import RedactingFilter, redact
@@ -43,6 +56,7 @@ COMMANDS: list[Command] = [
     status.COMMAND,
     resolve.COMMAND,
     drill.COMMAND,
+    rehearse.COMMAND,
     demo.COMMAND,
     report.COMMAND,
 ]

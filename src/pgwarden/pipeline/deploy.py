@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 
 from pgwarden.audit import AuditLog, current_actor, current_git_sha, new_run_id
 from pgwarden.config import Settings
@@ -39,7 +40,12 @@ from pgwarden.pg.catalog import tables_with_primary_key
 from pgwarden.pg.connection import DatabaseTarget, connection
 from pgwarden.pg.deploy_lock import DeployLock
 from pgwarden.pipeline.deploy_attempts import apply_with_retries
-from pgwarden.pipeline.deploy_preconditions import refuse_failed_state, refuse_forbidden_commands, require_backup
+from pgwarden.pipeline.deploy_preconditions import (
+    BackupChoice,
+    refuse_failed_state,
+    refuse_forbidden_commands,
+    require_backup,
+)
 from pgwarden.pipeline.deploy_preflight import preflight
 from pgwarden.pipeline.deploy_record import fail, finish
 from pgwarden.pipeline.deploy_run import DeployRun
@@ -53,6 +59,16 @@ def _noop(_message: str) -> None:
     return None
 
 
+@dataclass(frozen=True)
+class Rehearsal:
+    """What a rehearsal gives the deploy path instead of what a deploy finds itself."""
+
+    #: The backup restored into the scratch copy (its id is the run's backup).
+    backup: BackupChoice
+    #: Where the run's audit lines go (``rehearse.*`` actions in the deploy's audit log).
+    audit: AuditLog
+
+
 def run_deploy(
     settings: Settings,
     target: DatabaseTarget,
@@ -64,17 +80,20 @@ def run_deploy(
     run_id: str | None = None,
     progress: Progress | None = None,
     allow_other_database: bool = False,
+    rehearsal: Rehearsal | None = None,
 ) -> StepResult:
     """Deploy pending migrations; see the module docstring for the steps.
 
     Raises :class:`SafetyRefusal` (exit 4) when a precondition fails (nothing ran) and
     :class:`ConfigError` for bad usage. Returns ``ok=False`` when a migration or hook failed.
+    With ``rehearsal`` the same path runs on a scratch copy (``target``) for ``pgwarden rehearse``:
+    the backup is the one restored there, no hook runs, the audit lines go to ``rehearsal.audit``.
     """
     say = progress or _noop
     tool = get_tool(settings)
     run_id = run_id or new_run_id()
     env_name = resolve_environment(environment, settings.environment)
-    audit = AuditLog(
+    audit = rehearsal.audit if rehearsal is not None else AuditLog(
         path=settings.resolve_path(settings.deploy.audit_log),
         actor=current_actor(),
         environment=env_name,
@@ -83,7 +102,7 @@ def run_deploy(
         database=target.dbname,
     )
     run = DeployRun(settings, target, tool, audit, say, run_id, env_name,
-                    dt.datetime.now(dt.timezone.utc), time.monotonic())
+                    dt.datetime.now(dt.timezone.utc), time.monotonic(), rehearsal=rehearsal is not None)
     say(f"deploying to {target.display()} (environment: {env_name or 'unnamed'}, tool: {tool.name}, run {run_id})")
 
     lock: DeployLock | None = None
@@ -91,8 +110,8 @@ def run_deploy(
     try:
         run.checks.append(refuse_forbidden_commands(settings, tool, env_name))
         tool.refuse_unsafe_run(target)
-        run.backup = require_backup(settings, target, backup_id, no_backup_reason,
-                                    allow_other_database=allow_other_database, say=say)
+        run.backup = rehearsal.backup if rehearsal is not None else require_backup(
+            settings, target, backup_id, no_backup_reason, allow_other_database=allow_other_database, say=say)
         run.checks.append(Check("verified backup", run.backup.backup_id is not None, run.backup.description,
                                 warning=run.backup.backup_id is None))
         say(f"backup: {run.backup.description}")

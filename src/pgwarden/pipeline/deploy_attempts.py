@@ -110,7 +110,8 @@ def apply_with_retries(run: DeployRun) -> ApplyResult:
         run.max_wait_s = max(run.max_wait_s, report.max_wait_s)
         outcome = attempt_outcome(result, report.cancelled, lock_lost=lost, unknown=bool(unknown))
         run.attempts.append({"attempt": attempt, "outcome": outcome, "applied": result.applied,
-                             "failed": result.failed, "error": result.error, "unknown": [u.migration for u in unknown],
+                             "failed": result.failed, "error": result.error, "sqlstate": result.sqlstate,
+                             "unknown": [u.migration for u in unknown],
                              "duration_s": round(time.monotonic() - started, 3), "watchdog": report.to_json()})
         run.step("migrate", outcome, started, attempt=attempt, applied=result.applied, failed=result.failed,
                  error=result.error, unknown=[u.to_json() for u in unknown], max_wait_s=round(report.max_wait_s, 3),

@@ -36,12 +36,12 @@ def fail(run: DeployRun) -> StepResult:
             run.say("on_failure hook not run: the deploy lock was lost and another deploy may be running")
     else:
         run.hook("on_failure", run.settings.deploy.hooks.on_failure)
-    command = restore_command(run.backup_id, run.target.dbname)
+    command = None if run.rehearsal else restore_command(run.backup_id, run.target.dbname)
     what = f"migration {run.failed_migration} failed" if run.failed_migration else "deploy failed"
     summary = f"{what}: {run.error or 'unknown error'}"
     if command:
         summary += f". To restore the backup taken for this deploy: {command}"
-    else:
+    elif not run.rehearsal:
         summary += ". No backup was taken for this deploy (--no-backup): restore from your own backups"
     return finish(run, ok=False, summary=summary, restore=command)
 
@@ -81,7 +81,7 @@ def finish(run: DeployRun, *, ok: bool, summary: str, restore: str | None = None
         "lock_lost": run.lock_lost,
         "error": redact(run.error) if run.error else None,
         "output": run.output,
-        "restore_command": restore if not ok else restore_command(backup_id, run.target.dbname),
+        "restore_command": restore if not ok or run.rehearsal else restore_command(backup_id, run.target.dbname),
         "max_wait_s": round(run.max_wait_s, 3),
         "attempts": run.attempts,
         "preflight_blockers": [b.to_json() for b in run.preflight],

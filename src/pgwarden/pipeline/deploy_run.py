@@ -56,6 +56,9 @@ class DeployRun:
     unknown: list[str] = field(default_factory=list)
     #: The deploy lock's session was lost: nothing more is started, no hook runs.
     lock_lost: bool = False
+    #: A rehearsal (``pgwarden rehearse``) on a scratch copy: no hook runs (hooks act on the production
+    #: app, ``php artisan down``) and a failure names no restore command (nothing is to be restored).
+    rehearsal: bool = False
 
     def lock_alive(self) -> bool:
         """False once the deploy lock is lost (then :attr:`lock_lost` is set); True without a lock."""
@@ -80,8 +83,9 @@ class DeployRun:
         }
 
     def hook(self, stage: str, command: str | None) -> HookRun | None:
-        """Run the ``stage`` hook when one is configured, recording it; None when there is none."""
-        if not command:
+        """Run the ``stage`` hook when one is configured, recording it; None when there is none (or
+        in a rehearsal)."""
+        if not command or self.rehearsal:
             return None
         self.say(f"hook {stage}: {command}")
         started = time.monotonic()

@@ -47,6 +47,8 @@ class ApplyResult:
     #: The adapter knows the ``failed`` migration changed nothing although it is not atomic (its
     #: first statement failed, say); otherwise a non-atomic failure is recorded as unknown.
     untouched: bool = False
+    #: The SQLSTATE of the error, where the adapter has it from the driver (``sql``); None otherwise.
+    sqlstate: str | None = None
 
     @property
     def ok(self) -> bool:

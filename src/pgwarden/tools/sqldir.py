@@ -321,7 +321,7 @@ class SqlDirTool(MigrationTool):
         # INVALID index behind) provably changed nothing.
         untouched = migration.atomic or (completed == 0 and not session_lost
                                          and "concurrently" not in statement.lower())
-        result.failed, result.error = migration.name, message
+        result.failed, result.error, result.sqlstate = migration.name, message, sqlstate
         result.lock_timeout_hit = sqlstate == "55P03" and not session_lost
         result.untouched = untouched and not migration.atomic
         if not untouched:

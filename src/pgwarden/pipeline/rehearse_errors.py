@@ -1,0 +1,77 @@
+"""A failed migration's error as a rehearsal reports it: PostgreSQL's primary message and its SQLSTATE.
+
+The tools say the same thing in different words: the ``sql`` tool has the driver's SQLSTATE;
+Laravel prints ``SQLSTATE[23505]: Unique violation: 7 ERROR:  …``; Prisma ``Database error code:
+23505`` (or ``ERROR: … (SQLSTATE 23505)`` from its schema engine); Alembic a traceback ending in
+``psycopg.errors.UniqueViolation`` (or psycopg2's), whose class carries the SQLSTATE.
+
+The message kept is one line: the primary message, never ``DETAIL``/``HINT``/``CONTEXT``, which
+carry production values (``Key (email)=(ann@example.com) already exists``); a ``Key (…)=(…)``
+value left in the line is masked. The rehearsal report leaves the process (artifacts, comments).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pgwarden.redact import redact
+
+#: Characters of a message kept.
+MESSAGE_LIMIT = 300
+
+_SQLSTATE_PATTERNS = (
+    re.compile(r"SQLSTATE\[([0-9A-Z]{5})\]"),
+    re.compile(r"\(SQLSTATE ([0-9A-Z]{5})\)"),
+    re.compile(r"Database error code: ([0-9A-Z]{5})"),
+    re.compile(r"\bSQLSTATE:? ([0-9A-Z]{5})\b"),
+    re.compile(r"\bsqlstate[=:] ?'?([0-9A-Z]{5})\b", re.IGNORECASE),
+)
+_ERROR_CLASS = re.compile(r"\bpsycopg2?\.errors\.([A-Z][A-Za-z]+)")
+_ERROR_LINE = re.compile(r"\bERROR:\s+(.+)")
+_LARAVEL_PREFIX = re.compile(r"^SQLSTATE\[[0-9A-Z]{5}\]:[^:]*:\s*(?:\d+\s+)?(?:ERROR:\s+)?")
+_KEY_VALUE = re.compile(r"(Key \([^)]*\))=\(.*?\)( already exists| is duplicated|$)")
+_FOLLOWING = re.compile(r"\s+(DETAIL|HINT|CONTEXT|LINE \d+|QUERY|WHERE):.*$")
+#: Laravel appends the statement, values and all: `` (Connection: pgsql, SQL: insert …)``.
+_LARAVEL_SQL = re.compile(r"\s*\((?:Connection: [^,]*, )?SQL: .*$")
+_SQLSTATE_SUFFIX = re.compile(r"\s*\(SQLSTATE [0-9A-Z]{5}\)\s*$")
+
+
+def sqlstate_of(*texts: str | None) -> str | None:
+    """The first SQLSTATE any of ``texts`` names, in any of the tools' forms; None when none does."""
+    for text in texts:
+        if not text:
+            continue
+        for pattern in _SQLSTATE_PATTERNS:
+            match = pattern.search(text)
+            if match:
+                return match.group(1)
+        for name in _ERROR_CLASS.findall(text):
+            state = _class_sqlstate(name)
+            if state:
+                return state
+    return None
+
+
+def _class_sqlstate(name: str) -> str | None:
+    """The SQLSTATE of psycopg's exception class ``name`` (psycopg2's classes have the same names)."""
+    import psycopg.errors
+
+    found = getattr(psycopg.errors, name, None)
+    state = getattr(found, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def primary_message(error: str | None, output: str = "") -> str | None:
+    """One line saying why the migration failed: the ``ERROR:`` line of the tool's output when it
+    prints one (external tools), else the first line of ``error``; values masked, redacted."""
+    found = _ERROR_LINE.findall(output) if output else []
+    line = found[-1] if found else next((ln for ln in (error or "").splitlines() if ln.strip()), None)
+    if line is None:
+        return None
+    line = _LARAVEL_PREFIX.sub("", line.strip())
+    line = line.removeprefix("ERROR:").strip()
+    line = _FOLLOWING.sub("", line)
+    line = _SQLSTATE_SUFFIX.sub("", _LARAVEL_SQL.sub("", line))
+    line = _KEY_VALUE.sub(r"\1=(…)\2", line)
+    line = redact(" ".join(line.split()))
+    return line if len(line) <= MESSAGE_LIMIT else line[:MESSAGE_LIMIT - 1] + "…"
