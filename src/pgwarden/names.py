@@ -12,6 +12,7 @@ double quote), so every name written before this form existed reads back the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 #: ``application_name`` of the sessions that run migrations: the lock watchdog and the
 #: audit find the migration tool's backends by it (``pgwarden-migrate-<run>`` for a named run).
@@ -98,7 +99,7 @@ class QualifiedName:
     def schema_or_public(self) -> str:
         return self.schema if self.schema is not None else "public"
 
-    @property
+    @cached_property  # the risk review asks each table's key over and over
     def key(self) -> str:
         """What two names are compared by: unqualified and ``public.`` are the same table."""
         if self.schema in (None, "public"):

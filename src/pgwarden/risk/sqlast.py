@@ -9,6 +9,7 @@ names none); their ``key`` makes ``public.users`` and ``users`` the same table f
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from pglast import ast, enums
@@ -39,13 +40,20 @@ SERIAL_TYPES = frozenset({"serial", "serial2", "serial4", "serial8", "smallseria
 def table_of(range_var: Any) -> QualifiedName | None:
     if range_var is None or range_var.relname is None:
         return None
-    return QualifiedName(range_var.schemaname, range_var.relname)
+    return qualified_name(range_var.schemaname, range_var.relname)
+
+
+@lru_cache(maxsize=4096)
+def qualified_name(schema: str | None, name: str) -> QualifiedName:
+    """One shared (immutable) name per table: rules ask for the same few tables' names, and their
+    ``key``, tens of thousands of times in a large set."""
+    return QualifiedName(schema, name)
 
 
 def table_from_names(names: Any) -> QualifiedName:
     """``DROP TABLE a.b``-style name lists (tuples of String nodes)."""
     parts = [n.sval for n in names]
-    return QualifiedName(parts[-2] if len(parts) > 1 else None, parts[-1])
+    return qualified_name(parts[-2] if len(parts) > 1 else None, parts[-1])
 
 
 def type_name(type_node: Any) -> tuple[str, tuple[int, ...], bool]:

@@ -40,6 +40,30 @@ _END = (
 )
 
 
+@dataclass(frozen=True)
+class HeldLock:
+    """A strong lock on an existing table, taken at ``line`` by a statement of ``kind`` (see risk/txlocks.py)."""
+
+    key: str
+    schema: str | None
+    name: str
+    line: int
+    kind: str
+
+    @property
+    def table(self) -> QualifiedName:
+        return QualifiedName(self.schema, self.name)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """A transaction that held strong locks on many tables: where it is reported, and its locks."""
+
+    line: int
+    statement: str
+    locks: tuple[HeldLock, ...]
+
+
 @dataclass
 class MigrationState:
     """Facts that hold within one migration file."""
@@ -54,6 +78,10 @@ class MigrationState:
     not_valid_here: set[tuple[str, str]] = field(default_factory=set)
     #: Keys a rule asked to report once per migration.
     reported: set[str] = field(default_factory=set)
+    #: Table key -> the strong lock the open transaction holds on it, in the order taken.
+    held_locks: dict[str, HeldLock] = field(default_factory=dict)
+    #: lock-footprint: line of a transaction's first lock -> its footprint (survives the COMMIT).
+    footprints: dict[int, Footprint] = field(default_factory=dict)
     #: Table key -> why it holds no rows at this point of the migration (see the module docstring).
     known_empty: dict[str, str] = field(default_factory=dict)
     #: Enum types created in this migration -> their labels.

@@ -6,25 +6,23 @@ the blocks its explicit ``COMMIT``/``ROLLBACK`` ends: an ``ALTER TABLE`` at line
 every query on its table while a backfill at line 4 runs, and ten such ALTERs block ten tables
 until the last statement is done.
 
-The memory lives in the migration's ``reported`` set of :class:`~pgwarden.risk.state.MigrationState`
-(it resets per migration), one key per table. :func:`record` is called once per statement by the
-``lock-footprint`` rule, which sees every statement after the statement-type rules did.
+The memory is the migration's ``held_locks`` of :class:`~pgwarden.risk.state.MigrationState` (it
+resets per migration): a :class:`HeldLock` per table key, in the order taken. :func:`record` is
+called once per statement by the ``lock-footprint`` rule, which sees every statement after the
+statement-type rules did.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from pglast import ast, enums
 
 from pgwarden.names import QualifiedName
 from pgwarden.risk.locks import strong_lock_tables
 from pgwarden.risk.rule import RuleContext, Statement
+from pgwarden.risk.state import HeldLock
 
-_KEY = "txlock\x00"
-#: One more key per locked table, so "is this table locked?" is a set lookup.
-_TABLE = "txlock-table\x00"
+__all__ = ["HeldLock", "held_lock", "held_locks", "record", "statement_kind"]
+
 _ENDS = (
     enums.TransactionStmtKind.TRANS_STMT_COMMIT,
     enums.TransactionStmtKind.TRANS_STMT_ROLLBACK,
@@ -32,42 +30,14 @@ _ENDS = (
 )
 
 
-@dataclass(frozen=True)
-class HeldLock:
-    """A strong lock on an existing table, taken at ``line`` by a statement of ``kind``."""
-
-    key: str
-    schema: str | None
-    name: str
-    line: int
-    kind: str
-
-    @property
-    def table(self) -> QualifiedName:
-        return QualifiedName(self.schema, self.name)
-
-
-def _encode(lock: HeldLock) -> str:
-    return "\x00".join((_KEY.rstrip("\x00"), lock.key, lock.schema or "", lock.name, str(lock.line), lock.kind))
-
-
 def held_locks(ctx: RuleContext) -> list[HeldLock]:
     """The strong locks the open transaction holds, in the order they were taken."""
-    return sorted(_held(ctx), key=lambda lock: lock.line)
-
-
-def _held(ctx: RuleContext) -> Iterator[HeldLock]:
-    for entry in ctx.state.migration.reported:
-        if entry.startswith(_KEY):
-            _, key, schema, name, line, kind = entry.split("\x00")
-            yield HeldLock(key, schema or None, name, int(line), kind)
+    return sorted(ctx.state.migration.held_locks.values(), key=lambda lock: lock.line)
 
 
 def held_lock(ctx: RuleContext, table: QualifiedName | None) -> HeldLock | None:
     """The strong lock the open transaction holds on ``table``, if any."""
-    if table is None or f"{_TABLE}{table.key}" not in ctx.state.migration.reported:
-        return None
-    return next((lock for lock in _held(ctx) if lock.key == table.key), None)
+    return None if table is None else ctx.state.migration.held_locks.get(table.key)
 
 
 def statement_kind(node: object) -> str:
@@ -89,23 +59,21 @@ def record(stmt: Statement, ctx: RuleContext) -> bool:
     """Remember the strong locks ``stmt`` takes on existing tables; forget them at COMMIT/ROLLBACK.
 
     True when the statement locked a table the transaction did not hold yet."""
-    reported = ctx.state.migration.reported
+    held = ctx.state.migration.held_locks
     node = stmt.node
     if isinstance(node, ast.TransactionStmt):
         if node.kind in _ENDS:
-            for entry in [e for e in reported if e.startswith((_KEY, _TABLE))]:
-                reported.discard(entry)
+            held.clear()
         return False
     if isinstance(node, ast.DropStmt):
         return False  # a dropped table is gone: nobody queues on it (drop-table reports the drop itself)
     added = False
     for table in strong_lock_tables(node):
-        if table is None or f"{_TABLE}{table.key}" in reported or ctx.is_new(table):
+        if table is None or table.key in held or ctx.is_new(table):
             continue
         facts = ctx.size_facts(table, stmt)
         if facts is not None and facts.empty_because is not None:
             continue  # proven empty by this migration: no application writes to it
-        reported.add(_encode(HeldLock(table.key, table.schema, table.name, stmt.line, statement_kind(node))))
-        reported.add(f"{_TABLE}{table.key}")
+        held[table.key] = HeldLock(table.key, table.schema, table.name, stmt.line, statement_kind(node))
         added = True
     return added

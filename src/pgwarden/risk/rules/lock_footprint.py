@@ -12,12 +12,12 @@ This module also keeps :mod:`pgwarden.risk.txlocks` up to date: it sees every st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from pgwarden.names import QualifiedName
 from pgwarden.records import Category, Finding, Migration, Severity
 from pgwarden.risk.parse import display_statement
 from pgwarden.risk.rule import Hit, RuleContext, Statement, duration_class, is_tiny, size_phrase
+from pgwarden.risk.state import Footprint
 from pgwarden.risk.txlocks import HeldLock, held_locks, record
 
 ID = "lock-footprint"
@@ -30,8 +30,6 @@ SUGGESTION = (
 )
 #: A transaction holding strong locks on this many existing tables gets a finding.
 MANY_TABLES = 4
-#: One entry per transaction that reached MANY_TABLES: line, statement, then the locks so far.
-_FOOTPRINT = f"{ID}:footprint\x01"
 
 
 def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
@@ -44,40 +42,26 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
 
 def _remember(ctx: RuleContext, stmt: Statement, locks: list[HeldLock]) -> None:
     """Keep the footprint of the open transaction (it survives the COMMIT that clears the locks)."""
-    reported = ctx.state.migration.reported
+    footprints = ctx.state.migration.footprints
     first = locks[0].line
-    old = next((e for e in reported if e.startswith(_FOOTPRINT) and _parts(e)[0] == first), None)
-    line, text = (_parts(old)[1], _parts(old)[2]) if old is not None else (stmt.line, display_statement(stmt.text))
-    if old is not None:
-        reported.discard(old)
-    encoded = "\x02".join(f"{lock.schema or ''}\x03{lock.name}\x03{lock.line}\x03{lock.kind}" for lock in locks)
-    reported.add(f"{_FOOTPRINT}{first}\x01{line}\x01{text}\x01{encoded}")
-
-
-def _parts(entry: str) -> tuple[int, int, str, list[HeldLock]]:
-    first, line, text, encoded = entry.removeprefix(_FOOTPRINT).split("\x01", 3)
-    locks = []
-    for item in encoded.split("\x02"):
-        schema, name, lock_line, kind = item.split("\x03")
-        table = QualifiedName(schema or None, name)
-        locks.append(HeldLock(table.key, table.schema, table.name, int(lock_line), kind))
-    return int(first), int(line), text, locks
+    old = footprints.get(first)
+    line, text = (old.line, old.statement) if old is not None else (stmt.line, display_statement(stmt.text))
+    footprints[first] = Footprint(line, text, tuple(locks))
 
 
 def migration_findings(ctx: RuleContext, migration: Migration) -> list[Finding]:
     """One finding per transaction of the migration that just ended that locked many tables
     (called by the engine after the migration's last statement)."""
-    reported = ctx.state.migration.reported
-    entries = sorted((_parts(e) for e in reported if e.startswith(_FOOTPRINT)), key=lambda parts: parts[0])
     findings = []
-    for _, line, text, locks in entries:
-        hit = footprint_hit(ctx, locks)
+    for _, footprint in sorted(ctx.state.migration.footprints.items(), key=lambda item: item[0]):
+        hit = footprint_hit(ctx, footprint.locks)
         findings.append(Finding(rule=ID, category=CATEGORY, severity=hit.severity, message=hit.message,
                                 suggestion=hit.suggestion, table=None, context=hit.context,
-                                migration=migration.name, file=migration.path, line=line, statement=text))
+                                migration=migration.name, file=migration.path, line=footprint.line,
+                                statement=footprint.statement))
     return findings
 
-def footprint_hit(ctx: RuleContext, locks: list[HeldLock]) -> Hit:
+def footprint_hit(ctx: RuleContext, locks: Sequence[HeldLock]) -> Hit:
     """The footprint as one verdict: medium, high when a locked table is big, low when all are tiny."""
     sizes = [ctx.table(lock.table) for lock in locks]
     known = [facts for facts in sizes if facts is not None]
