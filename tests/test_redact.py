@@ -34,3 +34,10 @@ def test_without_any_url_a_key_value_password_is_still_redacted() -> None:
     out = redact(text)
     assert "Kv-Secret-9" not in out and f"password={MASK}" in out
     assert redact("plain text, nothing secret") == "plain text, nothing secret"
+
+
+def test_the_case_insensitive_shortcut_misses_no_spelling_of_password() -> None:
+    # redact() skips the key=value pattern when the casefolded text holds no "password"; the
+    # pattern is case-insensitive, which also matches the long s (U+017F) for "s".
+    for spelling in ("password", "PASSWORD", "PassWord", "pa\u017f\u017fword", "PA\u017fSWORD"):
+        assert redact(f"dblink 'host=db {spelling}=Kv-Secret-9'") == f"dblink 'host=db {spelling}={MASK}"
