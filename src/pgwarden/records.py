@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pgwarden.rehearsal import RehearsalReport
+
 #: How a long step tells the user what it is doing: one line of text at a time.
 Progress = Callable[[str], None]
 
@@ -257,6 +259,10 @@ class PlanReport:
     #: Findings a ``risk.ignore`` entry or inline directive waived with a reason (each has its
     #: ``waived_reason``). Not in ``findings``: they neither block nor count.
     waived: list[Finding] = field(default_factory=list)
+    #: What the pending migrations did on a restored copy of production (``plan --rehearsal FILE``),
+    #: judged against ``rehearsal_max_lock_s`` (its findings are in ``findings``); None without one.
+    rehearsal: RehearsalReport | None = None
+    rehearsal_max_lock_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.basis:
@@ -317,6 +323,9 @@ class PlanReport:
             "findings": [f.to_json() for f in self.findings],
             "waived": [f.to_json() for f in self.waived],
             "notes": list(self.notes),
+            # The rehearsal's own document (``rehearse --format json``) and the threshold it was judged by.
+            "rehearsal": None if self.rehearsal is None else {**self.rehearsal.to_json(),
+                                                              "max_lock_s": self.rehearsal_max_lock_s},
             "summary": {
                 "max_severity": top.value if top is not None else None,
                 "blocked": self.blocked,
@@ -351,13 +360,17 @@ class PlanReport:
         else:
             fail_on = "never" if top is Severity.CRITICAL else top.raised().value
         basis = data.get("basis")
+        rehearsal = data.get("rehearsal")
+        max_lock = rehearsal.get("max_lock_s") if isinstance(rehearsal, Mapping) else None
         return cls(migrations=[Migration.from_json(m) for m in data.get("migrations") or []],
                    findings=findings, fail_on=fail_on, tool=str(data.get("tool") or "sql"),
                    database=_optional_text(data.get("database")),
                    notes=[str(n) for n in data.get("notes") or []],
                    basis=basis if isinstance(basis, str) and basis in PLAN_BASES else "",
                    base=_optional_text(data.get("base")),
-                   waived=[Finding.from_json(f) for f in data.get("waived") or []])
+                   waived=[Finding.from_json(f) for f in data.get("waived") or []],
+                   rehearsal=None if rehearsal is None else RehearsalReport.from_json(rehearsal),
+                   rehearsal_max_lock_s=float(max_lock) if isinstance(max_lock, (int, float)) else None)
 
 
 def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:

@@ -47,9 +47,10 @@ def test_json_shape_and_fail_on(tmp_path: Path) -> None:
     report = plan_migrations(Settings(), paths=[str(sql)])
     doc = report.to_json()
     assert set(doc) == {"version", "tool", "basis", "base", "database", "migrations", "findings", "waived",
-                        "notes", "summary"}
+                        "notes", "rehearsal", "summary"}
     assert (doc["tool"], doc["basis"], doc["base"], doc["database"], doc["waived"]) == ("paths", "static", None,
                                                                                        None, [])
+    assert doc["rehearsal"] is None  # only with plan --rehearsal FILE
     assert doc["version"] == 1
     assert set(doc["summary"]) == SUMMARY_KEYS
     assert doc["migrations"] == [{"name": "0001_drop", "path": str(sql), "status": "pending",

@@ -35,6 +35,9 @@ pgwarden plan --base origin/main --format markdown --output plan.md
 
 # the JSON contract, for scripts:
 pgwarden plan --format json > plan.json
+
+# add what the migrations did on a restored copy of production (pgwarden rehearse --format json):
+pgwarden plan --rehearsal rehearse.json --format markdown --output plan.md
 """
 
 
@@ -61,6 +64,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "database URL (live history wins)",
     )
     parser.add_argument("--output", metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument(
+        "--rehearsal",
+        metavar="FILE",
+        help="the report `pgwarden rehearse --format json` printed: a migration that failed on the copy "
+        "(rehearsal-failed, critical) and a lock that blocked queries longer than rehearsal.max_lock "
+        "(rehearsal-long-lock, high) become findings, and the report shows what each migration did",
+    )
     parser.add_argument(
         "--fail-on",
         type=_fail_on,
@@ -96,11 +106,16 @@ def _run(ctx: Context) -> int:
     fail_on = args.fail_on or ctx.settings.risk.fail_on
     if fail_on not in FAIL_ON_CHOICES:
         raise ConfigError(f"risk.fail_on: expected one of {', '.join(FAIL_ON_CHOICES)}, got {fail_on!r}")
+    rehearsal = None
+    if args.rehearsal:
+        from pgwarden.pipeline.plan_rehearsal import load_rehearsal
+
+        rehearsal = load_rehearsal(args.rehearsal)
     target = ctx.target() if ctx.has_database_url() else None
     if target is not None:
         ctx.note(f"pgwarden plan: reading live context from {target.display()} (read-only)")
     report = plan_migrations(ctx.settings, paths=list(args.paths or []), target=target, fail_on=fail_on,
-                             base=args.base)
+                             base=args.base, rehearsal=rehearsal)
     document = render(report, ctx.format, output=args.output)
     ctx.write_output(document, args.output)
     if ctx.format != "text" or args.output:

@@ -21,7 +21,9 @@ from pgwarden.config import Settings, check_migrations_path
 from pgwarden.errors import ConfigError
 from pgwarden.names import TOOL_HISTORY_TABLES, QualifiedName
 from pgwarden.pipeline.plan_base import pending_from_diff
+from pgwarden.pipeline.plan_rehearsal import rehearsal_review
 from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus, PlanReport
+from pgwarden.rehearsal import RehearsalReport
 from pgwarden.risk.context import LiveFacts
 from pgwarden.risk.engine import review_set
 from pgwarden.risk.rules import edited_after_apply, failed_migration, history_missing, sql_unavailable
@@ -43,25 +45,29 @@ def plan_migrations(
     target: DatabaseTarget | None = None,
     fail_on: str | None = None,
     base: str | None = None,
+    rehearsal: RehearsalReport | None = None,
 ) -> PlanReport:
     """Plan the pending migrations of the project (or of ``paths``), statically or against ``target``.
 
-    ``fail_on`` overrides ``settings.risk.fail_on``. Explicit ``paths`` (files or folders) are
-    planned as pending, in the order given; without them the configured tool says what is pending:
-    from the database's history with ``target`` (only read, over a read-only session), else from
-    the git diff against ``base`` when given, else everything it lists.
+    ``fail_on`` overrides ``settings.risk.fail_on``. ``rehearsal`` (``plan --rehearsal FILE``) adds
+    what the migrations did on a copy of production, judged against ``rehearsal.max_lock``. Explicit
+    ``paths`` (files or folders) are planned as pending, in the order given; without them the
+    configured tool says what is pending: from the database's history with ``target`` (only read,
+    over a read-only session), else from the git diff against ``base`` when given, else everything
+    it lists.
     """
     threshold = fail_on or settings.risk.fail_on
     if threshold != "never" and threshold not in SEVERITY_NAMES:
         raise ConfigError(f"--fail-on: expected one of {', '.join(SEVERITY_NAMES)} or never, got {threshold!r}")
     explicit = explicit_migrations(settings, paths) if paths else None
     if target is None:
-        return _plan(settings, None, explicit, threshold, database=None, base=base)
+        return _plan(settings, None, explicit, threshold, database=None, base=base, rehearsal=rehearsal)
     from pgwarden.pg.connection import connect  # psycopg: 0.15 s of CPU a static plan does not need
 
     conn = connect(target, options="-c default_transaction_read_only=on")
     try:
-        return _plan(settings, conn, explicit, threshold, database=target.display(), base=base)
+        return _plan(settings, conn, explicit, threshold, database=target.display(), base=base,
+                     rehearsal=rehearsal)
     finally:
         conn.close()
 
@@ -87,6 +93,7 @@ def _plan(
     *,
     database: str | None,
     base: str | None,
+    rehearsal: RehearsalReport | None = None,
 ) -> PlanReport:
     found = _pending(settings, conn, explicit, base)
     if conn is not None and explicit is None:
@@ -104,9 +111,14 @@ def _plan(
             "raise risk.statement_timeout) for full context."
         )
     unavailable = [sql_unavailable.finding(m) for m in found.pending if m.sql is None]
+    measured: list[Finding] = []
+    if rehearsal is not None:
+        measured, notes = rehearsal_review(rehearsal, found.shown, found.pending, settings.rehearsal.max_lock,
+                                           live=found.basis == "live")
+        found.notes += notes
     return PlanReport(
         migrations=found.shown,
-        findings=found.findings + unavailable + reviewed.findings,
+        findings=found.findings + unavailable + measured + reviewed.findings,
         fail_on=fail_on,
         tool=found.tool,
         database=database,
@@ -114,6 +126,8 @@ def _plan(
         basis=found.basis,
         base=found.base,
         waived=reviewed.waived,
+        rehearsal=rehearsal,
+        rehearsal_max_lock_s=settings.rehearsal.max_lock if rehearsal is not None else None,
     )
 
 

@@ -37,6 +37,7 @@ from pgwarden.report.format import (
     html,
     rule_link,
 )
+from pgwarden.report.rehearsal import plan_markdown
 from pgwarden.units import format_bytes
 
 #: GitHub's limit for an issue or PR comment body.
@@ -93,12 +94,16 @@ def counts_line(plan: PlanReport, *, deployed: bool = False) -> str:
 
 
 def plan_body(plan: PlanReport, view: PlanView, *, basis: bool = True) -> list[str]:
-    """The review without a heading: basis, counts, notes, each migration with SQL and findings, sizes.
+    """The review without a heading: basis, counts, the rehearsal, notes, each migration with SQL and
+    findings, sizes.
 
-    ``basis=False`` when the caller says the basis itself (the PR comment, right under its verdict).
+    ``basis=False`` when the caller says the basis and the rehearsal itself (the PR comment, right
+    under its verdict).
     """
     lines = [*basis_lines(plan), ""] if basis else []
     lines += [counts_line(plan, deployed=bool(view.statuses)), ""]
+    if basis:
+        lines += plan_markdown(plan)
     for note in plan.notes:
         if not note.startswith("No database URL:"):  # the basis above says it
             lines += [f"> {note}", ""]

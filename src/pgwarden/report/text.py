@@ -6,6 +6,7 @@ import textwrap
 
 from pgwarden.records import Finding, PlanReport
 from pgwarden.report.findings import by_severity, context_facts, verdict, where
+from pgwarden.report.rehearsal import plan_text
 
 _WIDTH = 100
 
@@ -21,6 +22,9 @@ def render_text(report: PlanReport) -> str:
             continue
         lines.append("")
         lines += textwrap.wrap(note, _WIDTH)
+    rehearsal = plan_text(report)
+    if rehearsal:
+        lines += ["", *rehearsal]
     lines.append("")
     for finding in by_severity(report.findings):
         lines += _finding(finding)

@@ -40,6 +40,8 @@ from pgwarden.risk.rules import (
     lock_footprint,
     narrow_column_type,
     not_null_column_without_default,
+    rehearsal_failed,
+    rehearsal_long_lock,
     rename_column,
     rename_table,
     require_concurrent_index,
@@ -111,7 +113,7 @@ RULES: list[StatementRule] = [
 ]
 
 #: Rules whose findings the engine (parse errors, ignore directives) or the plan step (the tool's
-#: history) builds directly, since no statement check can see what they are about.
+#: history, a rehearsal's measurements) builds directly, since no statement check can see what they are about.
 OTHER_RULES: list[Rule] = [
     syntax_error,
     ignore_without_reason,
@@ -119,6 +121,8 @@ OTHER_RULES: list[Rule] = [
     edited_after_apply,
     history_missing,
     sql_unavailable,
+    rehearsal_failed,
+    rehearsal_long_lock,
 ]
 
 ALL_RULES: list[Rule] = [*RULES, *OTHER_RULES]
