@@ -12,8 +12,10 @@ code 3.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -257,6 +259,12 @@ def _file_migration(settings: Settings, path: Path, *, name: str) -> Migration:
 def _display(path: Path) -> str:
     """Paths as the user gave them relative to the working directory (annotations need that)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path.resolve().relative_to(_resolved(os.getcwd())))
     except ValueError:
         return str(path)
+
+
+@lru_cache(maxsize=1)
+def _resolved(folder: str) -> Path:
+    """The working directory resolved once, not again for each of a thousand files."""
+    return Path(folder).resolve()
