@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -135,6 +136,7 @@ def test_the_unique_index_fails_with_23505_and_later_ones_do_not_run(rehearsed: 
     assert failed["error"].startswith("could not create unique index"), failed["error"]
     # The DETAIL line carries production values: it never reaches the report.
     assert "DETAIL" not in failed["error"] and "Key (" not in failed["error"]
+    assert re.search(r"=\(\d+\)", rehearsed.stderr) is None, rehearsed.stderr  # nor the progress lines (CI logs)
     later = _migration(rehearsed, "0005_later")
     assert later["duration_s"] is None and later["locks"] == [] and later["error"] is None
 

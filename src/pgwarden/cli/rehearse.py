@@ -8,6 +8,7 @@ dropped), 2 usage/config, 4 refusal (no usable backup, the scratch would be the 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
 from pgwarden.cli.common import Command, Context
 from pgwarden.durations import format_duration
@@ -44,6 +45,16 @@ def _migration_line(migration: RehearsedMigration) -> str:
     return f"  {migration.name}  {status}  {took}" + ("  " + "; ".join(parts) if parts else "")
 
 
+def _taken(report: RehearsalReport) -> str:
+    """`` taken 4min 05s before the rehearsal``, or nothing when a time is missing or unreadable."""
+    try:
+        taken = dt.datetime.fromisoformat(report.backup_taken_at.replace("Z", "+00:00"))
+        rehearsed = dt.datetime.fromisoformat(report.rehearsed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return f", taken {format_duration(max(0.0, (rehearsed - taken).total_seconds()))} before the rehearsal"
+
+
 def summary_lines(report: RehearsalReport) -> list[str]:
     """The readable summary ``--format text`` prints."""
     if not report.scratch_database:
@@ -52,7 +63,7 @@ def summary_lines(report: RehearsalReport) -> list[str]:
     verdict = "ok" if report.ok else "FAILED"
     lines = [
         f"rehearse {verdict}: {applied} of {len(report.migrations)} migration(s) applied on a copy of "
-        f"{report.database} (backup {report.backup_id}, taken {report.backup_taken_at}; tool {report.tool})",
+        f"{report.database} (backup {report.backup_id}{_taken(report)}; tool {report.tool})",
         f"  restored in {format_duration(report.restore_s)}, migrations took {format_duration(report.migrate_s)} "
         f"(locks sampled every {format_duration(report.sample_interval_s)})",
     ]

@@ -22,7 +22,6 @@ A migration that fails is not an exception: the report says so (``ok`` False, ex
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import time
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from pgwarden.pipeline.checks import RecoveryClock
 from pgwarden.pipeline.deploy import Rehearsal, run_deploy
 from pgwarden.pipeline.deploy_preconditions import BackupChoice
 from pgwarden.pipeline.rehearse_choice import LATEST, choose_rehearsal_backup, refuse_scratch_is_target, scratch_name
-from pgwarden.pipeline.rehearse_errors import primary_message, sqlstate_of
+from pgwarden.pipeline.rehearse_errors import mask_details, primary_message, sqlstate_of
 from pgwarden.pipeline.rehearse_measure import MigrateOutcome, attribute
 from pgwarden.pipeline.restore_load import restore_manifest
 from pgwarden.records import Progress, StepResult
@@ -92,7 +91,12 @@ def run_rehearsal(
     run_id: str | None = None,
 ) -> RehearsalReport:
     """Restore, migrate and measure on a scratch copy, drop it; see the module docstring."""
-    say = progress or _quiet
+    shown = progress or _quiet
+
+    def say(text: str) -> None:
+        # The copy's errors quote production rows (DETAIL: Key (email)=(…)); these lines reach CI logs.
+        shown(mask_details(text))
+
     clock = RecoveryClock()
     store = open_store(store_uri or settings.backup.store, settings)
     staging = staging_server(settings)
@@ -167,8 +171,9 @@ def migrate_outcome(result: StepResult) -> MigrateOutcome:
     error = str(details.get("error") or last.get("error") or result.summary)
     output = str(details.get("output") or "")
     state = last.get("sqlstate") or sqlstate_of(error, output)
-    return MigrateOutcome(applied=applied, failed=failed, error=primary_message(error, output),
-                          sqlstate=str(state) if state else None)
+    sqlstate = str(state) if state else None
+    return MigrateOutcome(applied=applied, failed=failed, error=primary_message(error, output, sqlstate),
+                          sqlstate=sqlstate)
 
 
 def _pending_on_target(tool: MigrationTool, target: DatabaseTarget, say: Progress) -> list[str] | None:
@@ -214,6 +219,6 @@ class _Report:
         return RehearsalReport(
             version=REHEARSAL_VERSION, backup_id=self.manifest.id, scratch_database=scratch, dropped=dropped,
             migrations=migrations, database=self.identity.database, server=redact(server),
-            backup_taken_at=self.manifest.created.astimezone(dt.timezone.utc).isoformat(),
+            backup_taken_at=self.manifest.created_at,
             rehearsed_at=self.rehearsed_at, restore_s=self.restore_s, migrate_s=self.migrate_s,
             sample_interval_s=self.settings.rehearsal.sample_interval, tool=self.tool.name)

@@ -29,11 +29,34 @@ _SQLSTATE_PATTERNS = (
 _ERROR_CLASS = re.compile(r"\bpsycopg2?\.errors\.([A-Z][A-Za-z]+)")
 _ERROR_LINE = re.compile(r"\bERROR:\s+(.+)")
 _LARAVEL_PREFIX = re.compile(r"^SQLSTATE\[[0-9A-Z]{5}\]:[^:]*:\s*(?:\d+\s+)?(?:ERROR:\s+)?")
-_KEY_VALUE = re.compile(r"(Key \([^)]*\))=\(.*?\)( already exists| is duplicated|$)")
+_KEY_START = re.compile(r"Key \([^)]*\)=\(")
+#: What PostgreSQL says after the values of a key (a value may itself hold any of ``) ,.``).
+_KEY_ENDINGS = (") already exists", ") is duplicated", ") is not present in table", ") is still referenced",
+                ") conflicts with")
 _FOLLOWING = re.compile(r"\s+(DETAIL|HINT|CONTEXT|LINE \d+|QUERY|WHERE):.*$")
 #: Laravel appends the statement, values and all: `` (Connection: pgsql, SQL: insert …)``.
 _LARAVEL_SQL = re.compile(r"\s*\((?:Connection: [^,]*, )?SQL: .*$")
+_QUOTED_VALUE = re.compile(r'(: )"(?:[^"]|"")*"')
+_DETAIL_LINE = re.compile(r"^(\s*(?:DETAIL|CONTEXT|HINT):).*$")
 _SQLSTATE_SUFFIX = re.compile(r"\s*\(SQLSTATE [0-9A-Z]{5}\)\s*$")
+
+
+def mask_details(text: str) -> str:
+    """``text`` with every ``DETAIL:``/``CONTEXT:`` line's content left out and ``Key (…)=(…)`` values
+    masked: for the progress lines of a rehearsal, which end up in CI logs."""
+    lines = [_DETAIL_LINE.sub(r"\1 (left out: it may quote production data)", ln) for ln in text.splitlines()]
+    return "\n".join(_mask_keys(ln) for ln in lines)
+
+
+def _mask_keys(line: str) -> str:
+    """``Key (email)=(ann@example.com) already exists`` -> ``Key (email)=(…) already exists``; with no
+    known ending, everything after ``=(`` goes."""
+    found = _KEY_START.search(line)
+    if found is None:
+        return line
+    rest = line[found.end():]
+    ends = [i for i in (rest.rfind(e) for e in _KEY_ENDINGS) if i >= 0]
+    return line[:found.end()] + "…" + (rest[max(ends):] if ends else ")")
 
 
 def sqlstate_of(*texts: str | None) -> str | None:
@@ -61,9 +84,12 @@ def _class_sqlstate(name: str) -> str | None:
     return state if isinstance(state, str) else None
 
 
-def primary_message(error: str | None, output: str = "") -> str | None:
+def primary_message(error: str | None, output: str = "", sqlstate: str | None = None) -> str | None:
     """One line saying why the migration failed: the ``ERROR:`` line of the tool's output when it
-    prints one (external tools), else the first line of ``error``; values masked, redacted."""
+    prints one (external tools), else the first line of ``error``; values masked, redacted.
+
+    A data exception (SQLSTATE class 22) quotes the offending value in the primary message itself
+    (``invalid input syntax for type integer: "12a"``): that value is masked too."""
     found = _ERROR_LINE.findall(output) if output else []
     line = found[-1] if found else next((ln for ln in (error or "").splitlines() if ln.strip()), None)
     if line is None:
@@ -72,6 +98,8 @@ def primary_message(error: str | None, output: str = "") -> str | None:
     line = line.removeprefix("ERROR:").strip()
     line = _FOLLOWING.sub("", line)
     line = _SQLSTATE_SUFFIX.sub("", _LARAVEL_SQL.sub("", line))
-    line = _KEY_VALUE.sub(r"\1=(…)\2", line)
+    line = _mask_keys(line)
+    if sqlstate is not None and sqlstate.startswith("22"):
+        line = _QUOTED_VALUE.sub(r'\1"…"', line)
     line = redact(" ".join(line.split()))
     return line if len(line) <= MESSAGE_LIMIT else line[:MESSAGE_LIMIT - 1] + "…"
