@@ -172,6 +172,26 @@ def test_two_migrations_are_split_at_the_commit_between_them(db: TestDatabase) -
     assert records["0001"].rewritten == [] and records["0002"].rewritten == []
 
 
+def test_a_history_written_after_the_commit_still_splits_at_the_commit(db: TestDatabase) -> None:
+    # Laravel commits a migration, then logs it in the history in a statement of its own.
+    target = _setup(db, "first_t", "second_t")
+    with LockSampler(target, done=_done) as sampler, _migration_session(db) as conn:
+        with conn.transaction():
+            conn.execute("lock table first_t in access exclusive mode")
+            _hold_until_seen(sampler)
+        polls = sampler.done_polls
+        _wait_for(lambda: sampler.done_polls > polls + 1)  # looked at the history: not there yet
+        conn.execute(f"insert into {HISTORY} values ('0001')")
+        with conn.transaction():
+            conn.execute("lock table second_t in access exclusive mode")
+            _hold_until_seen(sampler, ticks=10, at_least_s=2 * sampler.done_every_s)
+        conn.execute(f"insert into {HISTORY} values ('0002')")
+    assert sampler.trace is not None
+    records = _by_name(attribute(sampler.trace, ["0001", "0002"], MigrateOutcome(applied=["0001", "0002"])))
+    assert [lk.table for lk in records["0001"].locks] == ["public.first_t"]
+    assert [lk.table for lk in records["0002"].locks] == ["public.second_t"]
+
+
 def test_a_failed_migration_keeps_its_locks_and_later_ones_do_not_run(db: TestDatabase) -> None:
     target = _setup(db, "orders")
     with LockSampler(target, done=_done) as sampler, _migration_session(db) as conn:

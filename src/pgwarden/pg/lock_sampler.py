@@ -186,7 +186,6 @@ class LockSampler:
         self._done_seen: set[str] = set()
         self._done_failed = False
         self._last_done_t = 0.0
-        self._last_done_tick = 0
         self._last_end_tick: int | None = None
 
     @property
@@ -198,6 +197,11 @@ class LockSampler:
     def ticks_taken(self) -> int:
         """How many looks at pg_locks so far (tests wait on it instead of sleeping)."""
         return len(self._building.ticks)
+
+    @property
+    def done_polls(self) -> int:
+        """How many times the history was read so far."""
+        return self._building.done_polls
 
     def start(self) -> None:
         self._conn = connect(self.target, application_name=SAMPLER_APPLICATION_NAME)
@@ -324,12 +328,13 @@ class LockSampler:
             names, snapshot = self._consistent_read(conn)
             new = frozenset(names - self._done_seen)
             if new:
-                # The commit ended a transaction on a tick since the last look: it happened there.
-                end = self._last_end_tick
-                tick = end if end is not None and end > self._last_done_tick else ticks
+                # The commit ended the last transaction seen ending since the previous boundary (a
+                # tool may write its history just after the commit, as Laravel does); none seen:
+                # it happened since the last look.
+                end, previous = self._last_end_tick, trace.boundaries[-1].tick if trace.boundaries else -1
+                tick = end if end is not None and end > previous else ticks
                 trace.boundaries.append(Boundary(tick, new, snapshot))
                 self._done_seen |= new
-        self._last_done_tick = ticks - 1
 
     def _read_done(self, conn: psycopg.Connection[Any], *, in_block: bool = False) -> set[str] | None:
         """``done(conn)``, or None when it failed (no history table yet: nothing new)."""

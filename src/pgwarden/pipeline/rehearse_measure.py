@@ -158,7 +158,13 @@ def _spans(trace: SamplerTrace, names: Sequence[str], outcome: MigrateOutcome, c
     start_t = clock.before(first)
     for boundary in trace.boundaries:
         # Only the applied: a name the history shows that this run did not apply moves no boundary.
-        here = sorted((boundary.names & applied) - placed, key=lambda n: order.get(n, len(order)))
+        shown = (boundary.names & applied) - placed
+        if not shown:
+            continue
+        # Tools apply in order, so what came before a name shown finished had finished too (Alembic's
+        # history keeps only the head; by default it commits every revision in one transaction).
+        last = max(order.get(n, -1) for n in shown)
+        here = [n for n in ran if n not in placed and order[n] <= last]
         if not here:
             continue
         end = max(first, boundary.tick)
