@@ -147,6 +147,12 @@ def test_the_target_is_unchanged_and_the_scratch_copy_is_gone(rehearsed: Rehears
     assert scratch_databases(rehearsed.db.server) == []
 
 
+def test_the_servers_free_space_is_checked_first(rehearsed: Rehearsed) -> None:
+    # The embedded server is on this machine and the role is a superuser: its free space is known.
+    assert "rehearse: the copy needs about" in rehearsed.stderr and " free in " in rehearsed.stderr
+    assert rehearsed.stderr.index(" free in ") < rehearsed.stderr.index("rehearse: restoring backup")
+
+
 def test_the_audit_log_names_the_scratch_copy_and_its_lifetime(rehearsed: Rehearsed) -> None:
     lines = read_audit_log(rehearsed.project / ".pgwarden" / "audit.jsonl")
     actions = [line["action"] for line in lines]

@@ -103,3 +103,14 @@ def test_progress_lines_lose_details() -> None:
     text = 'migration 0004 failed: could not create unique index "k"\nDETAIL:  Key (c)=(582) is duplicated.'
     masked = mask_details(text)
     assert "582" not in masked and masked.startswith("migration 0004 failed") and "DETAIL:" in masked
+
+
+def test_the_copy_must_fit_on_its_server() -> None:
+    from pgwarden.pipeline.rehearse_choice import refuse_short_space
+
+    line = refuse_short_space(3 << 30, 10 << 30, "/var/lib/postgresql/data", "public.orders")
+    assert "needs about 3.0 GiB" in line and "public.orders again" in line and "10.0 GiB free" in line
+    unknown = refuse_short_space(3 << 30, None, "the server (db.example) is not on this machine")
+    assert "cannot be checked: the server (db.example)" in unknown
+    with pytest.raises(SafetyRefusal, match="not enough free space on the server"):
+        refuse_short_space(3 << 30, 1 << 30, "/data")

@@ -8,6 +8,8 @@
    target's server, or on the staging server whose URL is in the environment variable named by
    ``rehearsal.database_url_env`` (:func:`~pgwarden.pipeline.restore_load.restore_manifest`, which
    checks the local scratch space for the archive first and drops the new database if it fails).
+   First the server's free space must hold the database plus its largest table (a rewrite needs it
+   again), where it can be known (:mod:`~pgwarden.pg.server_space`), else exit 4.
 3. The migrations: the deploy code path (:func:`~pgwarden.pipeline.deploy.run_deploy`, same limits,
    retries, lock watchdog and tool) on the copy, without hooks (they act on the production app),
    while :class:`~pgwarden.pg.lock_sampler.LockSampler` samples the copy's ``pg_locks``; the trace is
@@ -38,10 +40,17 @@ from pgwarden.manifest import BackupManifest, DatabaseIdentity, utc_now_iso
 from pgwarden.pg.connection import DatabaseTarget, connect, connection, server_version
 from pgwarden.pg.identity import read_identity
 from pgwarden.pg.lock_sampler import LockSampler
+from pgwarden.pg.server_space import free_bytes, space_need
 from pgwarden.pipeline.checks import RecoveryClock
 from pgwarden.pipeline.deploy import Rehearsal, run_deploy
 from pgwarden.pipeline.deploy_preconditions import BackupChoice
-from pgwarden.pipeline.rehearse_choice import LATEST, choose_rehearsal_backup, refuse_scratch_is_target, scratch_name
+from pgwarden.pipeline.rehearse_choice import (
+    LATEST,
+    choose_rehearsal_backup,
+    refuse_scratch_is_target,
+    refuse_short_space,
+    scratch_name,
+)
 from pgwarden.pipeline.rehearse_errors import mask_details, primary_message, sqlstate_of
 from pgwarden.pipeline.rehearse_measure import MigrateOutcome, attribute
 from pgwarden.pipeline.restore_load import restore_manifest
@@ -127,6 +136,7 @@ def run_rehearsal(
         run_id=run_id, database=target.dbname)
     copy = server.with_dbname(scratch)
     created = time.monotonic()
+    say("rehearse: " + _space(target, server))
     audit.write("rehearse.start", "started", scratch_database=scratch, server=redact(copy.display()),
                 backup_id=manifest.id)
     say(f"rehearse: restoring backup {manifest.id} of {target.dbname} into scratch database {scratch} on "
@@ -185,6 +195,15 @@ def _pending_on_target(tool: MigrationTool, target: DatabaseTarget, say: Progres
     except (PgwardenError, psycopg.Error) as exc:
         say(f"rehearse: could not read what is pending on the target ({redact(str(exc))}); the copy will tell")
         return None
+
+
+def _space(target: DatabaseTarget, server: DatabaseTarget) -> str:
+    """Check the copy fits on its server (a refusal when it does not); what was found, for the progress."""
+    with connect(target, options="-c default_transaction_read_only=on") as conn:
+        need = space_need(conn)
+    with connection(server) as conn:
+        free, where = free_bytes(conn, server)
+    return refuse_short_space(need.copy_bytes, free, where, need.largest_table)
 
 
 def _drop(server: DatabaseTarget, scratch: str, say: Progress) -> bool:

@@ -3,6 +3,8 @@
 - :func:`choose_rehearsal_backup`: the verified backup of the target database (its name and server,
   matched as ``drill`` and ``deploy`` match them), the newest or the one asked for, no older than
   ``rehearsal.max_age``. A backup of another database proves nothing about this one's migrations.
+- :func:`refuse_short_space`: the copy must fit on its server (the database plus its largest table,
+  which a rewrite needs again), when the server's free space can be known.
 - :func:`scratch_name` and :func:`refuse_scratch_is_target`: the scratch database's name, and the
   promise that it is never the target itself (a rehearsal drops its scratch database at the end).
 """
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from pgwarden.durations import format_duration
 from pgwarden.errors import SafetyRefusal
 from pgwarden.manifest import BackupManifest, DatabaseIdentity, Match, by_database, latest_verified, match_backup
+from pgwarden.units import format_bytes
 
 #: Every scratch database of a rehearsal starts with this (what to look for when one is left behind).
 SCRATCH_PREFIX = "pgwarden_rehearse_"
@@ -92,3 +95,18 @@ def refuse_scratch_is_target(scratch: str, target: DatabaseIdentity, scratch_ser
             f"rehearse: the scratch database {scratch} would be the target database itself "
             f"({target.describe()}); a rehearsal drops its scratch database, so nothing was done",
             hint="rehearse against a database whose name does not start with " + SCRATCH_PREFIX)
+
+
+def refuse_short_space(need_bytes: int, free: int | None, where: str, largest: str | None = None) -> str:
+    """What the copy needs against what the server has free: a line for the progress, or a refusal when
+    it does not fit. ``free`` None: not known (``where`` says why), the rehearsal goes on."""
+    needs = f"the copy needs about {format_bytes(need_bytes)}" + (
+        f" (the database, plus {largest} again should a migration rewrite it)" if largest else "")
+    if free is None:
+        return f"{needs}; the server's free space cannot be checked: {where}"
+    if free < need_bytes:
+        raise SafetyRefusal(
+            f"rehearse: not enough free space on the server for the copy: {needs}, {format_bytes(free)} free in "
+            f"{where}; nothing was restored",
+            hint="free space there, or rehearse on a staging server (rehearsal.database_url_env)")
+    return f"{needs}; {format_bytes(free)} free in {where}"
