@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -279,3 +280,23 @@ def test_sigterm_mid_migration_drops_the_scratch_copy(small: TestDatabase, tmp_p
     assert small.scalar("select count(*) from information_schema.columns where table_name = 't'") == 1
     lines = read_audit_log(tmp_path / ".pgwarden" / "audit.jsonl")
     assert any(line["action"] == "rehearse.drop" and line["outcome"] == "succeeded" for line in lines)
+
+
+def test_the_password_never_leaves_the_process(secret_db: TestDatabase, tmp_path: Path,
+                                               cli: Callable[..., Any]) -> None:
+    """A role that logs in with a password (and may create databases, not a superuser): the copy is its
+    own; the password is in no output, report or audit line."""
+    secret_db.execute("create table t (id int primary key); insert into t select generate_series(1, 10)")
+    write_sql_project(tmp_path, {"0001_add": "ALTER TABLE t ADD COLUMN x int;\n"})
+    password = urlsplit(secret_db.url).password or ""
+    assert password.startswith("Pw-"), "the fixture's role logs in with a password"
+    cli_backup(cli, tmp_path, secret_db.url)
+    done = cli("rehearse", "--format", "json", cwd=tmp_path, env={"DATABASE_URL": secret_db.url})
+    assert done.code == 0, done.output
+    assert json.loads(done.stdout)["migrations"][0]["status"] == "applied"
+    audit = (tmp_path / ".pgwarden" / "audit.jsonl").read_text()
+    for text in (done.stdout, done.stderr, audit):
+        assert password not in text
+    # Not a superuser: the free space cannot be read, and the progress says why.
+    assert "cannot be checked: the role may not read data_directory" in done.stderr
+    assert scratch_databases(secret_db.server) == []
