@@ -163,6 +163,9 @@ def test_the_audit_log_names_the_scratch_copy_and_its_lifetime(rehearsed: Rehear
     drop = next(line for line in lines if line["action"] == "rehearse.drop")
     assert drop["scratch_database"] == rehearsed.report["scratch_database"] and drop["lifetime_s"] > 0
     assert drop["database"] == rehearsed.db.name and drop["outcome"] == "succeeded"
+    # The failure's DETAIL (Key (customer_id)=(582) is duplicated) stays out: the log is uploaded.
+    text = (rehearsed.project / ".pgwarden" / "audit.jsonl").read_text()
+    assert "could not create unique index" in text and re.search(r"=\(\d+\)", text) is None
 
 
 # --- refusals: nothing restored ---------------------------------------------------------------

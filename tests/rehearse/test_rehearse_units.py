@@ -114,3 +114,17 @@ def test_the_copy_must_fit_on_its_server() -> None:
     assert "cannot be checked: the server (db.example)" in unknown
     with pytest.raises(SafetyRefusal, match="not enough free space on the server"):
         refuse_short_space(3 << 30, 1 << 30, "/data")
+
+
+def test_audit_fields_and_tool_output_lose_values() -> None:
+    from pgwarden.pipeline.rehearse_errors import mask_data
+
+    fields = {"error": 'could not create unique index "k" DETAIL:  Key (sku)=(dup-sku-7f3e9) is duplicated.',
+              "output": ["SQLSTATE[22P02]: Invalid text representation: 7 ERROR:  invalid input syntax for type "
+                         "integer: \"12a\" (Connection: pgsql, SQL: update t set n = '12a')"],
+              "attempt": 1}
+    masked = mask_data(fields)
+    text = repr(masked)
+    assert "dup-sku" not in text and "12a" not in text and masked["attempt"] == 1
+    assert masked["error"].startswith('could not create unique index "k" DETAIL: (left out')
+    assert 'integer: "…" (SQL left out)' in masked["output"][0]

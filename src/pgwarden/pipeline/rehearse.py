@@ -51,7 +51,7 @@ from pgwarden.pipeline.rehearse_choice import (
     refuse_short_space,
     scratch_name,
 )
-from pgwarden.pipeline.rehearse_errors import mask_details, primary_message, sqlstate_of
+from pgwarden.pipeline.rehearse_errors import mask_data, mask_details, primary_message, sqlstate_of
 from pgwarden.pipeline.rehearse_measure import MigrateOutcome, attribute
 from pgwarden.pipeline.restore_load import restore_manifest
 from pgwarden.records import Progress, StepResult
@@ -68,11 +68,12 @@ def _quiet(_: str) -> None:
 
 @dataclass
 class RehearsalAudit(AuditLog):
-    """The deploy's audit log, every action of the rehearsal as ``rehearse.<action>``."""
+    """The deploy's audit log, every action of the rehearsal as ``rehearse.<action>``, its fields without
+    what may quote the copy's rows (:func:`~pgwarden.pipeline.rehearse_errors.mask_data`)."""
 
     def write(self, action: str, outcome: str, *, duration_s: float | None = None, **fields: Any) -> dict[str, Any]:
         name = action if action.startswith("rehearse.") else f"rehearse.{action}"
-        return super().write(name, outcome, duration_s=duration_s, **fields)
+        return super().write(name, outcome, duration_s=duration_s, **mask_data(fields))
 
 
 def staging_server(settings: Settings) -> DatabaseTarget | None:

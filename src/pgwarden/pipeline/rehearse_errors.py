@@ -13,6 +13,7 @@ value left in the line is masked. The rehearsal report leaves the process (artif
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pgwarden.redact import redact
 
@@ -37,15 +38,33 @@ _FOLLOWING = re.compile(r"\s+(DETAIL|HINT|CONTEXT|LINE \d+|QUERY|WHERE):.*$")
 #: Laravel appends the statement, values and all: `` (Connection: pgsql, SQL: insert …)``.
 _LARAVEL_SQL = re.compile(r"\s*\((?:Connection: [^,]*, )?SQL: .*$")
 _QUOTED_VALUE = re.compile(r'(: )"(?:[^"]|"")*"')
-_DETAIL_LINE = re.compile(r"^(\s*(?:DETAIL|CONTEXT|HINT):).*$")
+_DETAIL_PART = re.compile(r"(^|\s)(DETAIL|CONTEXT|HINT):.*$")
+#: The data exceptions that quote the value in their primary message.
+_DATA_VALUE = re.compile(r'(invalid input (?:syntax|value) for (?:type|enum) [^:"]+: )"(?:[^"]|"")*"')
 _SQLSTATE_SUFFIX = re.compile(r"\s*\(SQLSTATE [0-9A-Z]{5}\)\s*$")
 
 
 def mask_details(text: str) -> str:
-    """``text`` with every ``DETAIL:``/``CONTEXT:`` line's content left out and ``Key (…)=(…)`` values
-    masked: for the progress lines of a rehearsal, which end up in CI logs."""
-    lines = [_DETAIL_LINE.sub(r"\1 (left out: it may quote production data)", ln) for ln in text.splitlines()]
-    return "\n".join(_mask_keys(ln) for ln in lines)
+    """``text`` without what may quote production rows: every ``DETAIL:``/``CONTEXT:``/``HINT:``'s
+    content, Laravel's ``(Connection: …, SQL: …)``, ``Key (…)=(…)`` values and the value a data
+    exception quotes. For the progress and audit lines of a rehearsal, which end up in CI logs."""
+    masked = []
+    for line in text.splitlines():
+        line = _DETAIL_PART.sub(r"\1\2: (left out: it may quote production data)", line)
+        line = _DATA_VALUE.sub(r'\1"…"', _LARAVEL_SQL.sub(" (SQL left out)", line))
+        masked.append(_mask_keys(line))
+    return "\n".join(masked) + ("\n" if text.endswith("\n") else "")
+
+
+def mask_data(value: Any) -> Any:
+    """:func:`mask_details` on every string in a JSON-like value (an audit line's fields)."""
+    if isinstance(value, str):
+        return mask_details(value)
+    if isinstance(value, dict):
+        return {k: mask_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_data(v) for v in value]
+    return value
 
 
 def _mask_keys(line: str) -> str:
