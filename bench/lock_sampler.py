@@ -8,7 +8,7 @@ against the middle of the true range, the tick period (median, longest), the sam
 time, queries per second, and the CPU the sampler costs on both sides (its thread here, its
 backend on the server, read from /proc when the server runs on this machine).
 
-    python bench/lock_sampler.py [--intervals 0.01,0.05] [--holds 0.1,0.5,2] [--repeat 3]
+    python bench/lock_sampler.py [--intervals 0.01,0.05] [--holds 0.1,0.5,2] [--repeat 3] [--tables N]
 
 Uses PGWARDEN_TEST_DSN (a superuser URL) when set, else an embedded PostgreSQL.
 """
@@ -45,7 +45,7 @@ def _done(conn: psycopg.Connection[Any]) -> set[str]:
     return {row[0] for row in conn.execute("select name from pgwarden_migrations").fetchall()}
 
 
-def _one(url: str, interval_s: float, hold_s: float, name: str) -> dict[str, float]:
+def _one(url: str, interval_s: float, hold_s: float, name: str, tables: int) -> dict[str, float]:
     target = DatabaseTarget.from_url(url)
     with LockSampler(target, interval_s=interval_s, done=_done) as sampler, \
             psycopg.connect(url, autocommit=True, application_name=MIGRATE_APPLICATION_NAME) as conn:
@@ -54,6 +54,8 @@ def _one(url: str, interval_s: float, hold_s: float, name: str) -> dict[str, flo
         conn.execute("begin")
         sent = time.monotonic()
         conn.execute("lock table orders in access exclusive mode")
+        if tables:
+            conn.execute("lock table " + ", ".join(f"t{i}" for i in range(tables)) + " in share mode")
         acquired = time.monotonic()
         time.sleep(hold_s)
         conn.execute("insert into pgwarden_migrations values (%s)", (name,))
@@ -84,6 +86,8 @@ def main() -> None:
     parser.add_argument("--intervals", default="0.01,0.05")
     parser.add_argument("--holds", default="0.1,0.5,2")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tables", type=int, default=0,
+                        help="the migration also locks this many other tables (each with an index)")
     args = parser.parse_args()
     external = os.environ.get("PGWARDEN_TEST_DSN")
     server = None if external else start_embedded()
@@ -95,11 +99,13 @@ def main() -> None:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("create table orders (id int primary key); create table pgwarden_migrations (name text)")
+            for i in range(args.tables):
+                conn.execute(f"create table t{i} (id int primary key)")
         print("interval  hold   error mean/max (ms)  client ±(ms)  tick gap med/max (ms)  query mean/max (ms)"
               "  queries/s  CPU client/server (% of a core)")
         for interval in (float(x) for x in args.intervals.split(",")):
             for hold in (float(x) for x in args.holds.split(",")):
-                runs = [_one(url, interval, hold, f"m{i}_{interval}_{hold}") for i in range(args.repeat)]
+                runs = [_one(url, interval, hold, f"m{i}_{interval}_{hold}", args.tables) for i in range(args.repeat)]
                 errors = [r["error"] * 1000 for r in runs]
                 worst = max(errors, key=abs)
 

@@ -192,6 +192,29 @@ def test_a_history_written_after_the_commit_still_splits_at_the_commit(db: TestD
     assert [lk.table for lk in records["0002"].locks] == ["public.second_t"]
 
 
+def test_a_slow_history_read_is_asked_less_often_and_still_splits_at_the_commit(db: TestDatabase) -> None:
+    def slow_done(conn: psycopg.Connection[Any]) -> set[str]:
+        time.sleep(0.03)  # like a tool whose history needs a subprocess: slower than a tick
+        return _done(conn)
+
+    target = _setup(db, "first_t", "second_t")
+    with LockSampler(target, interval_s=0.01, done=slow_done) as sampler, _migration_session(db) as conn:
+        with conn.transaction():
+            conn.execute("lock table first_t in access exclusive mode")
+            _hold_until_seen(sampler, ticks=30)
+            conn.execute(f"insert into {HISTORY} values ('0001')")
+        with conn.transaction():
+            conn.execute("lock table second_t in access exclusive mode")
+            _hold_until_seen(sampler, ticks=30)
+            conn.execute(f"insert into {HISTORY} values ('0002')")
+    trace = sampler.trace
+    assert trace is not None
+    assert trace.done_polls <= len(trace.ticks) / 3, (trace.done_polls, len(trace.ticks))
+    records = _by_name(attribute(trace, ["0001", "0002"], MigrateOutcome(applied=["0001", "0002"])))
+    assert [lk.table for lk in records["0001"].locks] == ["public.first_t"]
+    assert [lk.table for lk in records["0002"].locks] == ["public.second_t"]
+
+
 def test_a_failed_migration_keeps_its_locks_and_later_ones_do_not_run(db: TestDatabase) -> None:
     target = _setup(db, "orders")
     with LockSampler(target, done=_done) as sampler, _migration_session(db) as conn:

@@ -141,6 +141,8 @@ class SamplerTrace:
     #: Time spent in the tick queries (sum, longest): the sampling's own cost and jitter.
     query_s_total: float = 0.0
     query_s_max: float = 0.0
+    #: Time spent reading the history (``done``), summed.
+    done_s_total: float = 0.0
     #: CPU of the sampler's thread in this process.
     client_cpu_s: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -186,6 +188,7 @@ class LockSampler:
         self._done_seen: set[str] = set()
         self._done_failed = False
         self._last_done_t = 0.0
+        self._done_cost_s = 0.0
         self._last_end_tick: int | None = None
 
     @property
@@ -271,8 +274,12 @@ class LockSampler:
         ended = self._record(tick, sent, rows)
         if ended:
             self._last_end_tick = tick
-        if self.done is not None and (ended or sent - self._last_done_t >= self.done_every_s):
-            self._poll_done(conn, force=False)
+        if self.done is not None:
+            # A slow history read (a subprocess, a big table) is asked less often: ticks keep pace.
+            cheap = self._done_cost_s <= self.interval_s
+            due = sent - self._last_done_t >= max(self.done_every_s, 10 * self._done_cost_s)
+            if (ended and cheap) or due:
+                self._poll_done(conn, force=False)
         return sent
 
     def _record(self, tick: int, sent: float, rows: Iterable[tuple[Any, ...]]) -> bool:
@@ -323,6 +330,8 @@ class LockSampler:
         trace.done_polls += 1
         self._last_done_t = time.monotonic()
         names = self._read_done(conn)
+        self._done_cost_s = time.monotonic() - self._last_done_t
+        trace.done_s_total += self._done_cost_s
         ticks = len(trace.ticks)
         if names is not None and not names <= self._done_seen:
             names, snapshot = self._consistent_read(conn)
