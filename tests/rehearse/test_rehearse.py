@@ -303,3 +303,22 @@ def test_the_password_never_leaves_the_process(secret_db: TestDatabase, tmp_path
     # Not a superuser: the free space cannot be read, and the progress says why.
     assert "cannot be checked: the role may not read data_directory" in done.stderr
     assert scratch_databases(secret_db.server) == []
+
+
+def test_no_hook_runs_and_the_text_summary_names_the_failure(small: TestDatabase, tmp_path: Path,
+                                                             cli: Callable[..., Any]) -> None:
+    """The deploy hooks act on the production app (``php artisan down``): a rehearsal runs none, not even
+    on_failure when a migration fails."""
+    (tmp_path / "migrations" / "0002_not_null.sql").write_text("ALTER TABLE t ALTER COLUMN x SET NOT NULL;\n")
+    config = tmp_path / "pgwarden.yml"
+    config.write_text(config.read_text() + "deploy:\n  hooks:\n    pre: touch pre-ran\n    post: touch post-ran\n"
+                      "    on_failure: touch on-failure-ran\n")
+    cli_backup(cli, tmp_path, small.url)
+    done = cli("rehearse", cwd=tmp_path, env={"DATABASE_URL": small.url})
+    assert done.code == 1, done.output
+    assert not any((tmp_path / name).exists() for name in ("pre-ran", "post-ran", "on-failure-ran"))
+    assert done.stdout == ""  # text goes to stderr
+    assert "rehearse FAILED: 1 of 2 migration(s) applied" in done.stderr
+    assert 'contains null values (23502)' in done.stderr and "0002_not_null  FAILED" in done.stderr
+    assert "pgwarden restore" not in done.stderr  # nothing to restore after a rehearsal
+    assert scratch_databases(small.server) == []
