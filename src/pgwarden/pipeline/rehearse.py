@@ -54,7 +54,7 @@ from pgwarden.pipeline.rehearse_choice import (
 from pgwarden.pipeline.rehearse_errors import mask_data, mask_details, primary_message, sqlstate_of
 from pgwarden.pipeline.rehearse_measure import MigrateOutcome, attribute
 from pgwarden.pipeline.restore_load import restore_manifest
-from pgwarden.records import Progress, StepResult
+from pgwarden.records import MigrationStatus, Progress, StepResult
 from pgwarden.redact import redact
 from pgwarden.rehearsal import REHEARSAL_VERSION, RehearsalReport, RehearsedMigration
 from pgwarden.stores import open_store
@@ -187,12 +187,17 @@ def migrate_outcome(result: StepResult) -> MigrateOutcome:
                           sqlstate=sqlstate)
 
 
+#: What a deploy would still run, or refuse over (a failed or unfinished migration).
+_NOT_APPLIED = frozenset({MigrationStatus.PENDING, MigrationStatus.FAILED, MigrationStatus.UNKNOWN})
+
+
 def _pending_on_target(tool: MigrationTool, target: DatabaseTarget, say: Progress) -> list[str] | None:
-    """What is pending on the target, read over a read-only session; None when it cannot tell (then the
-    copy says, after the restore)."""
+    """What is pending on the target (or left failed there), read over a read-only session from the
+    history and the files (not ``tool.pending``, which may render SQL through the tool: Laravel's
+    ``--pretend``); None when it cannot tell (then the copy says, after the restore)."""
     try:
         with connect(target, options="-c default_transaction_read_only=on") as conn:
-            return [m.name for m in tool.pending(conn)]
+            return [m.name for m in tool.migrations(conn) if m.status in _NOT_APPLIED]
     except (PgwardenError, psycopg.Error) as exc:
         say(f"rehearse: could not read what is pending on the target ({redact(str(exc))}); the copy will tell")
         return None
