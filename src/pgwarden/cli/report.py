@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,7 +104,7 @@ def _pull_request_number(text: str) -> int | None:
 
 def _render(ctx: Context, env: gh.ActionsEnv) -> int:
     from pgwarden.report import github as gh
-    from pgwarden.report.comment import RunInfo, render_report, render_summary
+    from pgwarden.report.comment import BLOCKED_STATES, RunInfo, render_report, render_summary, state
     from pgwarden.report.results import load_results
     from pgwarden.report.workflow import parse_outcomes
 
@@ -121,8 +122,13 @@ def _render(ctx: Context, env: gh.ActionsEnv) -> int:
         commit=env.reviewed_commit() or None,
         reason=args.reason or None,
         event=env.event_name,
+        rehearsal_max_lock_s=ctx.settings.rehearsal.max_lock,
+        now=datetime.now(timezone.utc),
     )
     results = load_results(Path(args.results))
+    current = state(info, results)
+    # The workflow stops on what the approver reads: the plan's or the rehearsal's block.
+    gh.write_outputs(env, {"state": current, "blocked": str(current in BLOCKED_STATES).lower()})
     text = render_report(info, results, full_link=env.run_url)
     if args.output:
         ctx.write_output(text, args.output)

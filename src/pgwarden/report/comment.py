@@ -17,14 +17,17 @@ summaries already show (the plan's findings, the backup table, the checks).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pgwarden.records import PlanReport
+from pgwarden.report import comment_rehearsal as rehearsal
 from pgwarden.report import comment_run as run
 from pgwarden.report.checklist import render_checklists
 from pgwarden.report.comment_run import STEPS, applied_names, reason, restore_command
 from pgwarden.report.findings import verdict as plan_verdict
 from pgwarden.report.format import cell, code, outcome_icon
 from pgwarden.report.markdown import PlanView, basis_lines, fit, plan_body
+from pgwarden.report.rehearsal import DEFAULT_MAX_LOCK_S
 from pgwarden.report.results import RunResults, TargetResults
 
 COMMENT_LIMIT = 65_536
@@ -33,6 +36,7 @@ SUMMARY_LIMIT = 1024 * 1024
 #: The state's icon and its name in the heading.
 STATES = {
     "blocked": ("⛔", "Blocked"),
+    "rehearsal-blocked": ("⛔", "Blocked by the rehearsal"),
     "plan-failed": ("❌", "Plan failed"),
     "review-passed": ("✅", "Review passed"),
     "awaiting-approval": ("⏳", "Awaiting approval"),
@@ -45,6 +49,8 @@ STATES = {
     "restored": ("✅", "Restored"),
     "restore-failed": ("❌", "Restore failed"),
 }
+#: The states in which nothing may be approved: the workflow stops on them (``report render``'s ``blocked`` output).
+BLOCKED_STATES = ("blocked", "rehearsal-blocked")
 
 
 def marker(workflow: str, environment: str) -> str:
@@ -73,6 +79,10 @@ class RunInfo:
     #: The GitHub event (``GITHUB_EVENT_NAME``): a pull request is reviewed, not deployed, unless the
     #: workflow says its migrate job runs too (``--outcome migrate=pending``).
     event: str = ""
+    #: ``rehearsal.max_lock``: a rehearsal's lock held longer blocks (when the plan did not judge it).
+    rehearsal_max_lock_s: float = DEFAULT_MAX_LOCK_S
+    #: When the report is rendered: the rehearsal's backup age is said from it (else from the rehearsal).
+    now: datetime | None = None
 
     @property
     def review_only(self) -> bool:
@@ -98,6 +108,8 @@ def state(info: RunInfo, results: RunResults) -> str:
         t = results.targets[0] if results.targets else TargetResults("default")
         ok = t.outcome("restore") == "success" and t.outcome("verify") in ("success", "skipped")
         return "restored" if ok else "restore-failed"
+    if _rehearsal_blocks(info, results):
+        return "rehearsal-blocked"
     if any(t.outcome("approval") == "failure" for t in results.targets):
         return "not-approved"
     if any(t.outcome(s) == "failure" for t in results.targets for s in STEPS[1:]):
@@ -113,6 +125,15 @@ def state(info: RunInfo, results: RunResults) -> str:
     return "incomplete"
 
 
+def _rehearsal_blocks(info: RunInfo, results: RunResults) -> bool:
+    """Before any deploy ran, a rehearsal blocks: a finding at the plan's fail_on, or it did not complete."""
+    if any(t.outcome("deploy") not in ("skipped", "") for t in results.targets):
+        return False
+    entries = rehearsal.rehearsals(results, info.outcomes)
+    found, incomplete = rehearsal.blocking(entries, results, rehearsal.max_lock_of(results, info.rehearsal_max_lock_s))
+    return bool(found or incomplete)
+
+
 def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
     """(icon, the first sentences) for the heading."""
     current = state(info, results)
@@ -122,6 +143,14 @@ def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
     review = f" {plan_verdict(plan)}" if plan is not None and (plan.findings or plan.waived) else ""
     if current == "blocked":
         return icon, "Blocked by the risk review: nothing was backed up or deployed." + review.replace(" Blocked:", "")
+    if current == "rehearsal-blocked":
+        entries = rehearsal.rehearsals(results, info.outcomes)
+        found, _ = rehearsal.blocking(entries, results, rehearsal.max_lock_of(results, info.rehearsal_max_lock_s))
+        fail_on = plan.fail_on if plan is not None else "high"
+        why = (f"{found} measured finding{'s' if found != 1 else ''} at or above {fail_on} (below)" if found
+               else "the rehearsal did not complete, so nothing was measured")
+        return icon, (f"Blocked by the rehearsal on a copy of production: {why}. Nothing was deployed: fix the "
+                      "migrations and push, or rehearse again.")
     if current == "plan-failed":
         why = f": {reason(results.plan_failure)}" if results.plan_failure is not None else "."
         return icon, f"The plan step failed before it could review the migrations{why}"
@@ -174,6 +203,11 @@ def _step_outcomes(info: RunInfo, results: RunResults) -> dict[str, str]:
     if info.workflow == "restore":
         t = results.targets[0] if results.targets else TargetResults("default")
         return {"restore": t.outcome("restore"), "verify": t.outcome("verify")}
+    entries = rehearsal.rehearsals(results, info.outcomes)
+    if entries or "rehearse" in info.outcomes:
+        seen = [("failure" if e.report is None or not e.report.ok else "success") for e in entries]
+        out["rehearse"] = ("blocked" if _rehearsal_blocks(info, results) else
+                           "failure" if "failure" in seen else (seen[0] if seen else info.outcomes["rehearse"]))
     if info.stage == "plan" and out["plan"] == "success":
         return {**out, "approval": "pending", **dict.fromkeys(STEPS[1:], "pending")}
     out["approval"] = _approval_outcome(results.targets)
@@ -281,16 +315,29 @@ def render_report(
     return text[: limit - len(cut)] + cut
 
 
+def _rehearsal_lines(info: RunInfo, results: RunResults) -> list[str]:
+    entries = rehearsal.rehearsals(results, info.outcomes)
+    if not entries:
+        return []
+    found = rehearsal.lines(entries, results, rehearsal.max_lock_of(results, info.rehearsal_max_lock_s), now=info.now)
+    while found and not found[-1]:
+        found.pop()
+    return found
+
+
 def render_summary(info: RunInfo, results: RunResults) -> str:
     """The run for the step summary: what the steps' own summaries do not already show.
 
     The plan step's summary has the review (basis, migrations, findings), the backup, deploy and
     verify steps' summaries have their tables: here only the verdict, the approval, a failure's
     cause with what changed and the next step, the timings and the restore command. At the plan stage that is
-    nothing (a "waiting for approval" block would stay on the run's page after the deploy).
+    nothing (a "waiting for approval" block would stay on the run's page after the deploy), but
+    for a rehearsal: its headline and table.
     """
-    if info.stage == "plan" and state(info, results) != "plan-failed":
-        return ""
+    current = state(info, results)
+    if info.stage == "plan" and current not in ("plan-failed", "rehearsal-blocked"):
+        measured = _rehearsal_lines(info, results) if info.workflow == "migrate" else []
+        return "\n".join(["### pgwarden rehearsal", "", *measured]).rstrip() + "\n" if measured else ""
     return _render(info, results, PlanView(), summary=True)
 
 
@@ -300,6 +347,8 @@ def _render(info: RunInfo, results: RunResults, view: PlanView, *, summary: bool
     title = {"migrate": "migrate", "restore": "restore", "drill": "restore drill"}.get(info.workflow, info.workflow)
     where = f" → {code(info.named_environment)}" if info.named_environment else ""
     lines = [marker(info.workflow, info.environment), f"## {icon} {label} · pgwarden {title}{where}", "", sentence]
+    measured = _rehearsal_lines(info, results) if info.workflow == "migrate" else []
+    lines += ["", *measured] if measured else []
     if results.plan is not None and info.workflow == "migrate":
         lines += ["", *basis_lines(results.plan)]
     if info.reason:

@@ -169,15 +169,15 @@ def _lock_cell(lock: LockHeld, blocking: set[int], new: Collection[str]) -> str:
             f"{format_duration(lock.held_s)}")
 
 
-def table(report: RehearsalReport, max_lock_s: float, new: Collection[str] = ()) -> list[str]:
-    """Each migration's figures in a collapsed table (markdown lines)."""
+def table(report: RehearsalReport, max_lock_s: float, new: Collection[str] = (), *, label: str = "") -> list[str]:
+    """Each migration's figures in a collapsed table (markdown lines); ``label`` starts its summary."""
     n = len(report.migrations)
     timing = []
     if report.restore_s:
         timing.append(f"restore {format_duration(report.restore_s)}")
     if report.migrate_s:
         timing.append(f"migrations {format_duration(report.migrate_s)}")
-    summary = f"Rehearsal: what each of the {n} migration{'s' if n != 1 else ''} did on the copy" + (
+    summary = f"{html(label)}Rehearsal: what each of the {n} migration{'s' if n != 1 else ''} did on the copy" + (
         f" ({', '.join(timing)})" if timing else "")
     rows = ["| migration | result | took | measured |", "|---|---|---|---|"]
     for m in report.migrations:

@@ -1,10 +1,11 @@
 """A run's results read back into records: what report/comment.py renders.
 
 A run's results are the JSON documents the steps printed (``plan.json``, ``backup.json`` = the
-manifest, ``approval.json``, ``deploy.json``, ``verify.json``, ``restore.json``, ``drill.json``)
-plus the outcome of each step as GitHub saw it (``outcomes.json``). :func:`load_results` reads
-them from a results folder (one sub-folder per downloaded artifact in fleet mode) into a
-:class:`PlanReport`, a :class:`BackupManifest` and :class:`StepResult` records. A step that
+manifest, ``approval.json``, ``rehearse.json``, ``deploy.json``, ``verify.json``, ``restore.json``,
+``drill.json``) plus the outcome of each step as GitHub saw it (``outcomes.json``).
+:func:`load_results` reads them from a results folder (one sub-folder per downloaded artifact;
+folders of one target, e.g. its rehearse and its migrate job's, are merged) into a
+:class:`PlanReport`, a :class:`BackupManifest`, a :class:`RehearsalReport` and :class:`StepResult` records. A step that
 failed prints the error document of the CLI contract; one that printed nothing at all (it
 crashed) gets such a document made up by :func:`read_document`, so every failure has a reason.
 """
@@ -20,8 +21,11 @@ from typing import Any
 from pgwarden.errors import EXIT_FAILED, ErrorReport
 from pgwarden.manifest import BackupManifest
 from pgwarden.records import PlanReport, StepResult
+from pgwarden.rehearsal import RehearsalReport
 
-RESULT_FILES = ("plan", "approval", "backup", "deploy", "verify", "restore", "drill")
+RESULT_FILES = ("plan", "approval", "rehearse", "backup", "deploy", "verify", "restore", "drill")
+#: The artifact name's prefix before the target name (``pgwarden-migrate-production-default``).
+_TARGET_FOLDERS = ("pgwarden-migrate-", "pgwarden-rehearse-")
 _LOG_LINE_LIMIT = 300
 #: The CLI's own error message, when the log has it: all of it (a few lines at most).
 _MESSAGE_LIMIT = 4000
@@ -69,6 +73,9 @@ class TargetResults:
     outcomes: dict[str, str] = field(default_factory=dict)
     #: Who had to approve the job's environment and who did (``report check-environment``).
     approval: Approval | None = None
+    #: What the pending migrations did on a copy of production (``rehearse.json``), when it ran;
+    #: a rehearsal that printed an error instead is the failed step ``rehearse``.
+    rehearsal: RehearsalReport | None = None
 
     @classmethod
     def from_documents(
@@ -81,6 +88,11 @@ class TargetResults:
                 target.approval = Approval.from_json(document)
                 if "ok" not in document:  # no step result around it: the record is all there is
                     continue
+            if step == "rehearse":
+                target.rehearsal, failure = read_rehearsal(document)
+                if failure is not None:
+                    target.steps[step] = failure
+                continue
             if step != "backup" or not _is_manifest(document):
                 target.steps[step] = read_step(step, document)
                 continue
@@ -89,11 +101,25 @@ class TargetResults:
                 target.steps[step] = StepResult(step, ok=False, summary="backup.json is not a complete backup manifest")
         return target
 
+    def merge(self, other: TargetResults) -> None:
+        """Add what ``other`` (another artifact of the same target) holds that this one does not.
+
+        Where both have a record, this one's stays: the migrate job's folder sorts before the
+        rehearse job's, and its backup, approval and outcomes are the deploy's own.
+        """
+        self.steps = {**other.steps, **self.steps}
+        self.outcomes = {**other.outcomes, **self.outcomes}
+        self.backup = self.backup or other.backup
+        self.approval = self.approval or other.approval
+        self.rehearsal = self.rehearsal or other.rehearsal
+
     def outcome(self, step: str) -> str:
         if self.outcomes.get(step):
             return self.outcomes[step]
         if step == "backup" and self.backup is not None:
             return "success"
+        if step == "rehearse" and self.rehearsal is not None:
+            return "success" if self.rehearsal.ok else "failure"
         result = self.steps.get(step)
         if result is None:
             return "skipped"
@@ -108,6 +134,8 @@ class RunResults:
     #: The plan step's failure when it printed an error instead of a plan.
     plan_failure: StepResult | None = None
     targets: list[TargetResults] = field(default_factory=list)
+    #: A ``rehearse.json`` next to ``plan.json`` (no target of its own: a local run, a single database).
+    rehearsal: RehearsalReport | None = None
 
     @classmethod
     def from_plan_document(cls, document: Mapping[str, Any]) -> RunResults:
@@ -125,6 +153,16 @@ class RunResults:
                 self.plan_failure = _unreadable("plan", exc)
                 return
         self.plan_failure = read_step("plan", document)
+
+
+def read_rehearsal(document: Mapping[str, Any]) -> tuple[RehearsalReport | None, StepResult | None]:
+    """``rehearse.json``: (the report, None), or (None, the failed step) for an error document or a bad shape."""
+    if "error" in document and "migrations" not in document:
+        return None, read_step("rehearse", {"ok": False, **document})
+    try:
+        return RehearsalReport.from_json(document), None
+    except ValueError as exc:
+        return None, _unreadable("rehearse", exc)
 
 
 def read_step(step: str, document: Mapping[str, Any]) -> StepResult:
@@ -179,18 +217,27 @@ def load_results(root: Path) -> RunResults:
     results = RunResults()
     seen_plan = False
     folders = [root, *sorted(p for p in root.rglob("*") if p.is_dir())] if root.is_dir() else []
+    by_name: dict[str, TargetResults] = {}
     for folder in folders:
         docs, meta = _read_folder(folder)
         plan = docs.pop("plan", None)
         if plan is not None and not seen_plan:
             results.set_plan(plan)
             seen_plan = True
+        if plan is not None and "rehearse" in docs and not meta:
+            results.rehearsal, _ = read_rehearsal(docs.pop("rehearse"))
         if docs or meta:
             name = str(meta.get("target") or (folder.name if folder != root else "default"))
-            if name.startswith("pgwarden-migrate-"):
+            if name.startswith(_TARGET_FOLDERS):
                 name = name.rsplit("-", 1)[-1]
             outcomes = {str(k): str(v) for k, v in dict(meta.get("outcomes") or {}).items()}
-            results.targets.append(TargetResults.from_documents(name, docs, outcomes))
+            target = TargetResults.from_documents(name, docs, outcomes)
+            if folder != root and name in by_name:  # one target's artifacts: its rehearse and migrate jobs'
+                by_name[name].merge(target)
+                continue
+            if folder != root:
+                by_name[name] = target
+            results.targets.append(target)
     return results
 
 
