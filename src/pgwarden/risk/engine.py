@@ -180,17 +180,19 @@ def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleCo
                     statement=statement,
                 ))
         ctx.state.observe(parsed.node)
-    kept: list[Finding] = []
-    for finding in found:
-        reason = _waiver(finding, parsed.directives, ignores)
-        if reason is None:
-            kept.append(finding)
-        else:
-            result.waived.append(replace(finding, waived_reason=reason))
-    # Waived first, then merged: a reasoned ignore of any one rule still takes exactly that one out.
-    result.findings.extend(merge_statement(kept) if merge else kept)
-    result.findings.extend(ignore_without_reason.directive_findings(
-        parsed.directives, migration=migration.name, file=migration.path, statement=statement))
+    if found:  # most statements: none
+        kept: list[Finding] = []
+        for finding in found:
+            reason = _waiver(finding, parsed.directives, ignores)
+            if reason is None:
+                kept.append(finding)
+            else:
+                result.waived.append(replace(finding, waived_reason=reason))
+        # Waived first, then merged: a reasoned ignore of any one rule still takes exactly that one out.
+        result.findings.extend(merge_statement(kept) if merge else kept)
+    if parsed.directives:
+        result.findings.extend(ignore_without_reason.directive_findings(
+            parsed.directives, migration=migration.name, file=migration.path, statement=statement))
 
 
 def _dropped_tables(parsed_set: Sequence[tuple[Migration, list[ParsedStatement]]]) -> frozenset[QualifiedName]:

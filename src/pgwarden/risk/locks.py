@@ -30,8 +30,24 @@ _WEAK_ALTERS = frozenset({
 })
 
 
-def strong_lock_tables(node: Any) -> list[QualifiedName | None]:
-    """Tables this statement locks against writes (None: a table pgwarden cannot name, e.g. DROP INDEX)."""
+def strong_lock_tables(node: Any) -> tuple[QualifiedName | None, ...]:
+    """Tables this statement locks against writes (None: a table pgwarden cannot name, e.g. DROP INDEX).
+
+    Asked twice per statement (require-lock-timeout, then lock-footprint): the last answer is kept.
+    """
+    global _last
+    last = _last
+    if last[0] is node:
+        return last[1]
+    tables = tuple(_strong_lock_tables(node))
+    _last = (node, tables)  # one assignment: a reviewing thread never sees another's half
+    return tables
+
+
+_last: tuple[Any, tuple[QualifiedName | None, ...]] = (None, ())
+
+
+def _strong_lock_tables(node: Any) -> list[QualifiedName | None]:
     if isinstance(node, ast.AlterTableStmt):
         # ALTER INDEX / ALTER SEQUENCE / ALTER VIEW are catalog-only in practice.
         if node.objtype not in (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_MATVIEW):
