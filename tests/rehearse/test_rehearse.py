@@ -52,6 +52,19 @@ def scratch_databases(server: PgServer) -> list[str]:
             "select datname from pg_database where datname like 'pgwarden\\_rehearse\\_%'").fetchall()]
 
 
+def fingerprint_tables(db: TestDatabase) -> tuple[Any, ...]:
+    """Every table's columns and every index, and a checksum of each table's rows."""
+    tables = [r[0] for r in db.execute(
+        "select format('%I.%I', schemaname, tablename) from pg_tables "
+        "where schemaname not in ('pg_catalog', 'information_schema') order by 1")]
+    sums = tuple(db.scalar(f"select md5(coalesce(string_agg(x::text, ',' order by x::text), '')) from {t} x")
+                 for t in tables)
+    columns = db.execute("select table_schema, table_name, column_name, data_type from information_schema.columns "
+                         "where table_schema not in ('pg_catalog', 'information_schema') order by 1, 2, 3")
+    indexes = db.execute("select indexname from pg_indexes where schemaname = 'public' order by 1")
+    return tuple(tables), sums, tuple(columns), tuple(indexes)
+
+
 def fingerprint(db: TestDatabase) -> tuple[Any, ...]:
     """The target's data and schema: a checksum of every row and the list of its tables and columns."""
     rows = db.scalar("select md5(string_agg(o::text, ',' order by id)) from orders o")
