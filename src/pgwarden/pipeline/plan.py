@@ -12,6 +12,7 @@ code 3.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from pgwarden.risk.context import LiveFacts
 from pgwarden.risk.engine import review_set
 from pgwarden.risk.rules import edited_after_apply, failed_migration, history_missing, sql_unavailable
 from pgwarden.tools import get_tool
-from pgwarden.tools.base import MigrationTool, read_migration_text, sha256_file
+from pgwarden.tools.base import MigrationTool, read_migration_text
 from pgwarden.tools.prisma_order import is_prisma_folder, migration_files
 from pgwarden.tools.sqldir import discover
 
@@ -251,9 +252,9 @@ def explicit_migrations(settings: Settings, paths: Sequence[str]) -> list[Migrat
 
 def _file_migration(settings: Settings, path: Path, *, name: str) -> Migration:
     sql = read_migration_text(path)  # NUL bytes, bad UTF-8, odd names: exit 2 with the byte offset
-    return Migration(
-        name=name, path=_display(path), status=MigrationStatus.PENDING, checksum=sha256_file(path), sql=sql
-    )
+    # The file's checksum without reading it again: strict UTF-8 decodes and encodes back to the same bytes.
+    checksum = hashlib.sha256(sql.encode("utf-8")).hexdigest()
+    return Migration(name=name, path=_display(path), status=MigrationStatus.PENDING, checksum=checksum, sql=sql)
 
 
 def _display(path: Path) -> str:
