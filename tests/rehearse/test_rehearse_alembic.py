@@ -76,6 +76,7 @@ def test_alembic_rehearsal(db: TestDatabase, tmp_path: Path, cli: Callable[..., 
     assert lock["mode"] == "AccessExclusiveLock" and lock["held_s"] > 0
     failed = migrations["d4_unique_plan"]
     assert failed["sqlstate"] == "23505", failed
+    assert failed["error"] == 'could not create unique index "accounts_plan_key"', failed
     assert "=(p" not in done.output and "DETAIL:  Key" not in done.output
     assert report["tool"] == "alembic" and report["dropped"]
     assert fingerprint_tables(db) == before and scratch_databases(db.server) == []

@@ -128,3 +128,14 @@ def test_audit_fields_and_tool_output_lose_values() -> None:
     assert "dup-sku" not in text and "12a" not in text and masked["attempt"] == 1
     assert masked["error"].startswith('could not create unique index "k" DETAIL: (left out')
     assert 'integer: "…" (SQL left out)' in masked["output"][0]
+
+
+def test_alembics_traceback_gives_the_message() -> None:
+    output = ("Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+              "psycopg.errors.UniqueViolation: could not create unique index \"accounts_plan_key\"\n"
+              "DETAIL:  Key (plan)=(p1) is duplicated.\n\nThe above exception was the direct cause:\n"
+              "sqlalchemy.exc.IntegrityError: (psycopg.errors.UniqueViolation) could not create unique index "
+              "\"accounts_plan_key\"\nDETAIL:  Key (plan)=(p1) is duplicated.\n[SQL: CREATE UNIQUE INDEX ...]\n")
+    assert primary_message("alembic migrate exited with code 1:", output) == \
+        'could not create unique index "accounts_plan_key"'
+    assert sqlstate_of("alembic migrate exited with code 1:", output) == "23505"

@@ -29,6 +29,10 @@ _SQLSTATE_PATTERNS = (
 )
 _ERROR_CLASS = re.compile(r"\bpsycopg2?\.errors\.([A-Z][A-Za-z]+)")
 _ERROR_LINE = re.compile(r"\bERROR:\s+(.+)")
+#: The last line of a Python traceback through SQLAlchemy or psycopg (Alembic):
+#: ``sqlalchemy.exc.IntegrityError: (psycopg.errors.UniqueViolation) could not create …``.
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+Error: )?(?:\(psycopg2?\.errors\.\w+\) |psycopg2?\.errors\.\w+: )(.+)$",
+                             re.MULTILINE)
 _LARAVEL_PREFIX = re.compile(r"^SQLSTATE\[[0-9A-Z]{5}\]:[^:]*:\s*(?:\d+\s+)?(?:ERROR:\s+)?")
 _KEY_START = re.compile(r"Key \([^)]*\)=\(")
 #: What PostgreSQL says after the values of a key (a value may itself hold any of ``) ,.``).
@@ -109,7 +113,7 @@ def primary_message(error: str | None, output: str = "", sqlstate: str | None = 
 
     A data exception (SQLSTATE class 22) quotes the offending value in the primary message itself
     (``invalid input syntax for type integer: "12a"``): that value is masked too."""
-    found = _ERROR_LINE.findall(output) if output else []
+    found = (_ERROR_LINE.findall(output) or _EXCEPTION_LINE.findall(output)) if output else []
     line = found[-1] if found else next((ln for ln in (error or "").splitlines() if ln.strip()), None)
     if line is None:
         return None
