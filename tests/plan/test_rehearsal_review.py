@@ -7,6 +7,7 @@ never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ import pytest
 from pgwarden.config import Settings
 from pgwarden.errors import ConfigError
 from pgwarden.pipeline.plan import plan_migrations
-from pgwarden.pipeline.plan_rehearsal import load_rehearsal
-from pgwarden.records import PlanReport
+from pgwarden.pipeline.plan_rehearsal import load_rehearsal, rehearsal_review
+from pgwarden.records import Migration, PlanReport
 from pgwarden.rehearsal import RehearsalReport
 from pgwarden.report.markdown import render_markdown
 from pgwarden.report.sarif import render_sarif
@@ -130,6 +131,10 @@ def test_text_markdown_and_sarif_show_it(project: Path) -> None:
     sarif = render_sarif(report)
     rules = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
     assert {"rehearsal-failed", "rehearsal-long-lock"} <= rules
+    bag = sarif["runs"][0]["properties"]["rehearsal"]
+    assert bag["summary"].startswith("rehearsal: on a copy of production taken 4min 05s before the rehearsal")
+    assert bag["backup_id"] == "20261202T154000Z-4f2a9c" and bag["max_lock_s"] == 2.0
+    assert "properties" not in render_sarif(plan_migrations(Settings(), paths=[str(project / "migrations")]))["runs"][0]
 
 
 def test_notes_when_the_rehearsal_does_not_match_the_plan_or_left_its_copy(project: Path) -> None:
@@ -139,6 +144,16 @@ def test_notes_when_the_rehearsal_does_not_match_the_plan_or_left_its_copy(proje
     assert "ran 2 migration(s) this plan does not have pending (0009_elsewhere, 0010_x)" in notes
     assert "pgwarden_rehearse_20261202T154000Z-4f2a9c_1a2b was not dropped" in notes
     assert "NOT dropped" in render_markdown(report)
+
+
+def test_a_live_plan_notes_a_pending_migration_the_rehearsal_did_not_run() -> None:
+    pending = [Migration(name, f"migrations/{name}.sql", sql=sql) for name, sql in MIGRATIONS.items()]
+    rehearsal = RehearsalReport.from_json(rehearsal_document(failed=False))
+    rehearsal = dataclasses.replace(rehearsal, migrations=rehearsal.migrations[:2])
+    _, notes = rehearsal_review(rehearsal, pending, pending, 2.0, live=True)
+    assert notes == ["1 pending migration(s) were not rehearsed (0004_more): rehearse this commit again to "
+                     "measure them."]
+    assert rehearsal_review(rehearsal, pending, pending, 2.0, live=False)[1] == []  # static: all listed pend
 
 
 # --- the command line -----------------------------------------------------------------------------

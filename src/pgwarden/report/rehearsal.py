@@ -52,6 +52,13 @@ def plan_text(plan: PlanReport) -> list[str]:
     return text_lines(plan.rehearsal, *_judged_by(plan))
 
 
+def plan_summary(plan: PlanReport) -> str:
+    """The plan's rehearsal in one unwrapped line of plain text (SARIF's property bag); "" without one."""
+    if plan.rehearsal is None:
+        return ""
+    return summary_text(plan.rehearsal, *_judged_by(plan))
+
+
 def _judged_by(plan: PlanReport) -> tuple[float, set[str]]:
     """The threshold the plan judged its rehearsal by and the tables its pending migrations create."""
     max_lock = plan.rehearsal_max_lock_s if plan.rehearsal_max_lock_s is not None else DEFAULT_MAX_LOCK_S
@@ -199,11 +206,16 @@ def footnote(report: RehearsalReport, max_lock_s: float) -> str:
             f"only figures, no data, leave the copy; {copy}.</sub>")
 
 
+def summary_text(report: RehearsalReport, max_lock_s: float, new: Collection[str] = ()) -> str:
+    """The headline in plain text: ``rehearsal: on a copy of production taken … (backup …): …``."""
+    said = "; ".join(facts(report, max_lock_s, new))
+    return f"rehearsal: on a copy of production{_age(report, None)} (backup {report.backup_id}): {said}"
+
+
 def text_lines(report: RehearsalReport, max_lock_s: float, new: Collection[str] = ()) -> list[str]:
     """The rehearsal for a terminal: the headline, then one line per migration."""
-    said = "; ".join(facts(report, max_lock_s, new))
-    lines = textwrap.wrap(f"rehearsal: on a copy of production{_age(report, None)} (backup {report.backup_id}): "
-                          f"{said}", 100, subsequent_indent="  ", break_on_hyphens=False)
+    lines = textwrap.wrap(summary_text(report, max_lock_s, new), 100, subsequent_indent="  ",
+                          break_on_hyphens=False)
     width = max((len(m.name) for m in report.migrations), default=0)
     for m in report.migrations:
         took = format_duration(m.duration_s) if m.duration_s is not None else "-"

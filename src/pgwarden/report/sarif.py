@@ -17,6 +17,7 @@ from typing import Any
 from pgwarden import __version__
 from pgwarden.records import Finding, PlanReport, Severity
 from pgwarden.report.findings import line_in_file
+from pgwarden.report.rehearsal import plan_summary
 from pgwarden.risk.rule import Rule
 from pgwarden.risk.rules import ALL_RULES
 
@@ -46,24 +47,27 @@ def render_sarif(report: PlanReport, *, config_file: str = "pgwarden.yml") -> di
     known = {rule.ID: rule for rule in ALL_RULES}
     rules = [_rule_descriptor(rule_id, everything, known.get(rule_id)) for rule_id in rule_ids]
     results = [_result(f, rule_ids.index(f.rule), config_file) for f in everything]
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "pgwarden",
+                "semanticVersion": __version__,
+                "version": __version__,
+                "rules": rules,
+            }
+        },
+        "automationDetails": {"id": "pgwarden/plan/"},
+        "columnKind": "unicodeCodePoints",
+        "results": results,
+    }
+    if report.rehearsal is not None:
+        # Its findings are results above; the rehearsal's own figures ride along in the run's property bag.
+        run["properties"] = {"rehearsal": {"summary": plan_summary(report), **report.rehearsal.to_json(),
+                                           "max_lock_s": report.rehearsal_max_lock_s}}
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "pgwarden",
-                        "semanticVersion": __version__,
-                        "version": __version__,
-                        "rules": rules,
-                    }
-                },
-                "automationDetails": {"id": "pgwarden/plan/"},
-                "columnKind": "unicodeCodePoints",
-                "results": results,
-            }
-        ],
+        "runs": [run],
     }
 
 
