@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pgwarden.durations import format_duration
 from pgwarden.errors import EXIT_PLAN_BLOCKED, EXIT_REFUSED, ErrorReport
 from pgwarden.records import PlanReport
+from pgwarden.rehearsal import APPLIED, FAILED, RehearsalReport, mode_label
 from pgwarden.report.annotations import annotation, annotation_lines
 from pgwarden.report.comment_run import (
     backup_section,
@@ -61,6 +63,16 @@ class StepReport:
             return None
         return RunResults.from_plan_document(self.document).plan
 
+    @property
+    def rehearsal(self) -> RehearsalReport | None:
+        """The rehearsal's report (``rehearse`` only, and only when it printed one: exit 0 or 1)."""
+        if self.step != "rehearse" or self.error is not None:
+            return None
+        try:
+            return RehearsalReport.from_json(self.document)
+        except ValueError:
+            return None
+
     def outputs(self) -> dict[str, str]:
         """The action's outputs (``report-path``, ``ok``, and the step's own: backup-id, blocked...)."""
         doc = self.document
@@ -83,12 +95,18 @@ class StepReport:
             out["backup-id"] = str(doc["backup_id"])
         if self.step == "deploy":
             out["applied-count"] = str(len(doc.get("applied", []) or []))
+        if self.step == "rehearse":
+            out.update(rehearsal_outputs(self.rehearsal))
         return out
 
     def annotations(self) -> list[str]:
         """The plan's findings (capped, on lines that exist in the file), then one line if the step failed."""
         plan = self.plan
         lines = annotation_lines(plan) if plan is not None else []
+        rehearsal = self.rehearsal
+        if rehearsal is not None and not rehearsal.dropped:
+            lines.append(annotation("warning", f"the scratch database {rehearsal.scratch_database} holds a copy of "
+                                    "production and was not dropped: drop it", title="pgwarden rehearse"))
         if self.document.get("ok") is False or not self.succeeded:
             lines.append(annotation("error", f"pgwarden {self.step}: {self.headline()}", title=f"pgwarden {self.step}"))
         return lines
@@ -105,6 +123,9 @@ class StepReport:
             n = len(plan.findings)
             state = "blocked" if plan.blocked else "not blocked"
             return f"{state}: {n} finding{'s' if n != 1 else ''}, highest {top}"
+        rehearsal = self.rehearsal
+        if rehearsal is not None:
+            return rehearsal_headline(rehearsal)
         summary = self.document.get("summary")
         return summary if isinstance(summary, str) and summary else f"pgwarden {self.step} failed"
 
@@ -126,12 +147,42 @@ class StepReport:
             body += [*failure_section(targets, environment), *deploy_section(targets), "",
                      *restore_section(targets, None, None)]
             return "\n".join(body).rstrip() + "\n"
+        if step == "rehearse":
+            summary = self.headline()
         body += [cell(summary if isinstance(summary, str) else "", MESSAGE_CHARS), ""]
         body += backup_section(targets) if step == "backup" else []
         body += deploy_section(targets) if step == "deploy" else []
         if step in ("verify", "restore", "drill"):
             body += checks_section("Checks", step, targets)
         return "\n".join(body)
+
+
+def rehearsal_outputs(report: RehearsalReport | None) -> dict[str, str]:
+    """The rehearse action's own outputs; empty values when the rehearsal printed no report."""
+    if report is None:
+        return {"failed-count": "", "applied-count": "", "longest-lock-s": "", "longest-lock": ""}
+    held = [(lock, m.name) for m in report.migrations for lock in m.locks]
+    out = {"failed-count": str(sum(1 for m in report.migrations if m.status == FAILED)),
+           "applied-count": str(sum(1 for m in report.migrations if m.status == APPLIED)),
+           "longest-lock-s": "", "longest-lock": ""}
+    if held:
+        lock, name = max(held, key=lambda pair: pair[0].held_s)
+        out["longest-lock-s"] = f"{lock.held_s:.3f}"
+        out["longest-lock"] = f"{mode_label(lock.mode)} on {lock.table} for {format_duration(lock.held_s)} by {name}"
+    return out
+
+
+def rehearsal_headline(report: RehearsalReport) -> str:
+    """One line: what failed on the copy, or that everything applied and the longest lock."""
+    failed = report.failed
+    if failed is not None:
+        code = f" ({failed.sqlstate})" if failed.sqlstate else ""
+        return f"{failed.name} failed on the copy of production: {failed.error or 'no error message'}{code}"
+    outputs = rehearsal_outputs(report)
+    n = len(report.migrations)
+    lock = f"; longest lock: {outputs['longest-lock']}" if outputs["longest-lock"] else ""
+    return f"{n} migration{'s' if n != 1 else ''} applied on the copy of production in " \
+           f"{format_duration(report.migrate_s)}{lock}"
 
 
 def plan_markdown(results: RunResults, exit_code: int | None, limit: int = MESSAGE_CHARS * 30) -> str:
