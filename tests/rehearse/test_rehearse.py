@@ -335,3 +335,21 @@ def test_no_hook_runs_and_the_text_summary_names_the_failure(small: TestDatabase
     assert 'contains null values (23502)' in done.stderr and "0002_not_null  FAILED" in done.stderr
     assert "pgwarden restore" not in done.stderr  # nothing to restore after a rehearsal
     assert scratch_databases(small.server) == []
+
+
+def test_a_copy_left_behind_is_named_not_dropped(small: TestDatabase, tmp_path: Path,
+                                                 cli: Callable[..., Any]) -> None:
+    """A rehearsal killed with SIGKILL leaves its copy; the next one names it (it may also be another
+    rehearsal's, running now, so it is not dropped)."""
+    left = "pgwarden_rehearse_20260101t000000z_abcdef_000000"
+    with small.server.admin() as conn:
+        conn.execute(f'create database "{left}"')
+    try:
+        cli_backup(cli, tmp_path, small.url)
+        done = cli("rehearse", cwd=tmp_path, env={"DATABASE_URL": small.url})
+        assert done.code == 0, done.output
+        assert f"left by a rehearsal that was killed or still running: {left} (0 session(s) now)" in done.stderr
+        assert scratch_databases(small.server) == [left]
+    finally:
+        with small.server.admin() as conn:
+            conn.execute(f'drop database if exists "{left}"')

@@ -1,4 +1,5 @@
-"""How much disk a copy of a database needs on its server, and how much the server has free.
+"""The server a scratch copy goes on: how much disk the copy needs, how much the server has free,
+and the copies an earlier run left there (:func:`databases_named_like`).
 
 PostgreSQL has no SQL function for free disk space. When the server runs on this machine (a Unix
 socket or a loopback address) and the role may read ``data_directory`` (a superuser, or a member of
@@ -63,3 +64,12 @@ def free_bytes(conn: psycopg.Connection[Any], server: DatabaseTarget) -> tuple[i
         return shutil.disk_usage(folder).free, str(folder)
     except OSError as exc:
         return None, f"cannot read the free space of {folder}: {exc.strerror or exc}"
+
+
+def databases_named_like(conn: psycopg.Connection[Any], prefix: str) -> list[tuple[str, int]]:
+    """The server's databases whose name starts with ``prefix``, with how many sessions each has now."""
+    pattern = prefix.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "%"
+    rows = conn.execute(
+        "select d.datname, (select count(*) from pg_stat_activity a where a.datid = d.oid) from pg_database d "
+        "where d.datname like %s order by 1", (pattern,)).fetchall()
+    return [(str(name), int(sessions)) for name, sessions in rows]

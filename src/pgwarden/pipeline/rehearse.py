@@ -41,12 +41,13 @@ from pgwarden.manifest import BackupManifest, DatabaseIdentity, utc_now_iso
 from pgwarden.pg.connection import DatabaseTarget, connect, connection, server_version
 from pgwarden.pg.identity import read_identity
 from pgwarden.pg.lock_sampler import LockSampler
-from pgwarden.pg.server_space import free_bytes, space_need
+from pgwarden.pg.server_space import databases_named_like, free_bytes, space_need
 from pgwarden.pipeline.checks import RecoveryClock
 from pgwarden.pipeline.deploy import Rehearsal, run_deploy
 from pgwarden.pipeline.deploy_preconditions import BackupChoice
 from pgwarden.pipeline.rehearse_choice import (
     LATEST,
+    SCRATCH_PREFIX,
     choose_rehearsal_backup,
     refuse_scratch_is_target,
     refuse_short_space,
@@ -221,7 +222,14 @@ def _space(target: DatabaseTarget, server: DatabaseTarget) -> str:
         need = space_need(conn)
     with connection(server) as conn:
         free, where = free_bytes(conn, server)
-    return refuse_short_space(need.copy_bytes, free, where, need.largest_table)
+        left = databases_named_like(conn, SCRATCH_PREFIX)
+    found = refuse_short_space(need.copy_bytes, free, where, need.largest_table)
+    if left:
+        # Not dropped here: one may be another rehearsal's, running now (two pull requests at once).
+        found += ("; scratch copies on this server, left by a rehearsal that was killed or still running: "
+                  + ", ".join(f"{name} ({sessions} session(s) now)" for name, sessions in left)
+                  + ": they hold production data, drop those no rehearsal is using (DROP DATABASE name)")
+    return found
 
 
 def _drop(server: DatabaseTarget, scratch: str, say: Progress) -> bool:
