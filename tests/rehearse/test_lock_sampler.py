@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import pytest
 
 from pgwarden.names import MIGRATE_APPLICATION_NAME, TOOL_HISTORY_TABLES
 from pgwarden.pg.connection import DatabaseTarget
@@ -121,6 +122,43 @@ def test_a_statement_seen_running_has_its_text_time_and_locks(db: TestDatabase) 
     assert [(lk.table, lk.mode) for lk in statement.locks] == [("public.orders", "AccessExclusiveLock")]
 
 
+def test_parallel_workers_are_folded_into_their_leader(db: TestDatabase) -> None:
+    target = _setup(db, "orders")
+    db.execute("create function slow(int) returns int language sql parallel safe as "
+               "'select $1 from pg_sleep(0.002)'")
+    db.execute("alter table orders set (parallel_workers = 2)")
+    with LockSampler(target, done=_done) as sampler, _migration_session(db) as conn:
+        for setting in ("max_parallel_workers_per_gather = 2", "parallel_setup_cost = 0", "parallel_tuple_cost = 0",
+                        "min_parallel_table_scan_size = 0"):
+            conn.execute("set " + setting)
+        leader = conn.info.backend_pid
+
+        def scan() -> None:
+            try:
+                conn.execute("select count(*) from orders where slow(id) > 0")
+            except psycopg.errors.QueryCanceled:
+                pass
+
+        worker = threading.Thread(target=scan)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not db.scalar("select count(*) from pg_stat_activity where leader_pid = %s and pid <> %s",
+                            (leader, leader)):
+            if time.monotonic() > deadline or not worker.is_alive():
+                db.execute("select pg_cancel_backend(%s)", (leader,))
+                worker.join()
+                pytest.skip("the server started no parallel worker for the scan")
+            time.sleep(0.002)
+        _hold_until_seen(sampler)
+        db.execute("select pg_cancel_backend(%s)", (leader,))
+        worker.join()
+        conn.execute(f"insert into {HISTORY} values ('0001')")
+    assert sampler.trace is not None
+    assert {run.pid for run in sampler.trace.locks} == {leader}
+    [record] = attribute(sampler.trace, ["0001"], MigrateOutcome(applied=["0001"]))
+    assert [s.sql for s in record.statements] == ["select count(*) from orders where slow(id) > 0"]
+
+
 def test_the_sampler_session_is_named_and_matches_run_suffixed_sessions(db: TestDatabase) -> None:
     target = _setup(db, "orders")
     with LockSampler(target, done=_done) as sampler:
@@ -170,6 +208,8 @@ def test_two_migrations_are_split_at_the_commit_between_them(db: TestDatabase) -
     assert [(lk.table, lk.mode) for lk in records["0002"].locks] == [("public.second_t", "RowExclusiveLock")]
     assert records["0001"].measured_with == [] and records["0002"].measured_with == []
     assert records["0001"].rewritten == [] and records["0002"].rewritten == []
+    # counted once the backend flushed its counters (at the latest as it exits): the history's row left out
+    assert (records["0001"].rows_written, records["0002"].rows_written) == (0, 2000)
 
 
 def test_a_history_written_after_the_commit_still_splits_at_the_commit(db: TestDatabase) -> None:

@@ -211,3 +211,39 @@ def test_a_sampler_that_saw_nothing_still_gives_one_record_per_name() -> None:
     records = attribute(trace, ["0001", "0002"], MigrateOutcome(applied=["0001"], failed="0002", error="boom"))
     assert [(r.name, r.status, r.locks) for r in records] == [("0001", APPLIED, []), ("0002", FAILED, [])]
     assert all(r.duration_s == 0.0 and r.rows_written is None for r in records)
+
+
+def test_rows_flushed_late_go_back_to_the_migration_that_held_the_write_lock() -> None:
+    # 0001 updates orders (ROW EXCLUSIVE) but its backend flushes the counters during 0002 (an
+    # ALTER: no ROW EXCLUSIVE) or 0003; users is written by 0001 and by 0003, so what shows in
+    # 0003 stays there; a table no span wrote keeps its rows where they showed.
+    extra = {800: ("public.audit_trail", 8)}
+    trace = _trace(
+        locks=[_run(ORDERS, ROW_EXCL, 0, 29), _run(USERS, ROW_EXCL, 0, 29),
+               _run(ORDERS, AEL, 30, 59, tx="3/2"), _run(USERS, ROW_EXCL, 60, 89, tx="3/3")],
+        baseline=_snap(extra=extra),
+        boundaries=[Boundary(30, frozenset({"0001"}), _snap(rows={USERS: 4}, extra=extra)),
+                    Boundary(60, frozenset({"0002"}), _snap(rows={ORDERS: 300, USERS: 4}, extra=extra))],
+        final=_snap(rows={ORDERS: 300, USERS: 10, 800: 2}, extra=extra),
+    )
+    one, two, three = attribute(trace, ["0001", "0002", "0003"], MigrateOutcome(applied=["0001", "0002", "0003"]))
+    assert (one.rows_written, two.rows_written, three.rows_written) == (304, 0, 8)
+
+
+def test_the_tools_plumbing_is_not_a_statement_but_a_script_is() -> None:
+    plumbing = ["BEGIN", "COMMIT;", "  rollback", "SET lock_timeout = '5s'", "show server_version",
+                'insert into "pgwarden_migrations" (name, checksum) values ($1, $2) on conflict do nothing',
+                "SELECT migration_name FROM public._prisma_migrations", "update alembic_version set version_num='b'"]
+    kept = ["BEGIN; ALTER TABLE orders ADD COLUMN x int; COMMIT;", "SET lock_timeout = 0;\nALTER TABLE orders DROP x",
+            "alter table orders add column migrations int", "update orders set v = 1"]
+    trace = _trace(statements=[StatementRun(1, sql, i / 100, i, i) for i, sql in enumerate(plumbing + kept)])
+    [record] = attribute(trace, ["0001"], MigrateOutcome(applied=["0001"]))
+    assert [s.sql for s in record.statements] == [" ".join(sql.split()) for sql in kept]
+
+
+def test_rows_flushed_after_the_last_boundary_still_count() -> None:
+    trace = _trace(locks=[_run(ORDERS, ROW_EXCL, 0, 29), _run(USERS, ROW_EXCL, 40, 59, tx="3/2")],
+                   boundaries=[Boundary(30, frozenset({"0001"}), _snap()), Boundary(60, frozenset({"0002"}), _snap())],
+                   final=_snap(rows={ORDERS: 7, USERS: 2000}))
+    one, two = attribute(trace, ["0001", "0002"], MigrateOutcome(applied=["0001", "0002"]))
+    assert (one.rows_written, two.rows_written) == (7, 2000)

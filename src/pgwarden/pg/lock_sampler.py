@@ -40,7 +40,8 @@ SAMPLER_APPLICATION_NAME = "pgwarden-rehearse-sampler"
 DoneReader = Callable[["psycopg.Connection[Any]"], Iterable[str]]
 
 # One tick: every backend of the tool, with each granted lock on a relation of this database
-# (no lock: one row with a null relation, so a busy backend without locks still counts).
+# (no lock: one row with a null relation, so a busy backend without locks still counts). Parallel
+# workers carry their leader's application_name; the leader holds their locks and runs the statement.
 _TICK_SQL = """
 select a.pid, coalesce(a.state, ''), l.virtualtransaction, l.relation::int8, l.mode,
        left(coalesce(a.query, ''), 400),
@@ -48,7 +49,7 @@ select a.pid, coalesce(a.state, ''), l.virtualtransaction, l.relation::int8, l.m
        extract(epoch from a.query_start)::float8
 from pg_stat_activity a
 left join pg_locks l on l.pid = a.pid and l.locktype = 'relation' and l.granted and l.database = a.datid
-where a.datname = current_database() and a.pid <> pg_backend_pid()
+where a.datname = current_database() and a.pid <> pg_backend_pid() and a.backend_type = 'client backend'
   and (a.application_name = any(%s) or a.application_name like any(%s))
 """
 
@@ -60,6 +61,10 @@ _INDEXES_SQL = ("select i.indexrelid::int8, i.indrelid::int8 from pg_index i joi
                 "join pg_namespace n on n.oid = c.relnamespace where " + _SCHEMAS)
 _ROWS_SQL = "select relid::int8, (n_tup_ins + n_tup_upd + n_tup_del)::int8 from pg_stat_user_tables"
 _WAL_SQL = "select case when pg_is_in_recovery() then null else (pg_current_wal_lsn() - '0/0'::pg_lsn)::int8 end"
+
+#: How long, after the run, the sampler waits for the tool's backends to exit (and so flush their
+#: row counters to pg_stat_user_tables) before it reads the final state.
+EXIT_WAIT_S = 2.0
 
 #: States of a backend that is doing something (an idle session between migrations is not).
 _BUSY_STATES = frozenset({"active", "idle in transaction", "idle in transaction (aborted)", "fastpath function call"})
@@ -189,6 +194,7 @@ class LockSampler:
         self._done_failed = False
         self._last_done_t = 0.0
         self._done_cost_s = 0.0
+        self._backends_seen = 0
         self._last_end_tick: int | None = None
 
     @property
@@ -252,8 +258,13 @@ class LockSampler:
             while not self._stop.is_set():
                 sent = self._tick(conn)
                 self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - sent)))
-            # The run has returned: one last look, then the state after it.
+            # The run has returned. Its backends flush their row counters as they exit: give them
+            # until they are gone (at most EXIT_WAIT_S), then read the state after the run.
+            deadline = time.monotonic() + EXIT_WAIT_S
             self._tick(conn)
+            while self._backends_seen and time.monotonic() < deadline:
+                time.sleep(self.interval_s)
+                self._tick(conn)
             self._poll_done(conn, force=True)
             trace.final = self._snapshot(conn)
         except psycopg.Error as exc:
@@ -272,6 +283,7 @@ class LockSampler:
         tick = len(trace.ticks)
         trace.ticks.append(sent)
         ended = self._record(tick, sent, rows)
+        self._backends_seen = len({row[0] for row in rows})
         if ended:
             self._last_end_tick = tick
         if self.done is not None:

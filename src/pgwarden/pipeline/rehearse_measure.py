@@ -19,6 +19,7 @@ history) share one span: each gets its figures and names the others in ``measure
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,13 @@ from pgwarden.rehearsal import (
 
 #: A statement's text in the record: its first characters, whitespace collapsed.
 STATEMENT_CHARS = 200
+
+#: The lock every row written takes on its table.
+ROW_EXCLUSIVE = "RowExclusiveLock"
+
+#: Statements that are the tool's plumbing, not the migration: transaction control and settings.
+_PLUMBING = re.compile(r"(begin|start\s+transaction|commit|end|rollback|abort|savepoint|release|set|reset|show)\b",
+                       re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,11 @@ class _Relations:
             self.index_table.update(snap.indexes)
         self.ignore = ignore
 
+    def table_oid(self, relation: int) -> int:
+        return self.index_table.get(relation, relation)
+
     def table(self, relation: int) -> str | None:
-        name = self.names.get(self.index_table.get(relation, relation))
+        name = self.names.get(self.table_oid(relation))
         if name is None or self.ignored(name):
             return None
         return name
@@ -123,13 +134,15 @@ def attribute(
     """
     relations = _Relations(trace.snapshots(), ignore_tables)
     clock = _Clock(trace)
-    spans = {name: span for span in _spans(trace, names, outcome, clock) for name in span.names}
+    ordered = _spans(trace, names, outcome, clock)
+    rows = _rows_by_span(trace, ordered, relations)
+    spans = {name: (i, span) for i, span in enumerate(ordered) for name in span.names}
     out: list[RehearsedMigration] = []
     for name in names:
-        span = spans.get(name)
-        if span is None:
+        if name not in spans:
             out.append(RehearsedMigration(name=name, status=NOT_RUN, duration_s=None))
             continue
+        index, span = spans[name]
         failed = name == outcome.failed
         out.append(RehearsedMigration(
             name=name,
@@ -140,7 +153,7 @@ def attribute(
             locks=_locks(trace.locks, span.first, span.end, clock, relations),
             rewritten=_rewritten(span.before, span.after, relations),
             statements=_statements(trace, span, clock, relations),
-            rows_written=_rows(span.before, span.after, relations),
+            rows_written=rows[index],
             wal_bytes=_wal(span.before, span.after),
             measured_with=[other for other in span.names if other != name],
         ))
@@ -234,16 +247,36 @@ def _rewritten(before: CatalogSnapshot | None, after: CatalogSnapshot | None, re
     return sorted(found)
 
 
-def _rows(before: CatalogSnapshot | None, after: CatalogSnapshot | None, relations: _Relations) -> int | None:
-    if before is None or after is None:
-        return None
-    total = 0
-    for oid, count in after.rows.items():
-        name = after.tables.get(oid, (None, 0))[0]
-        if name is not None and relations.ignored(name):
+def _rows_by_span(trace: SamplerTrace, spans: Sequence[_Span], relations: _Relations) -> list[int | None]:
+    """Rows written (n_tup_ins + n_tup_upd + n_tup_del) per span.
+
+    A backend flushes its counters to pg_stat_user_tables when it goes idle, at most once a
+    second, so a table's rows often show up a span or two after the migration that wrote them.
+    Rows are only written under a ROW EXCLUSIVE lock: a table's count that grew in a span goes to
+    the latest span up to it whose sessions held that lock on the table (the same span if none)."""
+    writers = [_writes(trace.locks, span, relations) for span in spans]
+    out: list[int | None] = [None if s.before is None or s.after is None else 0 for s in spans]
+    windows = [(i, span.before, span.after) for i, span in enumerate(spans)]
+    if spans and trace.final is not None and spans[-1].after is not None and spans[-1].after is not trace.final:
+        # After the last boundary: what the backends flushed as they exited.
+        windows.append((len(spans) - 1, spans[-1].after, trace.final))
+    for i, before, after in windows:
+        if before is None or after is None:
             continue
-        total += max(0, count - before.rows.get(oid, 0))
-    return total
+        for oid, count in after.rows.items():
+            name = after.tables.get(oid, (None, 0))[0]
+            grew = count - before.rows.get(oid, 0)
+            if grew <= 0 or (name is not None and relations.ignored(name)) or out[i] is None:
+                continue
+            owner = next((j for j in range(i, -1, -1) if oid in writers[j] and out[j] is not None), i)
+            out[owner] = (out[owner] or 0) + grew
+    return out
+
+
+def _writes(runs: Iterable[LockRun], span: _Span, relations: _Relations) -> set[int]:
+    """Oids of the tables the span's sessions held ROW EXCLUSIVE on (on the table or an index of it)."""
+    return {relations.table_oid(run.relation) for run in runs
+            if run.mode == ROW_EXCLUSIVE and run.first < span.end and run.last >= span.first}
 
 
 def _wal(before: CatalogSnapshot | None, after: CatalogSnapshot | None) -> int | None:
@@ -252,11 +285,24 @@ def _wal(before: CatalogSnapshot | None, after: CatalogSnapshot | None) -> int |
     return max(0, after.wal_lsn - before.wal_lsn)
 
 
+def _plumbing(sql: str, relations: _Relations) -> bool:
+    """One statement of the tool's plumbing: transaction control, a setting, or a read or write of
+    its history table. A script of several statements is the migration itself, whatever it starts with."""
+    text = sql.strip(" \t\r\n;")
+    if ";" in text:
+        return False
+    if _PLUMBING.match(text):
+        return True
+    lowered = text.lower()
+    return any(re.search(r'\b(?:into|update|from|join|table)\s+(?:"?[\w$]+"?\.)?"?' + re.escape(name.lower())
+                         + r'"?(?![\w$])', lowered) for name in relations.ignore)
+
+
 def _statements(trace: SamplerTrace, span: _Span, clock: _Clock, relations: _Relations) -> list[RehearsedStatement]:
     """The statements that started in the span, in the order they started."""
     out: list[tuple[float, RehearsedStatement]] = []
     for stmt in trace.statements:
-        if not span.first <= stmt.first < span.end:
+        if not span.first <= stmt.first < span.end or _plumbing(stmt.sql, relations):
             continue
         # The statement's age dates its start, but never before the tick that did not see it.
         started = max(stmt.started_t, trace.ticks[stmt.first - 1] if stmt.first > 0 else stmt.started_t)
