@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from psycopg import connect as psycopg_connect
 
 from pgwarden.audit import read_audit_log
 from pgwarden.rehearsal import RehearsalReport
@@ -353,3 +354,29 @@ def test_a_copy_left_behind_is_named_not_dropped(small: TestDatabase, tmp_path: 
     finally:
         with small.server.admin() as conn:
             conn.execute(f'drop database if exists "{left}"')
+
+
+def test_a_role_that_may_not_create_databases_is_told_what_to_do(db: TestDatabase, tmp_path: Path,
+                                                                  cli: Callable[..., Any]) -> None:
+    role = "norehearse_" + db.name[-8:]
+    with db.server.admin() as conn:
+        conn.execute(f"create role \"{role}\" login nocreatedb password 'Pw-{role}'")
+        conn.execute(f'alter database "{db.name}" owner to "{role}"')
+    try:
+        url = db.server.url_for(db.name, user=role, password=f"Pw-{role}")
+        with psycopg_connect(url) as conn:
+            conn.execute("create table t (id int primary key)")
+        write_sql_project(tmp_path, {"0001_add": "ALTER TABLE t ADD COLUMN x int;\n"})
+        cli_backup(cli, tmp_path, db.url)
+        done = cli("rehearse", "--format", "json", cwd=tmp_path, env={"DATABASE_URL": url})
+        assert done.code == 1, done.output
+        error = json.loads(done.stdout)["error"]
+        assert "could not create the scratch database" in error["message"] and "CREATEDB" in error["hint"]
+        assert "Traceback" not in done.stderr
+        assert scratch_databases(db.server) == []
+    finally:
+        with db.connect() as conn:  # the grant and the table are in the test's database
+            conn.execute(f'alter database "{db.name}" owner to current_user')
+            conn.execute(f'drop owned by "{role}" cascade')
+        with db.server.admin() as conn:
+            conn.execute(f'drop role "{role}"')

@@ -59,7 +59,7 @@ from pgwarden.pipeline.restore_load import restore_manifest
 from pgwarden.records import MigrationStatus, Progress, StepResult
 from pgwarden.redact import redact
 from pgwarden.rehearsal import REHEARSAL_VERSION, RehearsalReport, RehearsedMigration
-from pgwarden.stores import open_store
+from pgwarden.stores import BackupStore, open_store
 from pgwarden.tools import get_tool
 from pgwarden.tools.alembic import AlembicTool
 from pgwarden.tools.base import MigrationTool
@@ -147,7 +147,7 @@ def run_rehearsal(
         f"{server.display()}")
     dropped = False
     try:
-        restore_manifest(settings, server, store, manifest, into=scratch, say=say, clock=clock)
+        _restore(settings, server, store, manifest, scratch, say, clock)
         report.restore_s = clock.seconds
         audit.write("rehearse.restore", "succeeded", duration_s=clock.seconds, scratch_database=scratch)
         report.rehearsed_at = utc_now_iso()
@@ -180,6 +180,22 @@ def finished_reader(tool: MigrationTool) -> Callable[[psycopg.Connection[Any]], 
         names = {r.revision: r.name for r in tool.revisions()}
         return lambda conn: {names.get(revision, revision) for revision in tool.current(conn)}
     return lambda conn: set(tool.recorded(conn))
+
+
+def _restore(settings: Settings, server: DatabaseTarget, store: BackupStore, manifest: BackupManifest,
+             scratch: str, say: Progress, clock: RecoveryClock) -> None:
+    """The backup into the new scratch database; a database error is a failure saying what to do."""
+    try:
+        restore_manifest(settings, server, store, manifest, into=scratch, say=say, clock=clock)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise OperationFailed(
+            f"rehearse: could not create the scratch database {scratch} on {server.display()}: "
+            f"{primary_message(str(exc))}",
+            hint="the role needs CREATEDB (ALTER ROLE ... CREATEDB), or set rehearsal.database_url_env to a "
+                 "staging server where it may create databases") from None
+    except psycopg.Error as exc:
+        raise OperationFailed(f"rehearse: restoring backup {manifest.id} into {scratch} failed: "
+                              f"{primary_message(str(exc))}") from None
 
 
 def migrate_outcome(result: StepResult) -> MigrateOutcome:
