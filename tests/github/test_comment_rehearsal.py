@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pgwarden.config import IgnoreEntry
 from pgwarden.report import comment as rc
 from pgwarden.report import results as rr
 from tests.github import comment_cases as cases
@@ -119,7 +120,7 @@ def test_the_rehearse_and_migrate_artifacts_of_one_target_are_one_target(tmp_pat
     assert "## ✅ Deployed" in text and "✅ **Rehearsed** on a copy of production" in text
 
 
-def test_a_long_lock_under_a_raised_max_lock_or_fail_on_does_not_block(tmp_path: Path) -> None:
+def test_a_long_lock_waived_with_a_reason_or_under_a_raised_max_lock_does_not_block(tmp_path: Path) -> None:
     root = rcases.write_run(tmp_path, "blocked")
     doc = json.loads((root / "pgwarden-rehearse-production-default" / "rehearse.json").read_text())
     doc["migrations"] = doc["migrations"][:2]  # no failure: only the 41 s lock
@@ -127,6 +128,11 @@ def test_a_long_lock_under_a_raised_max_lock_or_fail_on_does_not_block(tmp_path:
     (root / "pgwarden-rehearse-production-default" / "rehearse.json").write_text(json.dumps(doc))
     info = rcases.info("passed")
     assert rc.state(info, rr.load_results(root)) == "rehearsal-blocked"
+    info.ignores = (IgnoreEntry("rehearsal-long-lock", cases.BACKFILL, None),)  # no reason: no waiver
+    assert rc.state(info, rr.load_results(root)) == "rehearsal-blocked"
+    info.ignores = (IgnoreEntry("rehearsal-long-lock", cases.BACKFILL, "backfill runs in the 02:00 window"),)
+    assert rc.state(info, rr.load_results(root)) == "awaiting-approval"
+    info.ignores = ()
     info.rehearsal_max_lock_s = 60.0
     assert rc.state(info, rr.load_results(root)) == "awaiting-approval"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pgwarden.config import Settings
+from pgwarden.config import IgnoreEntry, Settings
 from pgwarden.errors import ConfigError
 from pgwarden.pipeline.plan import plan_migrations
 from pgwarden.pipeline.plan_rehearsal import load_rehearsal, rehearsal_review
@@ -100,6 +100,17 @@ def test_the_threshold_is_rehearsal_max_lock_and_a_clean_rehearsal_adds_nothing(
     assert [f.rule for f in relaxed.findings] == [f.rule for f in without.findings]
 
 
+def test_a_reasoned_ignore_waives_a_measured_finding(project: Path) -> None:
+    settings = Settings()
+    settings.risk.ignore = [IgnoreEntry("rehearsal-long-lock", "0002_backfill", "maintenance window 02:00-02:05"),
+                            IgnoreEntry("rehearsal-failed", None, None)]  # no reason: waives nothing
+    report = _plan(project, rehearsal_document(), settings)
+    assert [f.rule for f in report.waived] == ["rehearsal-long-lock"]
+    assert report.waived[0].waived_reason == "maintenance window 02:00-02:05"
+    assert "rehearsal-long-lock" not in {f.rule for f in report.findings}
+    assert "rehearsal-failed" in {f.rule for f in report.findings} and report.blocked
+
+
 def test_the_json_document_carries_the_rehearsal_and_reads_back(project: Path) -> None:
     report = _plan(project, rehearsal_document())
     doc = json.loads(json.dumps(report.to_json()))
@@ -150,10 +161,10 @@ def test_a_live_plan_notes_a_pending_migration_the_rehearsal_did_not_run() -> No
     pending = [Migration(name, f"migrations/{name}.sql", sql=sql) for name, sql in MIGRATIONS.items()]
     rehearsal = RehearsalReport.from_json(rehearsal_document(failed=False))
     rehearsal = dataclasses.replace(rehearsal, migrations=rehearsal.migrations[:2])
-    _, notes = rehearsal_review(rehearsal, pending, pending, 2.0, live=True)
+    notes = rehearsal_review(rehearsal, pending, pending, 2.0, live=True).notes
     assert notes == ["1 pending migration(s) were not rehearsed (0004_more): rehearse this commit again to "
                      "measure them."]
-    assert rehearsal_review(rehearsal, pending, pending, 2.0, live=False)[1] == []  # static: all listed pend
+    assert rehearsal_review(rehearsal, pending, pending, 2.0, live=False).notes == []  # static: all listed pend
 
 
 # --- the command line -----------------------------------------------------------------------------

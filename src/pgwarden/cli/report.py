@@ -124,6 +124,7 @@ def _render(ctx: Context, env: gh.ActionsEnv) -> int:
         event=env.event_name,
         rehearsal_max_lock_s=ctx.settings.rehearsal.max_lock,
         now=datetime.now(timezone.utc),
+        ignores=tuple(ctx.settings.risk.ignore),
     )
     results = load_results(Path(args.results))
     current = state(info, results)

@@ -24,7 +24,7 @@ from pgwarden.config import Settings, check_migrations_path
 from pgwarden.errors import ConfigError
 from pgwarden.names import TOOL_HISTORY_TABLES, QualifiedName
 from pgwarden.pipeline.plan_base import pending_from_diff
-from pgwarden.pipeline.plan_rehearsal import rehearsal_review
+from pgwarden.pipeline.plan_rehearsal import RehearsalReview, rehearsal_review
 from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus, PlanReport
 from pgwarden.rehearsal import RehearsalReport
 from pgwarden.risk.context import LiveFacts
@@ -114,21 +114,21 @@ def _plan(
             "raise risk.statement_timeout) for full context."
         )
     unavailable = [sql_unavailable.finding(m) for m in found.pending if m.sql is None]
-    measured: list[Finding] = []
+    measured = RehearsalReview()
     if rehearsal is not None:
-        measured, notes = rehearsal_review(rehearsal, found.shown, found.pending, settings.rehearsal.max_lock,
-                                           live=found.basis == "live")
-        found.notes += notes
+        measured = rehearsal_review(rehearsal, found.shown, found.pending, settings.rehearsal.max_lock,
+                                    live=found.basis == "live", ignores=settings.risk.ignore)
+        found.notes += measured.notes
     return PlanReport(
         migrations=found.shown,
-        findings=found.findings + unavailable + measured + reviewed.findings,
+        findings=found.findings + unavailable + measured.findings + reviewed.findings,
         fail_on=fail_on,
         tool=found.tool,
         database=database,
         notes=found.notes,
         basis=found.basis,
         base=found.base,
-        waived=reviewed.waived,
+        waived=measured.waived + reviewed.waived,
         rehearsal=rehearsal,
         rehearsal_max_lock_s=settings.rehearsal.max_lock if rehearsal is not None else None,
     )

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from pgwarden.config import IgnoreEntry
 from pgwarden.errors import ConfigError
 from pgwarden.records import Finding, Migration
 from pgwarden.rehearsal import RehearsalReport
 from pgwarden.risk.rules import rehearsal_failed, rehearsal_long_lock
+from pgwarden.risk.waivers import apply_ignores
 
 _HINT = "pass the file `pgwarden rehearse --format json` printed (the workflow's rehearse.json)"
 
@@ -52,16 +55,27 @@ def load_rehearsal(path: str | Path) -> RehearsalReport:
         raise ConfigError(f"--rehearsal {path}: not a rehearsal report ({exc})", hint=_HINT) from None
 
 
+@dataclass
+class RehearsalReview:
+    """What a rehearsal adds to the plan: findings, those a reasoned ``risk.ignore`` waived, notes."""
+
+    findings: list[Finding] = field(default_factory=list)
+    waived: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 def rehearsal_review(rehearsal: RehearsalReport, shown: Sequence[Migration], pending: Sequence[Migration],
-                     max_lock_s: float, *, live: bool) -> tuple[list[Finding], list[str]]:
-    """(findings, notes) of ``rehearsal`` for a plan listing ``shown`` with ``pending`` to run.
+                     max_lock_s: float, *, live: bool, ignores: Sequence[IgnoreEntry] = ()) -> RehearsalReview:
+    """The findings and notes of ``rehearsal`` for a plan listing ``shown`` with ``pending`` to run.
 
     ``live``: the plan read what is pending from the database (only then is a pending migration
     the rehearsal did not run worth a note: a static plan lists applied ones as pending too).
+    ``ignores`` (``risk.ignore``) waive findings as they waive the statement rules' own.
     """
-    findings = rehearsal_failed.findings(rehearsal, shown)
-    findings += rehearsal_long_lock.findings(rehearsal, max_lock_s, shown,
+    measured = rehearsal_failed.findings(rehearsal, shown)
+    measured += rehearsal_long_lock.findings(rehearsal, max_lock_s, shown,
                                              new=rehearsal_long_lock.new_tables(pending))
+    findings, waived = apply_ignores(measured, ignores)
     notes = []
     planned = {m.name for m in shown}
     rehearsed = [m.name for m in rehearsal.migrations]
@@ -77,4 +91,4 @@ def rehearsal_review(rehearsal: RehearsalReport, shown: Sequence[Migration], pen
     if not rehearsal.dropped:
         notes.append(f"The rehearsal's scratch database {rehearsal.scratch_database} was not dropped: it holds a "
                      "copy of production data. Drop it (DROP DATABASE) once you no longer need it.")
-    return findings, notes
+    return RehearsalReview(findings, waived, notes)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pgwarden.config import IgnoreEntry
 from pgwarden.records import PlanReport
 from pgwarden.report import comment_rehearsal as rehearsal
 from pgwarden.report import comment_run as run
@@ -83,6 +84,8 @@ class RunInfo:
     rehearsal_max_lock_s: float = DEFAULT_MAX_LOCK_S
     #: When the report is rendered: the rehearsal's backup age is said from it (else from the rehearsal).
     now: datetime | None = None
+    #: ``risk.ignore``: a reasoned entry waives a rehearsal's finding as it waives the plan's.
+    ignores: tuple[IgnoreEntry, ...] = ()
 
     @property
     def review_only(self) -> bool:
@@ -130,7 +133,8 @@ def _rehearsal_blocks(info: RunInfo, results: RunResults) -> bool:
     if any(t.outcome("deploy") not in ("skipped", "") for t in results.targets):
         return False
     entries = rehearsal.rehearsals(results, info.outcomes)
-    found, incomplete = rehearsal.blocking(entries, results, rehearsal.max_lock_of(results, info.rehearsal_max_lock_s))
+    max_lock = rehearsal.max_lock_of(results, info.rehearsal_max_lock_s)
+    found, incomplete = rehearsal.blocking(entries, results, max_lock, info.ignores)
     return bool(found or incomplete)
 
 
@@ -145,7 +149,8 @@ def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
         return icon, "Blocked by the risk review: nothing was backed up or deployed." + review.replace(" Blocked:", "")
     if current == "rehearsal-blocked":
         entries = rehearsal.rehearsals(results, info.outcomes)
-        found, _ = rehearsal.blocking(entries, results, rehearsal.max_lock_of(results, info.rehearsal_max_lock_s))
+        found, _ = rehearsal.blocking(entries, results, rehearsal.max_lock_of(results, info.rehearsal_max_lock_s),
+                                      info.ignores)
         fail_on = plan.fail_on if plan is not None else "high"
         why = (f"{found} measured finding{'s' if found != 1 else ''} at or above {fail_on} (below)" if found
                else "the rehearsal did not complete, so nothing was measured")

@@ -4,7 +4,8 @@ Pure: the run's records in, markdown out. A run's rehearsals are each target's `
 (the workflow's rehearse job, before the approval), one next to ``plan.json``, or the plan's own
 (``plan --rehearsal``). The comment judges a target's rehearsal with the rule modules, as
 ``plan --rehearsal`` would (rehearsal-failed critical, rehearsal-long-lock high past
-``rehearsal.max_lock``), against the plan's ``fail_on``: a finding at or above it, or a rehearsal
+``rehearsal.max_lock``, less what a reasoned ``risk.ignore`` waives), against the plan's
+``fail_on``: a finding at or above it, or a rehearsal
 that did not complete, blocks the approval (the ``rehearsal-blocked`` state). The plan's own
 rehearsal was judged by the plan already: its findings are in the plan.
 """
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from pgwarden.config import IgnoreEntry
 from pgwarden.records import Finding, StepResult, is_blocked
 from pgwarden.rehearsal import RehearsalReport
 from pgwarden.report.comment_run import reason
@@ -22,6 +24,7 @@ from pgwarden.report.format import cell
 from pgwarden.report.rehearsal import headline, table
 from pgwarden.report.results import RunResults
 from pgwarden.risk.rules import rehearsal_failed, rehearsal_long_lock
+from pgwarden.risk.waivers import apply_ignores
 
 
 @dataclass(frozen=True)
@@ -62,21 +65,25 @@ def _new(results: RunResults) -> set[str]:
     return rehearsal_long_lock.new_tables(results.plan.pending) if results.plan is not None else set()
 
 
-def findings(entry: Rehearsed, results: RunResults, max_lock_s: float) -> list[Finding]:
-    """What the rule modules make of one target's rehearsal ([] for the plan's own: the plan has them)."""
+def findings(entry: Rehearsed, results: RunResults, max_lock_s: float,
+             ignores: Sequence[IgnoreEntry] = ()) -> list[Finding]:
+    """What the rule modules make of one target's rehearsal, less what a reasoned ``risk.ignore``
+    waives ([] for the plan's own: the plan has them)."""
     if entry.report is None or entry.from_plan:
         return []
     migrations = results.plan.migrations if results.plan is not None else []
-    return [*rehearsal_failed.findings(entry.report, migrations),
-            *rehearsal_long_lock.findings(entry.report, max_lock_s, migrations, new=_new(results))]
+    found = [*rehearsal_failed.findings(entry.report, migrations),
+             *rehearsal_long_lock.findings(entry.report, max_lock_s, migrations, new=_new(results))]
+    return apply_ignores(found, ignores)[0]
 
 
-def blocking(entries: Sequence[Rehearsed], results: RunResults, max_lock_s: float) -> tuple[int, int]:
+def blocking(entries: Sequence[Rehearsed], results: RunResults, max_lock_s: float,
+             ignores: Sequence[IgnoreEntry] = ()) -> tuple[int, int]:
     """(findings at or above the plan's fail_on, rehearsals that did not complete)."""
     fail_on = results.plan.fail_on if results.plan is not None else "high"
     n = 0
     for entry in entries:
-        found = findings(entry, results, max_lock_s)
+        found = findings(entry, results, max_lock_s, ignores)
         if is_blocked(found, fail_on):
             n += len([f for f in found if is_blocked([f], fail_on)])
     return n, sum(1 for e in entries if e.report is None)

@@ -38,7 +38,7 @@ def not_run(name: str) -> RehearsedMigration:
 
 
 def review_findings(rehearsal: RehearsalReport) -> list[Finding]:
-    return rehearsal_review(rehearsal, MIGRATIONS, MIGRATIONS, 2.0, live=True)[0]
+    return rehearsal_review(rehearsal, MIGRATIONS, MIGRATIONS, 2.0, live=True).findings
 
 
 OK: dict[str, Any] = {

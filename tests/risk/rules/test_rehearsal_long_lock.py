@@ -36,7 +36,7 @@ def ran(name: str, *locks: tuple[str, str, float], seconds: float | None = None,
 
 
 def review_findings(rehearsal: RehearsalReport) -> list[Finding]:
-    return rehearsal_review(rehearsal, MIGRATIONS, MIGRATIONS, 2.0, live=True)[0]
+    return rehearsal_review(rehearsal, MIGRATIONS, MIGRATIONS, 2.0, live=True).findings
 
 
 OK: dict[str, Any] = {
@@ -78,5 +78,5 @@ def test_it_is_high_with_the_measured_figures() -> None:
 
 def test_the_threshold_is_rehearsal_max_lock() -> None:
     rehearsal = ERR["CREATE INDEX without CONCURRENTLY: SHARE for 12s"]
-    assert rehearsal_review(rehearsal, MIGRATIONS, MIGRATIONS, 15.0, live=True)[0] == []
-    assert len(rehearsal_review(rehearsal, MIGRATIONS, MIGRATIONS, 0.05, live=True)[0]) == 2
+    assert rehearsal_review(rehearsal, MIGRATIONS, MIGRATIONS, 15.0, live=True).findings == []
+    assert len(rehearsal_review(rehearsal, MIGRATIONS, MIGRATIONS, 0.05, live=True).findings) == 2
