@@ -231,6 +231,15 @@ def test_an_unset_staging_url_variable_is_a_usage_error(small: TestDatabase, tmp
     assert "rehearsal.database_url_env" in done.stderr and "PGWARDEN_TEST_STAGING_UNSET" in done.stderr
 
 
+def test_a_bad_staging_url_names_the_key(small: TestDatabase, tmp_path: Path, cli: Callable[..., Any]) -> None:
+    config = tmp_path / "pgwarden.yml"
+    config.write_text(config.read_text() + "rehearsal:\n  database_url_env: STAGING_URL\n")
+    done = cli("rehearse", cwd=tmp_path, env={"DATABASE_URL": small.url, "STAGING_URL": "postgresql://a:Sec@h:x/"})
+    assert done.code == 2, done.output
+    assert "rehearsal.database_url_env: the URL in STAGING_URL is not valid" in done.stderr
+    assert "Sec" not in done.output
+
+
 def test_nothing_pending_restores_nothing(small: TestDatabase, tmp_path: Path, cli: Callable[..., Any]) -> None:
     (tmp_path / "migrations" / "0001_add.sql").unlink()
     cli_backup(cli, tmp_path, small.url)

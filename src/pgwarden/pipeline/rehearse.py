@@ -91,7 +91,11 @@ def staging_server(settings: Settings) -> DatabaseTarget | None:
                           "not set or empty",
                           hint=f"set {name} to the URL of the staging server, or remove rehearsal.database_url_env "
                                "to rehearse on the target's server")
-    return DatabaseTarget.from_url(url)
+    try:
+        return DatabaseTarget.from_url(url)
+    except ConfigError as exc:
+        raise ConfigError(f"rehearsal.database_url_env: the URL in {name} is not valid: {exc.message}",
+                          hint=f"set {name} to a postgresql:// URL of the staging server") from None
 
 
 def run_rehearsal(
@@ -234,11 +238,14 @@ def _pending_on_target(tool: MigrationTool, target: DatabaseTarget, say: Progres
 
 def _space(target: DatabaseTarget, server: DatabaseTarget) -> str:
     """Check the copy fits on its server (a refusal when it does not); what was found, for the progress."""
-    with connect(target, options="-c default_transaction_read_only=on") as conn:
-        need = space_need(conn)
-    with connection(server) as conn:
-        free, where = free_bytes(conn, server)
-        left = databases_named_like(conn, SCRATCH_PREFIX)
+    try:
+        with connect(target, options="-c default_transaction_read_only=on") as conn:
+            need = space_need(conn)
+        with connection(server) as conn:
+            free, where = free_bytes(conn, server)
+            left = databases_named_like(conn, SCRATCH_PREFIX)
+    except psycopg.Error as exc:
+        return f"the copy's size and the server's free space could not be read: {primary_message(str(exc))}"
     found = refuse_short_space(need.copy_bytes, free, where, need.largest_table)
     if left:
         # Not dropped here: one may be another rehearsal's, running now (two pull requests at once).
