@@ -190,7 +190,7 @@ def test_statements_have_their_text_time_and_own_locks() -> None:
         locks=[_run(ORDERS, ROW_EXCL, 20, 99), _run(USERS, SHARE, 70, 79, pid=2, tx="4/1")],
         statements=[StatementRun(1, "alter table users add column x int", 0.65, 70, 74),
                     StatementRun(1, long_sql, 0.195, 20, 59),
-                    StatementRun(1, "select 1", 0.01, 0, 0)],
+                    StatementRun(1, "create type mood as enum ('ok')", 0.01, 0, 0)],
         boundaries=[Boundary(10, frozenset({"0001"}), _snap())], busy=(0, 99),
     )
     _first, second = attribute(trace, ["0001", "0002"], MigrateOutcome(applied=["0001", "0002"]))
@@ -203,7 +203,7 @@ def test_statements_have_their_text_time_and_own_locks() -> None:
     # only its own session's locks while it ran; its age says 0.65, but tick 69 (0.69) did not see it
     assert alter.locks == [LockHeld("public.orders", ROW_EXCL, pytest.approx(0.05))]
     assert alter.duration_s == pytest.approx(0.055)
-    assert [s.sql for s in _first.statements] == ["select 1"]
+    assert [s.sql for s in _first.statements] == ["create type mood as enum ('ok')"]
 
 
 def test_a_sampler_that_saw_nothing_still_gives_one_record_per_name() -> None:
@@ -233,10 +233,14 @@ def test_rows_flushed_late_go_back_to_the_migration_that_held_the_write_lock() -
 def test_the_tools_plumbing_is_not_a_statement_but_a_script_is() -> None:
     plumbing = ["BEGIN", "COMMIT;", "  rollback", "SET lock_timeout = '5s'", "show server_version",
                 'insert into "pgwarden_migrations" (name, checksum) values ($1, $2) on conflict do nothing',
-                "SELECT migration_name FROM public._prisma_migrations", "update alembic_version set version_num='b'"]
+                "SELECT migration_name FROM public._prisma_migrations", "update alembic_version set version_num='b'",
+                "SELECT tbl.relname AS table_name, namespace.nspname FROM pg_class tbl JOIN pg_namespace namespace"]
     kept = ["BEGIN; ALTER TABLE orders ADD COLUMN x int; COMMIT;", "SET lock_timeout = 0;\nALTER TABLE orders DROP x",
-            "alter table orders add column migrations int", "update orders set v = 1"]
-    trace = _trace(statements=[StatementRun(1, sql, i / 100, i, i) for i, sql in enumerate(plumbing + kept)])
+            "alter table orders add column migrations int", "update orders set v = 1",
+            "select count(*) from orders"]  # a select holding a lock on a user table stays
+    statements = plumbing + kept
+    trace = _trace(statements=[StatementRun(1, sql, i / 100, i, i) for i, sql in enumerate(statements)],
+                   locks=[_run(ORDERS, ACCESS_SHARE, len(statements) - 1, len(statements) - 1)])
     [record] = attribute(trace, ["0001"], MigrateOutcome(applied=["0001"]))
     assert [s.sql for s in record.statements] == [" ".join(sql.split()) for sql in kept]
 

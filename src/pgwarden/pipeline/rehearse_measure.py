@@ -298,6 +298,11 @@ def _plumbing(sql: str, relations: _Relations) -> bool:
                          + r'"?(?![\w$])', lowered) for name in relations.ignore)
 
 
+def _lone_select(sql: str) -> bool:
+    text = sql.strip(" \t\r\n;")
+    return ";" not in text and re.match(r"select\b", text, re.IGNORECASE) is not None
+
+
 def _statements(trace: SamplerTrace, span: _Span, clock: _Clock, relations: _Relations) -> list[RehearsedStatement]:
     """The statements that started in the span, in the order they started."""
     out: list[tuple[float, RehearsedStatement]] = []
@@ -309,5 +314,7 @@ def _statements(trace: SamplerTrace, span: _Span, clock: _Clock, relations: _Rel
         ended = clock.after(stmt.last)
         sql = redact(" ".join(stmt.sql.split()))[:STATEMENT_CHARS]
         locks = _locks(trace.locks, stmt.first, stmt.last + 1, clock, relations, pid=stmt.pid)
+        if not locks and _lone_select(stmt.sql):
+            continue  # a look at the catalog (Prisma introspects before it migrates): nothing held
         out.append((started, RehearsedStatement(sql=sql, duration_s=max(0.0, ended - started), locks=locks)))
     return [stmt for _started, stmt in sorted(out, key=lambda item: item[0])]
