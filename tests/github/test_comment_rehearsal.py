@@ -118,6 +118,8 @@ def test_the_rehearse_and_migrate_artifacts_of_one_target_are_one_target(tmp_pat
     assert target.outcome("deploy") == "success" and target.outcome("rehearse") == "success"
     text = rc.render_report(cases.info("deployed"), results)
     assert "## ✅ Deployed" in text and "✅ **Rehearsed** on a copy of production" in text
+    assert ("- [x] Dry run on a test or staging environment — rehearsed on a copy of production: 2 applied "
+            "(backup 20261202T154000Z-4f2a9c)") in text
 
 
 def test_a_long_lock_waived_with_a_reason_or_under_a_raised_max_lock_does_not_block(tmp_path: Path) -> None:

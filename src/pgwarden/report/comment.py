@@ -262,6 +262,9 @@ def checklist_evidence(info: RunInfo, results: RunResults) -> dict[str, str]:
     if any(t.backup is not None and t.backup.verified for t in results.targets):
         done["backup-created"] = "verified: pg_restore --list and checksums"
         done["backup-confirmed"] = "before the deploy started"
+    rehearsed = rehearsal.evidence(rehearsal.rehearsals(results, info.outcomes))
+    if rehearsed:
+        done["staging-run"] = rehearsed
     if any(restore_command(t, None) for t in results.targets):
         done["rollback-plan"] = "restore command in this comment"
     if o.get("deploy") == "success":

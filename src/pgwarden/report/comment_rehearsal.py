@@ -89,6 +89,15 @@ def blocking(entries: Sequence[Rehearsed], results: RunResults, max_lock_s: floa
     return n, sum(1 for e in entries if e.report is None)
 
 
+def evidence(entries: Sequence[Rehearsed]) -> str | None:
+    """The runbook's "dry run on a staging environment", when every rehearsal applied every migration."""
+    reports = [e.report for e in entries if e.report is not None]
+    if not reports or len(reports) < len(entries) or not all(r.ok for r in reports):
+        return None
+    return "rehearsed on a copy of production: " + ", ".join(
+        f"{len(r.migrations)} applied (backup {r.backup_id})" for r in reports)
+
+
 def lines(entries: Sequence[Rehearsed], results: RunResults, max_lock_s: float, *,
           now: datetime | None = None) -> list[str]:
     """The headline of each rehearsal (under the verdict), then each one's table, collapsed."""
