@@ -132,10 +132,7 @@ def _rehearsal_blocks(info: RunInfo, results: RunResults) -> bool:
     """Before any deploy ran, a rehearsal blocks: a finding at the plan's fail_on, or it did not complete."""
     if any(t.outcome("deploy") not in ("skipped", "") for t in results.targets):
         return False
-    entries = rehearsal.rehearsals(results, info.outcomes)
-    max_lock = rehearsal.max_lock_of(results, info.rehearsal_max_lock_s)
-    found, incomplete = rehearsal.blocking(entries, results, max_lock, info.ignores)
-    return bool(found or incomplete)
+    return any(rehearsal.judge(results, info.outcomes, info.rehearsal_max_lock_s, info.ignores))
 
 
 def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
@@ -148,14 +145,8 @@ def verdict(info: RunInfo, results: RunResults) -> tuple[str, str]:
     if current == "blocked":
         return icon, "Blocked by the risk review: nothing was backed up or deployed." + review.replace(" Blocked:", "")
     if current == "rehearsal-blocked":
-        entries = rehearsal.rehearsals(results, info.outcomes)
-        found, _ = rehearsal.blocking(entries, results, rehearsal.max_lock_of(results, info.rehearsal_max_lock_s),
-                                      info.ignores)
-        fail_on = plan.fail_on if plan is not None else "high"
-        why = (f"{found} measured finding{'s' if found != 1 else ''} at or above {fail_on} (below)" if found
-               else "the rehearsal did not complete, so nothing was measured")
-        return icon, (f"Blocked by the rehearsal on a copy of production: {why}. Nothing was deployed: fix the "
-                      "migrations and push, or rehearse again.")
+        found, _ = rehearsal.judge(results, info.outcomes, info.rehearsal_max_lock_s, info.ignores)
+        return icon, rehearsal.blocked_sentence(found, plan.fail_on if plan is not None else "high")
     if current == "plan-failed":
         why = f": {reason(results.plan_failure)}" if results.plan_failure is not None else "."
         return icon, f"The plan step failed before it could review the migrations{why}"
@@ -324,13 +315,7 @@ def render_report(
 
 
 def _rehearsal_lines(info: RunInfo, results: RunResults) -> list[str]:
-    entries = rehearsal.rehearsals(results, info.outcomes)
-    if not entries:
-        return []
-    found = rehearsal.lines(entries, results, rehearsal.max_lock_of(results, info.rehearsal_max_lock_s), now=info.now)
-    while found and not found[-1]:
-        found.pop()
-    return found
+    return rehearsal.section(results, info.outcomes, info.rehearsal_max_lock_s, info.now)
 
 
 def render_summary(info: RunInfo, results: RunResults) -> str:

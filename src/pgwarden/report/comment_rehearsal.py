@@ -89,6 +89,30 @@ def blocking(entries: Sequence[Rehearsed], results: RunResults, max_lock_s: floa
     return n, sum(1 for e in entries if e.report is None)
 
 
+def judge(results: RunResults, outcomes: dict[str, str], configured_max_lock_s: float,
+          ignores: Sequence[IgnoreEntry] = ()) -> tuple[int, int]:
+    """The run's rehearsals judged: (blocking findings, rehearsals that did not complete)."""
+    return blocking(rehearsals(results, outcomes), results, max_lock_of(results, configured_max_lock_s), ignores)
+
+
+def blocked_sentence(found: int, fail_on: str) -> str:
+    """The verdict of the ``rehearsal-blocked`` state."""
+    why = (f"{found} measured finding{'s' if found != 1 else ''} at or above {fail_on} (below)" if found
+           else "the rehearsal did not complete, so nothing was measured")
+    return (f"Blocked by the rehearsal on a copy of production: {why}. Nothing was deployed: fix the migrations "
+            "and push, or rehearse again.")
+
+
+def section(results: RunResults, outcomes: dict[str, str], configured_max_lock_s: float,
+            now: datetime | None = None) -> list[str]:
+    """The headlines and tables of the run's rehearsals, without trailing blank lines ([] without one)."""
+    entries = rehearsals(results, outcomes)
+    found = lines(entries, results, max_lock_of(results, configured_max_lock_s), now=now) if entries else []
+    while found and not found[-1]:
+        found.pop()
+    return found
+
+
 def evidence(entries: Sequence[Rehearsed]) -> str | None:
     """The runbook's "dry run on a staging environment", when every rehearsal applied every migration."""
     reports = [e.report for e in entries if e.report is not None]
