@@ -157,3 +157,22 @@ def test_render_outputs_the_state_the_workflow_stops_on(cli, tmp_path: Path) -> 
     assert result.code == 0, result.stderr
     assert {"state=rehearsal-blocked", "blocked=true"} <= set(outputs.read_text().splitlines())
     assert "Blocked by the rehearsal" in (tmp_path / "report.md").read_text()
+
+
+def test_in_fleet_mode_each_target_has_its_headline_and_table(tmp_path: Path) -> None:
+    root = rcases.write_run(tmp_path, "passed")
+    (root / "pgwarden-rehearse-production-default").rename(root / "pgwarden-rehearse-production-eu")
+    (root / "pgwarden-rehearse-production-eu" / "outcomes.json").write_text(
+        json.dumps({"target": "eu", "outcomes": {"rehearse": "success"}}))
+    us = root / "pgwarden-rehearse-production-us"
+    us.mkdir()
+    (us / "rehearse.json").write_text(json.dumps(rcases.rehearse_document("blocked")))
+    (us / "outcomes.json").write_text(json.dumps({"target": "us", "outcomes": {"rehearse": "failure"}}))
+    results = rr.load_results(root)
+    assert [t.name for t in results.targets] == ["eu", "us"]
+    text = rc.render_report(rcases.info("blocked"), results)
+    assert "**eu**: ✅ **Rehearsed** on a copy of production" in text
+    assert "**us**: ❌ **Rehearsed** on a copy of production" in text
+    assert "<details><summary>eu: Rehearsal: what each of the 2 migrations" in text
+    assert "<details><summary>us: Rehearsal: what each of the 3 migrations" in text
+    assert "## ⛔ Blocked by the rehearsal" in text
