@@ -13,7 +13,10 @@ time (user + system of the child processes, ``resource.getrusage``), side by sid
    database seeded with the tables they touch (an embedded PostgreSQL when no URL is given).
 
 Goals (issue 15): <= 2x squawk's CPU in one process over a large set, < 0.25 s for one file.
-squawk: ``pip install squawk-cli`` (found on PATH or next to this Python).
+squawk: ``pip install squawk-cli`` (found on PATH or next to this Python). On a shared machine the
+seconds move from run to run; the ratios, measured in the same run, move much less: take the median
+of a few runs. Where the time goes: ``python -m cProfile -s tottime -m pgwarden plan FOLDER --format
+json > /dev/null`` (or ``py-spy record``, whose sampling does not slow the small functions down).
 
 It also checks that pglast's trees are the same with and without its per-attribute check
 (``pgwarden.risk.trusted``, which the review relies on for speed), down to every field's type.
