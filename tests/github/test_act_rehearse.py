@@ -142,6 +142,7 @@ def test_the_rehearsal_blocks_a_migration_that_fails_on_the_copy_then_passes_bef
     assert {rehearsal["backup_id"]} == fresh, "rehearse-backup fresh: the rehearse job took its own backup"
     rehearse_job = blocked.job_text("rehearse (default)")
     assert "::error::" in rehearse_job and "failed on the copy" in rehearse_job, rehearse_job[-3000:]
+    assert "state=rehearsal-blocked" in blocked.job_text("rehearsal verdict"), blocked.explain()
     body = _comment(github_api, 7)
     assert "Blocked by the rehearsal" in body and "0002_unique_sku" in body and "23505" in body, body
     assert "Deployed" not in body
@@ -177,6 +178,74 @@ def test_the_rehearsal_blocks_a_migration_that_fails_on_the_copy_then_passes_bef
                    and "Rehearsed" in r.body and "0002_unique_sku" in r.body)
     gate = next(i for i, r in enumerate(later) if "/environments/production" in r.path)
     assert figures < gate, [f"{r.method} {r.path}" for r in later]
-    assert "state=awaiting-approval" in deployed.job_text("rehearse (default)")
+    assert "state=awaiting-approval" in deployed.job_text("rehearsal verdict")
     body = _comment(github_api, 8)
     assert "Rehearsed" in body and "0002_unique_sku" in body and "Deployed" in body, body
+
+
+FLEET_CALLER = f"""name: migrate-fleet
+on:
+  push:
+    branches: [main]
+permissions:
+  contents: read
+  pull-requests: write
+  actions: read
+  id-token: write
+jobs:
+  tenants:
+    uses: pgwarden/pgwarden/.github/workflows/migrate.yml@{VERSION_TAG}
+    with:
+      environment: production
+      container-image: ''
+      targets: '[{{"name": "eu", "secret": "EU_DATABASE_URL"}}, {{"name": "us", "secret": "US_DATABASE_URL"}}]'
+      rehearse: true
+    secrets: inherit
+"""
+#: The ALTER's ACCESS EXCLUSIVE lock is held until the backfill of every row commits.
+BACKFILL = "alter table items add column flag int;\nupdate items set flag = 1;\n"
+
+
+def test_a_fleet_is_rehearsed_per_target_and_one_long_lock_holds_back_the_approval(
+    tmp_path: Path, db: TestDatabase, secret_db: TestDatabase, github_api: FakeGitHub
+) -> None:
+    eu, us = db, secret_db
+    app = Consumer.create(tmp_path, {"0001_init.sql": INIT}, extra_config="rehearsal:\n  max_lock: 50ms\n")
+    app.workflow("fleet.yml", FLEET_CALLER)
+    app.publish()
+    for target in (eu, us):
+        cli(app, target, "deploy", "--backup-id", json.loads(cli(app, target, "backup", "--format", "json"))["id"])
+    # eu is big: its backfill holds the lock for a measurable time (hundreds of ms); us has 3 rows.
+    eu.execute("insert into items select g, 'n' || g, 's' || g from generate_series(1, 200000) g")
+    us.execute("insert into items values (1, 'a', 'x'), (2, 'b', 'y'), (3, 'c', 'z')")
+    github_api.add_environment("production", reviewers=["alice"], prevent_self_review=True)
+    github_api.add_run_approval(1, "alice", "production")
+    app.git("checkout", "-q", "-b", "flag")
+    app.add_migration("0002_flag.sql", BACKFILL)
+    before, merged = _merge(app, github_api, 9, "flag")
+
+    run = app.run(tmp_path / "fleet", "push", "fleet.yml", _push(before, merged),
+                  {"EU_DATABASE_URL": eu.url, "US_DATABASE_URL": us.url}, github_api.url, timeout=400)
+
+    assert run.returncode != 0, "the verdict holds the approval back"
+    assert "Traceback" not in run.output, run.explain()
+    assert run.job_ran("rehearse (eu)") and run.job_ran("rehearse (us)"), run.explain()
+    assert not run.job_ran("migrate ("), "no target is deployed while one is blocked"
+    assert not any("/environments/" in r.path for r in github_api.requests)
+    files = run.artifact_files()
+    for target in ("eu", "us"):
+        rehearsal = json.loads(files[f"pgwarden-rehearse-production-{target}/rehearse.json"])
+        assert [m["status"] for m in rehearsal["migrations"]] == ["applied"], rehearsal
+        assert rehearsal["dropped"] is True
+    eu_rehearsal = json.loads(files["pgwarden-rehearse-production-eu/rehearse.json"])
+    [lock] = [lk for lk in eu_rehearsal["migrations"][0]["locks"] if lk["table"] == "public.items"]
+    assert lock["mode"] == "AccessExclusiveLock" and lock["held_s"] > 0.05, lock
+    for target in (eu, us):
+        assert not target.scalar("select count(*) from information_schema.columns where column_name = 'flag'")
+        assert _scratch_databases(target) == []
+    verdict = run.job_text("rehearsal verdict", environment="tenants")
+    assert "state=rehearsal-blocked" in verdict and "raise rehearsal.max_lock" in verdict, verdict[-3000:]
+    body = _comment(github_api, 9)
+    assert "Blocked by the rehearsal" in body and "0002_flag" in body, body
+    assert "eu" in body and "us" in body and "ACCESS EXCLUSIVE" in body, body
+    assert unquote(urlsplit(us.url).password or "") not in run.output + github_api.all_text()
