@@ -139,3 +139,22 @@ def test_alembics_traceback_gives_the_message() -> None:
     assert primary_message("alembic migrate exited with code 1:", output) == \
         'could not create unique index "accounts_plan_key"'
     assert sqlstate_of("alembic migrate exited with code 1:", output) == "23505"
+
+
+def test_prismas_driver_adapter_error() -> None:
+    output = ("5 migrations found in prisma/migrations\nError: external connector error\n"
+              "Unique constraint failed: orders_code_key\n   0: sql_schema_connector::apply_migration::apply_script\n")
+    assert sqlstate_of("prisma migrate exited with code 1:", output) == "23505"
+    assert primary_message("prisma migrate exited with code 1:", output) == "Unique constraint failed: orders_code_key"
+    assert sqlstate_of("Unique constraint failed: x") is None  # not from Prisma's adapter
+
+
+def test_a_wrapped_detail_is_left_out_to_its_end() -> None:
+    output = ('  SQLSTATE[23505]: Unique violation: 7 ERROR:  could not create unique index "orders_code_unique"\n'
+              "  DETAIL:  Key (code)=(wrappedwrappedwrappedwrappedwrappedwrappedwrappedw\n"
+              "  rappedwrappedwrapped) is duplicated.\n"
+              "  CONTEXT:  parallel worker\n  (SQL: alter table \"orders\" add constraint ...)\n\n"
+              "  at vendor/laravel/framework/src/Illuminate/Database/Connection.php:712\n")
+    masked = mask_details(output)
+    assert "rapped" not in masked and "DETAIL: (left out" in masked and "CONTEXT: (left out" in masked
+    assert 'could not create unique index "orders_code_unique"' in masked and "Connection.php:712" in masked

@@ -27,6 +27,15 @@ _SQLSTATE_PATTERNS = (
     re.compile(r"\bSQLSTATE:? ([0-9A-Z]{5})\b"),
     re.compile(r"\bsqlstate[=:] ?'?([0-9A-Z]{5})\b", re.IGNORECASE),
 )
+#: Prisma's driver adapters (``@prisma/adapter-pg``) name the error's kind, not its SQLSTATE
+#: (``Error: external connector error`` then ``Unique constraint failed: orders_code_key``).
+_PRISMA_KINDS = (
+    (re.compile(r"^Unique constraint failed", re.MULTILINE), "23505"),
+    (re.compile(r"^Null constraint violation", re.MULTILINE), "23502"),
+    (re.compile(r"^Foreign key constraint (?:violated|failed)", re.MULTILINE), "23503"),
+    (re.compile(r"^Value out of range for the type", re.MULTILINE), "22003"),
+)
+_PRISMA_MESSAGE = re.compile(r"external connector error\s*\n\s*(\S.*)")
 _ERROR_CLASS = re.compile(r"\bpsycopg2?\.errors\.([A-Z][A-Za-z]+)")
 _ERROR_LINE = re.compile(r"\bERROR:\s+(.+)")
 #: The last line of a Python traceback through SQLAlchemy or psycopg (Alembic):
@@ -43,6 +52,8 @@ _FOLLOWING = re.compile(r"\s+(DETAIL|HINT|CONTEXT|LINE \d+|QUERY|WHERE):.*$")
 _LARAVEL_SQL = re.compile(r"\s*\((?:Connection: [^,]*, )?SQL: .*$")
 _QUOTED_VALUE = re.compile(r'(: )"(?:[^"]|"")*"')
 _DETAIL_PART = re.compile(r"(^|\s)(DETAIL|CONTEXT|HINT):.*$")
+#: A line that starts a new part of a message: the lines between a DETAIL and it belong to the DETAIL.
+_NEXT_PART = re.compile(r"^\s*(?:[A-Z]+:|SQLSTATE\[|at |#\d|\d+: |Error|Exception|In [A-Z]|\[|rehearse:|migration )")
 #: The data exceptions that quote the value in their primary message.
 _DATA_VALUE = re.compile(r'(invalid input (?:syntax|value) for (?:type|enum) [^:"]+: )"(?:[^"]|"")*"')
 _SQLSTATE_SUFFIX = re.compile(r"\s*\(SQLSTATE [0-9A-Z]{5}\)\s*$")
@@ -52,10 +63,15 @@ def mask_details(text: str) -> str:
     """``text`` without what may quote production rows: every ``DETAIL:``/``CONTEXT:``/``HINT:``'s
     content, Laravel's ``(Connection: …, SQL: …)``, ``Key (…)=(…)`` values and the value a data
     exception quotes. For the progress and audit lines of a rehearsal, which end up in CI logs."""
-    masked = []
+    masked: list[str] = []
+    in_detail = False
     for line in text.splitlines():
-        line = _DETAIL_PART.sub(r"\1\2: (left out: it may quote production data)", line)
-        line = _DATA_VALUE.sub(r'\1"…"', _LARAVEL_SQL.sub(" (SQL left out)", line))
+        if in_detail and line.strip() and not _NEXT_PART.match(line):
+            continue  # a DETAIL the tool's output wrapped at the terminal's width (Laravel) goes on here
+        in_detail = False
+        cut = _DETAIL_PART.sub(r"\1\2: (left out: it may quote production data)", line)
+        in_detail = cut != line
+        line = _DATA_VALUE.sub(r'\1"…"', _LARAVEL_SQL.sub(" (SQL left out)", cut))
         masked.append(_mask_keys(line))
     return "\n".join(masked) + ("\n" if text.endswith("\n") else "")
 
@@ -95,6 +111,9 @@ def sqlstate_of(*texts: str | None) -> str | None:
             state = _class_sqlstate(name)
             if state:
                 return state
+        for kind, state in _PRISMA_KINDS:
+            if "external connector error" in text and kind.search(text):
+                return state
     return None
 
 
@@ -113,7 +132,8 @@ def primary_message(error: str | None, output: str = "", sqlstate: str | None = 
 
     A data exception (SQLSTATE class 22) quotes the offending value in the primary message itself
     (``invalid input syntax for type integer: "12a"``): that value is masked too."""
-    found = (_ERROR_LINE.findall(output) or _EXCEPTION_LINE.findall(output)) if output else []
+    found = (_ERROR_LINE.findall(output) or _EXCEPTION_LINE.findall(output)
+             or _PRISMA_MESSAGE.findall(output)) if output else []
     line = found[-1] if found else next((ln for ln in (error or "").splitlines() if ln.strip()), None)
     if line is None:
         return None
