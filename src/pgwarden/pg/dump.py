@@ -157,6 +157,21 @@ class _StderrCollector:
         return "\n".join(self.problems)
 
 
+#: The first PostgreSQL whose pg_dump can carry planner statistics and whose server can take them back
+#: (``pg_restore_relation_stats``/``pg_restore_attribute_stats``).
+STATISTICS_MAJOR = 18
+
+
+def dumps_statistics(pg_dump: ClientProgram, server_major: int) -> bool:
+    """Whether a backup carries the planner statistics (``pg_dump --statistics``).
+
+    They come back with the restore in a few statements, where an ``ANALYZE`` of every table would
+    read them again (the restore then analyzes only what came without them). Only from a server
+    that could also take them back: a backup of an older server stays as its pg_dump wrote it.
+    """
+    return pg_dump.major >= STATISTICS_MAJOR and server_major >= STATISTICS_MAJOR
+
+
 def dump_command(
     pg_dump: ClientProgram,
     target: DatabaseTarget,
@@ -167,10 +182,13 @@ def dump_command(
     jobs: int = 1,
     output: Path | None = None,
     exclude_table_data: list[str] | None = None,
+    server_major: int | None = None,
 ) -> list[str]:
     args = [str(pg_dump.path), f"--dbname={target.child_dbname_arg()}", "--verbose", "--no-password"]
     args.append("--format=custom" if dump_format == "custom" else "--format=directory")
     args += compression.pg_dump_args()
+    if server_major is not None and dumps_statistics(pg_dump, server_major):
+        args.append("--statistics")
     if snapshot:
         args.append(f"--snapshot={snapshot}")
     if dump_format == "directory":

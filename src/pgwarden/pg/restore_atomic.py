@@ -37,7 +37,7 @@ from pgwarden.errors import OperationFailed
 from pgwarden.pg.archive import Feeder, Tail, widen_pipe
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget, connect
-from pgwarden.pg.restore_session import RESTORE_SESSION_OPTIONS, RestoreRun
+from pgwarden.pg.restore_session import RESTORE_SESSION_OPTIONS, RestoreRun, statistics_args
 from pgwarden.pg.script import FreezeTracker, copy_table, script_events, setting_name
 from pgwarden.pg.statements import StatementSplitter
 from pgwarden.redact import redact
@@ -192,6 +192,7 @@ def restore_filtered(
     postlude: bytes = b"",
     freeze: bool = True,
     before_commit: BeforeCommit | None = None,
+    server_major: int | None = None,
 ) -> RestoreRun:
     """Archive -> SQL -> drop SETs of settings the server lacks -> one transaction of our own.
 
@@ -200,10 +201,11 @@ def restore_filtered(
     the archive's SQL (the in-place restore puts the audit table back with it). ``freeze`` loads the
     tables the script creates with ``COPY ... FREEZE`` (see ``pgwarden.pg.script.FreezeTracker``).
     ``before_commit`` runs in the transaction (session settings reset) once everything loaded.
+    ``server_major`` leaves the backup's planner statistics out where that server cannot take them.
     """
     # --single-transaction makes pg_restore write one BEGIN ... COMMIT around everything (dropped
     # here); without it, the script has its own BEGIN/COMMIT around large objects.
-    render = [str(pg_restore.path), "--file=-", "--single-transaction"]
+    render = [str(pg_restore.path), "--file=-", "--single-transaction", *statistics_args(pg_restore, server_major)]
     if clean:
         render += ["--clean", "--if-exists"]
     if not compressed:

@@ -23,7 +23,13 @@ from pgwarden.errors import OperationFailed
 from pgwarden.pg.archive import Feeder, Tail, widen_pipe
 from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget, connect
-from pgwarden.pg.restore_session import RESTORE_SESSION_OPTIONS, PsqlSession, RestoreRun, session_env
+from pgwarden.pg.restore_session import (
+    RESTORE_SESSION_OPTIONS,
+    PsqlSession,
+    RestoreRun,
+    session_env,
+    statistics_args,
+)
 from pgwarden.pg.script import copy_table, script_events
 from pgwarden.redact import redact
 
@@ -33,7 +39,7 @@ LOADER_QUEUE = 8
 
 def restore_direct(
     pg_restore: ClientProgram, target: DatabaseTarget, archive: Path, *, jobs: int, clean: bool,
-    compressed: bool = False, section: str | None = None,
+    compressed: bool = False, section: str | None = None, server_major: int | None = None,
 ) -> RestoreRun:
     """pg_restore into the database; any error stops it (``--exit-on-error``).
 
@@ -41,7 +47,8 @@ def restore_direct(
     scratch copy) and restored as one transaction; a directory archive is restored in parallel.
     ``section`` restores only that part (``pre-data``, ``data``, ``post-data``).
     """
-    args = [str(pg_restore.path), f"--dbname={target.child_dbname_arg()}", "--exit-on-error", "--no-password"]
+    args = [str(pg_restore.path), f"--dbname={target.child_dbname_arg()}", "--exit-on-error", "--no-password",
+            *statistics_args(pg_restore, server_major)]
     if section:
         args.append(f"--section={section}")
     if clean:
@@ -172,7 +179,7 @@ def _cancel_all(other: _Loader, loaders: list[_CopyLoader]) -> None:
         loader.finish()
 
 def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, archive: Path, *,
-               compressed: bool, sessions: int) -> dict[str, int]:
+               compressed: bool, sessions: int, server_major: int | None = None) -> dict[str, int]:
     """The archive's data section over ``sessions`` COPY connections; one table's rows are split between them.
 
     The rows are dealt out in blocks to our own connections (``_CopyLoader``); everything else of
@@ -187,7 +194,8 @@ def _load_data(pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, ar
         for loader in loaders:
             loader.finish()
         raise
-    render = [str(pg_restore.path), "--file=-", "--section=data"] + ([] if compressed else [str(archive)])
+    render = [str(pg_restore.path), "--file=-", "--section=data", *statistics_args(pg_restore, server_major)]
+    render += [] if compressed else [str(archive)]
     producer = subprocess.Popen(render, stdin=subprocess.PIPE if compressed else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, **die_with_parent())
     widen_pipe(producer.stdout)
@@ -275,7 +283,7 @@ def _copied_rows(per_connection: list[list[tuple[str, int]]]) -> dict[str, int]:
 
 def restore_parallel(
     pg_restore: ClientProgram, psql: Path, target: DatabaseTarget, archive: Path, *, jobs: int,
-    compressed: bool = False,
+    compressed: bool = False, server_major: int | None = None,
 ) -> RestoreRun:
     """Restore into a new, empty database with ``jobs`` sessions loading the data at once.
 
@@ -287,10 +295,12 @@ def restore_parallel(
     parallel workers). Each step starts only after the previous one succeeded.
     """
     sessions = max(1, jobs)
-    restore_direct(pg_restore, target, archive, jobs=1, clean=False, compressed=compressed, section="pre-data")
-    loaded = _load_data(pg_restore, psql, target, archive, compressed=compressed, sessions=sessions)
+    restore_direct(pg_restore, target, archive, jobs=1, clean=False, compressed=compressed, section="pre-data",
+                   server_major=server_major)
+    loaded = _load_data(pg_restore, psql, target, archive, compressed=compressed, sessions=sessions,
+                        server_major=server_major)
     restore_direct(pg_restore, target, archive, jobs=jobs, clean=False, compressed=compressed,
-                   section="post-data")
+                   section="post-data", server_major=server_major)
     return RestoreRun(f"schema, then data over {sessions} COPY connections (rows of each table split "
                       f"between them), then indexes and constraints"
                       + (" (zstd streamed into pg_restore)" if compressed else ""), loaded_rows=loaded)

@@ -22,13 +22,27 @@ from typing import IO
 
 from pgwarden.children import die_with_parent
 from pgwarden.pg.archive import LineReader, Tail, close_quietly, widen_pipe
+from pgwarden.pg.binaries import ClientProgram
 from pgwarden.pg.connection import DatabaseTarget
+from pgwarden.pg.dump import STATISTICS_MAJOR
 
 RESTORE_SESSION_OPTIONS = (
     "-c synchronous_commit=off -c maintenance_work_mem=512MB -c work_mem=64MB "
     "-c max_parallel_maintenance_workers=2"
 )
 _COPY_TAG = re.compile(rb"^COPY (\d+)\n?$")
+
+
+def statistics_args(pg_restore: ClientProgram, server_major: int | None) -> list[str]:
+    """``--no-statistics`` where the server cannot take back the statistics a backup carries.
+
+    A pg_dump 18 backup with ``--statistics`` restores them with functions PostgreSQL 17 and older
+    do not have; the restore leaves them out there (and analyzes instead). pg_restore before 18
+    neither knows the option nor can read such an archive.
+    """
+    if server_major is None or server_major >= STATISTICS_MAJOR or pg_restore.major < STATISTICS_MAJOR:
+        return []
+    return ["--no-statistics"]
 
 
 def session_env(target: DatabaseTarget) -> dict[str, str]:

@@ -105,8 +105,12 @@ def label(name: str, plan: CountPlan) -> str:
 
 
 # What ANALYZE gives statistics to in the given schemas; an extension's tables are its own business.
+# ``restored``: it has column statistics already (they came with the backup) and no extended
+# statistics object (pg_dump carries those objects' definitions, not their data).
 _ANALYZABLE_SQL = """
-select n.nspname, c.relname
+select n.nspname, c.relname,
+       exists (select 1 from pg_stats s where s.schemaname = n.nspname and s.tablename = c.relname)
+       and not exists (select 1 from pg_statistic_ext e where e.stxrelid = c.oid)
 from pg_class c join pg_namespace n on n.oid = c.relnamespace
 where n.nspname = any(%s) and c.relkind in ('r', 'p', 'm')
   and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
@@ -115,14 +119,26 @@ order by 1, 2
 """
 
 
-def analyze_schemas(conn: psycopg.Connection[Any], schemas: set[str]) -> int:
-    """``ANALYZE`` every table, partitioned table and materialized view of ``schemas``; how many there were.
+def analyze_schemas(conn: psycopg.Connection[Any], schemas: set[str], *,
+                    keep_restored: bool = False) -> tuple[int, int]:
+    """``ANALYZE`` the tables, partitioned tables and materialized views of ``schemas``.
 
-    A restore brings rows back without planner statistics (pg_dump does not dump them by default),
-    and until autovacuum gets to each table the first queries may get bad plans. A table the role
-    may not analyze is skipped by the server with a warning, not an error.
+    Returns how many were analyzed and how many kept the statistics they have. A restore of a
+    backup without planner statistics (pg_dump before 18, or without ``--statistics``) brings the
+    rows back without them, and until autovacuum gets to each table the first queries may get bad
+    plans. With ``keep_restored`` (right after a restore) a table whose column statistics came with
+    the backup keeps them, unless it has an extended statistics object (whose data pg_dump does not
+    carry) or holds no rows (its data was excluded from the backup: the statistics describe rows
+    that are not there). A table the role may not analyze is skipped by the server with a warning.
     """
-    names = conn.execute(_ANALYZABLE_SQL, (sorted(schemas),)).fetchall()
-    for schema, table in names:
-        conn.execute(pgsql.SQL("analyze {}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(table)))
-    return len(names)
+    rows = conn.execute(_ANALYZABLE_SQL, (sorted(schemas),)).fetchall()
+    analyzed = 0
+    for schema, table, restored in rows:
+        name = pgsql.SQL("{}.{}").format(pgsql.Identifier(schema), pgsql.Identifier(table))
+        if keep_restored and restored:
+            held = conn.execute(pgsql.SQL("select exists (select from {})").format(name)).fetchone()
+            if held is not None and held[0]:
+                continue
+        conn.execute(pgsql.SQL("analyze {}").format(name))
+        analyzed += 1
+    return analyzed, len(rows) - analyzed

@@ -270,7 +270,8 @@ def take_backup(
         with dump_progress.running():
             if fmt == "custom":
                 args = dump_command(pg_dump, target, dump_format="custom", compression=compression,
-                                    snapshot=snapshot, exclude_table_data=config.exclude_tables)
+                                    snapshot=snapshot, exclude_table_data=config.exclude_tables,
+                                    server_major=major)
                 counter.start()
                 file, plain_bytes = _dump_custom(store, backup_id, f"{base}.dump{compression.suffix}", args,
                                                  pg_dump, target, compression, dump_progress)
@@ -280,7 +281,7 @@ def take_backup(
                 folder = tmp_root / "dump"
                 args = dump_command(pg_dump, target, dump_format="directory", compression=compression,
                                     snapshot=snapshot, jobs=job_count, output=folder,
-                                    exclude_table_data=config.exclude_tables)
+                                    exclude_table_data=config.exclude_tables, server_major=major)
                 dump_progress.bytes_source = lambda: folder_size(folder) if folder.exists() else 0
                 counter.start()
                 run_directory_dump(args, pg_dump, target, dump_progress)

@@ -96,13 +96,14 @@ def restore_manifest(
         counted: list[tuple[list[Check], list[RowCount]]] = []
         try:
             if replace is not None or major < manifest.pg_dump_major:
-                run = _restore_in_one_transaction(pg_restore, destination, archive, known, replace, say,
+                run = _restore_in_one_transaction(pg_restore, destination, archive, (known, major), replace, say,
                                                   _count_before_commit(manifest, policy, replace, counted))
             else:
                 # A new database: nothing to keep atomic (a failure drops it), so the data is loaded
                 # over restore.jobs sessions at once, the rows of the biggest table included.
                 run = restore_parallel(pg_restore, pg_restore.sibling("psql"), destination, archive.path,
-                                       jobs=max(1, settings.restore.jobs), compressed=archive.compressed)
+                                       jobs=max(1, settings.restore.jobs), compressed=archive.compressed,
+                                       server_major=major)
         except BaseException:
             if into is not None:
                 _drop_database(target, into, major)
@@ -149,13 +150,14 @@ def _count_before_commit(manifest: BackupManifest, policy: RowCountPolicy, repla
 
 
 def _restore_in_one_transaction(pg_restore: ClientProgram, destination: DatabaseTarget, archive: FetchedArchive,
-                                known: set[str], replace: ReplacePlan | None, say: Progress,
+                                server: tuple[set[str], int], replace: ReplacePlan | None, say: Progress,
                                 before_commit: BeforeCommit) -> RestoreRun:
     """pg_restore's script in one transaction of pgwarden's own (in place, or onto an older server)."""
     # In place, the prelude that empties the backup's schemas, the archive and the postlude that
     # puts the audit table back run in one transaction, committed only after the row counts match,
     # so any failure leaves the database as it was.
-    filtered = partial(restore_filtered, pg_restore, destination, archive.path,
+    known, major = server  # the server's settings and major version
+    filtered = partial(restore_filtered, pg_restore, destination, archive.path, server_major=major,
                        known_settings=known, clean=replace is not None, compressed=archive.compressed,
                        prelude=replace.prelude() if replace is not None else b"",
                        postlude=replace.postlude() if replace is not None else b"", before_commit=before_commit)
