@@ -389,3 +389,16 @@ def test_a_role_that_may_not_create_databases_is_told_what_to_do(db: TestDatabas
             conn.execute(f'drop owned by "{role}" cascade')
         with db.server.admin() as conn:
             conn.execute(f'drop role "{role}"')
+
+
+def test_a_copy_that_differs_from_its_manifest_is_not_rehearsed(small: TestDatabase, tmp_path: Path,
+                                                                cli: Callable[..., Any]) -> None:
+    manifest = cli_backup(cli, tmp_path, small.url)
+    path = tmp_path / "backups" / manifest["id"] / "manifest.json"
+    document = json.loads(path.read_text())
+    document["tables"] = {name: count + 5 for name, count in document["tables"].items()}
+    path.write_text(json.dumps(document))
+    done = cli("rehearse", cwd=tmp_path, env={"DATABASE_URL": small.url})
+    assert done.code == 1, done.output
+    assert "does not hold what its manifest says" in done.stderr and "nothing was rehearsed" in done.stderr
+    assert scratch_databases(small.server) == []

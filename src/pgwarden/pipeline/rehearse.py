@@ -188,9 +188,10 @@ def finished_reader(tool: MigrationTool) -> Callable[[psycopg.Connection[Any]], 
 
 def _restore(settings: Settings, server: DatabaseTarget, store: BackupStore, manifest: BackupManifest,
              scratch: str, say: Progress, clock: RecoveryClock) -> None:
-    """The backup into the new scratch database; a database error is a failure saying what to do."""
+    """The backup into the new scratch database, its rows counted against the manifest (a copy that
+    differs would measure other data); a database error is a failure saying what to do."""
     try:
-        restore_manifest(settings, server, store, manifest, into=scratch, say=say, clock=clock)
+        outcome = restore_manifest(settings, server, store, manifest, into=scratch, say=say, clock=clock)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise OperationFailed(
             f"rehearse: could not create the scratch database {scratch} on {server.display()}: "
@@ -200,6 +201,11 @@ def _restore(settings: Settings, server: DatabaseTarget, store: BackupStore, man
     except psycopg.Error as exc:
         raise OperationFailed(f"rehearse: restoring backup {manifest.id} into {scratch} failed: "
                               f"{primary_message(str(exc))}") from None
+    wrong = [c for c in outcome.checks if not c.ok and not c.warning]
+    if wrong:
+        raise OperationFailed(f"rehearse: the copy of backup {manifest.id} does not hold what its manifest says ("
+                              + "; ".join(f"{c.name}: {c.detail}" for c in wrong) + "): nothing was rehearsed",
+                              hint="take a new backup (pgwarden backup) and rehearse again")
 
 
 def migrate_outcome(result: StepResult) -> MigrateOutcome:
