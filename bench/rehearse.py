@@ -306,7 +306,7 @@ def main() -> int:
 
         print()
         print(f"| {args.tool}: {args.rows:,} orders, database {size / 1e6:.0f} MB, 3 migrations | time (s) | "
-              "rehearse is |")
+              "rehearse's time / this |")
         print("|---|---:|---:|")
         print(f"| plain: createdb + pg_restore + {args.tool} + drop | {med['plain']:.2f} | "
               f"{med['rehearse'] / med['plain']:.2f}x ({per_round('plain')}) |")
