@@ -158,3 +158,13 @@ def test_a_wrapped_detail_is_left_out_to_its_end() -> None:
     masked = mask_details(output)
     assert "rapped" not in masked and "DETAIL: (left out" in masked and "CONTEXT: (left out" in masked
     assert 'could not create unique index "orders_code_unique"' in masked and "Connection.php:712" in masked
+
+
+@pytest.mark.parametrize(("line", "state"), [
+    ("Error: external connector error\nNull constraint failed: `x`", "23502"),
+    ("Error: external connector error\nForeign key constraint failed: f", "23503"),
+    ("Error: external connector error\nNo such table: nope", "42P01"),
+    ("Error in the underlying connector (WASM_ERROR): Error: unknown variant `InvalidInputValue`", "22P02"),
+])
+def test_prismas_other_kinds(line: str, state: str) -> None:
+    assert sqlstate_of("prisma migrate exited with code 1:", line) == state

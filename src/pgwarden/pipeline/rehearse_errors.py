@@ -31,10 +31,14 @@ _SQLSTATE_PATTERNS = (
 #: (``Error: external connector error`` then ``Unique constraint failed: orders_code_key``).
 _PRISMA_KINDS = (
     (re.compile(r"^Unique constraint failed", re.MULTILINE), "23505"),
-    (re.compile(r"^Null constraint violation", re.MULTILINE), "23502"),
+    (re.compile(r"^Null constraint (?:violation|failed)", re.MULTILINE), "23502"),
     (re.compile(r"^Foreign key constraint (?:violated|failed)", re.MULTILINE), "23503"),
     (re.compile(r"^Value out of range for the type", re.MULTILINE), "22003"),
+    (re.compile(r"^No such table", re.MULTILINE), "42P01"),
+    (re.compile(r"unknown variant `InvalidInputValue`"), "22P02"),
 )
+#: How Prisma's output says the error came from the driver adapter (only then are the kinds read).
+_PRISMA_ADAPTER = ("external connector error", "Error in the underlying connector")
 _PRISMA_MESSAGE = re.compile(r"external connector error\s*\n\s*(\S.*)")
 _ERROR_CLASS = re.compile(r"\bpsycopg2?\.errors\.([A-Z][A-Za-z]+)")
 _ERROR_LINE = re.compile(r"\bERROR:\s+(.+)")
@@ -112,7 +116,7 @@ def sqlstate_of(*texts: str | None) -> str | None:
             if state:
                 return state
         for kind, state in _PRISMA_KINDS:
-            if "external connector error" in text and kind.search(text):
+            if any(mark in text for mark in _PRISMA_ADAPTER) and kind.search(text):
                 return state
     return None
 
