@@ -402,3 +402,32 @@ def test_a_copy_that_differs_from_its_manifest_is_not_rehearsed(small: TestDatab
     assert done.code == 1, done.output
     assert "does not hold what its manifest says" in done.stderr and "nothing was rehearsed" in done.stderr
     assert scratch_databases(small.server) == []
+
+
+@pytest.mark.parametrize(("signum", "code", "said"), [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
+                                                      (signal.SIGINT, 1, "interrupted")])
+def test_a_signal_during_the_restore_drops_the_copy(db: TestDatabase, tmp_path: Path, cli: Callable[..., Any],
+                                                    signum: int, code: int, said: str) -> None:
+    """Signalled as soon as the scratch database exists (the restore is loading it, or has just
+    finished): the copy is gone afterwards, whatever the moment."""
+    db.execute("create table big (id int primary key, pad text); "
+               "insert into big select g, repeat('x', 200) from generate_series(1, 200000) g")
+    write_sql_project(tmp_path, {"0001_add": "ALTER TABLE big ADD COLUMN x int;\nSELECT pg_sleep(60);\n"})
+    cli_backup(cli, tmp_path, db.url)
+    proc = subprocess.Popen([sys.executable, "-m", "pgwarden", "rehearse"], cwd=tmp_path,
+                            env={**os.environ, "DATABASE_URL": db.url},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: bool(scratch_databases(db.server)) or proc.poll() is not None, 90,
+                  "the scratch database to be created")
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, err
+    assert said in err
+    assert scratch_databases(db.server) == []
+    assert db.scalar("select count(*) from information_schema.columns where table_name = 'big'") == 2
