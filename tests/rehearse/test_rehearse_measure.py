@@ -233,6 +233,7 @@ def test_rows_flushed_late_go_back_to_the_migration_that_held_the_write_lock() -
 def test_the_tools_plumbing_is_not_a_statement_but_a_script_is() -> None:
     plumbing = ["BEGIN", "COMMIT;", "  rollback", "SET lock_timeout = '5s'", "show server_version",
                 'insert into "pgwarden_migrations" (name, checksum) values ($1, $2) on conflict do nothing',
+                'create table if not exists "pgwarden_migrations" (name text primary key)',
                 "SELECT migration_name FROM public._prisma_migrations", "update alembic_version set version_num='b'",
                 "SELECT tbl.relname AS table_name, namespace.nspname FROM pg_class tbl JOIN pg_namespace namespace"]
     kept = ["BEGIN; ALTER TABLE orders ADD COLUMN x int; COMMIT;", "SET lock_timeout = 0;\nALTER TABLE orders DROP x",

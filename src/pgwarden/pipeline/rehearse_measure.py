@@ -294,7 +294,8 @@ def _plumbing(sql: str, relations: _Relations) -> bool:
     if _PLUMBING.match(text):
         return True
     lowered = text.lower()
-    return any(re.search(r'\b(?:into|update|from|join|table)\s+(?:"?[\w$]+"?\.)?"?' + re.escape(name.lower())
+    return any(re.search(r'\b(?:into|update|from|join|table(?:\s+if\s+not\s+exists)?)\s+(?:"?[\w$]+"?\.)?"?'
+                         + re.escape(name.lower())
                          + r'"?(?![\w$])', lowered) for name in relations.ignore)
 
 
