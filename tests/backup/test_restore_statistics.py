@@ -13,10 +13,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from pgwarden.errors import OperationFailed
+from pgwarden.pg import restore_atomic
 from pgwarden.pg.binaries import ClientProgram, find_client
 from pgwarden.pg.connection import DatabaseTarget
 from pgwarden.pg.dump import dumps_statistics
 from pgwarden.pg.restore_session import statistics_args
+from pgwarden.pg.script import copy_target
 from pgwarden.pipeline.backup import take_backup
 from pgwarden.pipeline.restore import restore_backup
 from tests.backup.helpers import create_rich, file_settings, fingerprint
@@ -122,3 +127,70 @@ def test_which_versions_carry_and_take_statistics() -> None:
     assert statistics_args(program(18), 15) == ["--no-statistics"]
     assert statistics_args(program(17), 17) == []  # pg_restore 17 knows no statistics
     assert statistics_args(program(18), None) == []
+
+
+FOREIGN = """
+create table owners (id bigint primary key, name text);
+insert into owners select i, 'o' || i from generate_series(1, 3000) i;
+create table pets (id bigint primary key, owner_id bigint not null references owners(id), tag text);
+insert into pets select i, 1 + i % 3000, md5(i::text) from generate_series(1, 30000) i;
+create index pets_owner_idx on pets (owner_id);
+create table "Odd ""Q"" s..t a b" (x int);
+insert into "Odd ""Q"" s..t a b" values (1), (2);
+"""
+
+
+def test_the_foreign_keys_are_checked_knowing_the_frozen_pages_all_visible(db, tmp_path: Path, monkeypatch) -> None:
+    """COPY FREEZE set the pages all-visible: while the foreign keys are validated pg_class says so too
+    (so the planner checks them with index-only scans), and afterwards it holds what it held before."""
+    with db.connect() as conn:
+        conn.execute(FOREIGN)
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    db.execute("delete from pets where id > 100")
+    seen: list[tuple[str, int, int]] = []
+    original = restore_atomic.ScriptRunner._mark_visible
+
+    def watched(self: restore_atomic.ScriptRunner) -> None:
+        original(self)
+        names = ["owners", "pets", 'Odd "Q" s..t a b']
+        seen.extend(self.cur.execute(
+            "select relname::text, relpages, relallvisible from pg_catalog.pg_class where relname "
+            "operator(pg_catalog.=) any(%s::pg_catalog.text[]) order by 1", (names,)).fetchall())
+
+    monkeypatch.setattr(restore_atomic.ScriptRunner, "_mark_visible", watched)
+    result = restore_backup(settings, target, manifest.id, confirm=db.name)
+    assert result.ok, result.to_json()
+    assert db.scalar("select count(*) from pets") == 30000
+    assert len(seen) == 3 and all(pages > 0 and visible == pages for _, pages, visible in seen), seen
+    # Put back: the source was never vacuumed, and what ANALYZE counts in the visibility map now is
+    # what pg_class says after the restore (nearly all pages, not claimed all).
+    after = dict(db.execute("select relname, relallvisible from pg_class where relname = 'pets'"))
+    assert 0 < after["pets"] <= dict((n, p) for n, p, _ in seen)["pets"]
+
+
+def test_the_foreign_key_is_still_validated(db, tmp_path: Path) -> None:
+    """Rows the backup holds that break a foreign key (written with the triggers off) still fail the
+    restore, which changes nothing: the hint changes how the key is checked, not whether."""
+    with db.connect() as conn:
+        conn.execute(FOREIGN)
+        conn.execute("set session_replication_role = replica")
+        conn.execute("insert into pets values (999999, 424242, 'orphan')")
+    settings = file_settings(tmp_path)
+    target = DatabaseTarget.from_url(db.url)
+    manifest = take_backup(settings, target)
+    with db.connect() as conn:
+        conn.execute("delete from pets where id = 999999")
+        conn.execute("create table added_later (x int)")
+    with pytest.raises(OperationFailed, match="rolled back") as failed:
+        restore_backup(settings, target, manifest.id, confirm=db.name)
+    assert "foreign key" in str(failed.value)
+    assert db.scalar("select count(*) from pets") == 30000
+    assert db.scalar("select to_regclass('public.added_later')") is not None
+
+
+def test_copy_target_keeps_the_scripts_quoting() -> None:
+    assert copy_target(b"COPY public.events (id, kind) FROM stdin;\n") == "public.events"
+    assert copy_target(b'COPY "my s"."Odd ""Q"" (x" (a) FROM stdin;\n') == '"my s"."Odd ""Q"" (x"'
+    assert copy_target(b"COPY public.t FROM stdin;\n") == "public.t"

@@ -49,6 +49,31 @@ BATCH_BYTES = 256 * 1024
 #: psql meta-commands pg_dump writes that mean nothing on a plain connection (psql's protection
 #: against meta-commands injected through the dump; this connection runs none at all)
 _IGNORED_META = (b"\\restrict ", b"\\unrestrict ")
+#: the TOC header pg_restore writes above each foreign key it adds (and validates)
+_FK_HEADER = b"; Type: FK CONSTRAINT;"
+# While the foreign keys are validated, the planner is told what COPY FREEZE did: the pages of a
+# table created and loaded frozen in this transaction are all-visible (nearly all: a page that one
+# batch of rows filled only partly and the next finished is not marked), which pg_class.relallvisible
+# says only after a VACUUM. Returns the values it replaced, which are put back once the script has
+# run. Only where the role may (MAINTAIN), and only from PostgreSQL 18 (pg_restore_relation_stats);
+# qualified throughout: the script runs with search_path ''.
+_MARK_VISIBLE = """
+with t as (
+    select n.nspname::text s, c.relname::text r, c.relpages p, c.relallvisible v,
+           (pg_catalog.pg_relation_size(c.oid)
+            / pg_catalog.current_setting('block_size')::pg_catalog.int4)::pg_catalog.int4 pages
+    from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+    where c.oid operator(pg_catalog.=) any(%s::pg_catalog.regclass[])
+      and pg_catalog.has_table_privilege(c.oid, 'MAINTAIN'))
+select s, r, p, v, pg_catalog.pg_restore_relation_stats('schemaname', s, 'relname', r,
+                                                        'relpages', pages, 'relallvisible', pages)
+from t
+"""
+_PUT_BACK = """
+select pg_catalog.pg_restore_relation_stats('schemaname', s, 'relname', r, 'relpages', p, 'relallvisible', v)
+from pg_catalog.unnest(%s::pg_catalog.text[], %s::pg_catalog.text[], %s::pg_catalog.int4[], %s::pg_catalog.int4[])
+     u(s, r, p, v)
+"""
 #: called inside the transaction, before COMMIT, with the rows each table received; raises to roll back
 BeforeCommit = Callable[[psycopg.Connection[Any], "dict[str, int]"], None]
 
@@ -65,8 +90,13 @@ def _statement_core(statement: bytes) -> bytes:
 class ScriptRunner:
     """Runs pg_restore's script events on one connection, in the transaction it is in."""
 
-    def __init__(self, conn: psycopg.Connection[Any], known_settings: set[str], frozen: FreezeTracker | None) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], known_settings: set[str], frozen: FreezeTracker | None,
+                 *, mark_visible: bool = False) -> None:
         self.conn = conn
+        #: tell the planner the frozen tables are all-visible while the foreign keys are validated
+        self.mark_visible = mark_visible and frozen is not None
+        #: (schema, table, relpages, relallvisible) as they were before: put back at the end
+        self.replaced: list[tuple[str, str, int, int]] | None = None
         self.cur = conn.cursor()
         self.known_settings = known_settings
         self.frozen = frozen
@@ -111,6 +141,33 @@ class ScriptRunner:
         if not self.splitter.at_boundary:
             self._statement(rest)
         self.flush()
+        if self.replaced:
+            self._hint(_PUT_BACK, [list(column) for column in zip(*self.replaced, strict=True)])
+
+    def _mark_visible(self) -> None:
+        """Before the first foreign key: the frozen tables' pages are all-visible, for the planner.
+
+        A foreign key's validation is a query: with the pages known all-visible the planner checks
+        it with index-only scans of the two indexes (a merge anti join: 0.22 s for the benchmark's
+        2M rows) instead of a hash anti join over the whole table (0.85 s); the check is the same.
+        """
+        self.mark_visible = False  # once: all COPYs come before the first foreign key
+        assert self.frozen is not None
+        if self.frozen.tables:
+            rows = self._hint(_MARK_VISIBLE, [self.frozen.tables])
+            self.replaced = [(str(s), str(r), int(p), int(v)) for s, r, p, v, _ in rows]
+
+    def _hint(self, query: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """A planner hint, in a savepoint: should the server refuse it, the restore goes on without it."""
+        self.flush()
+        try:
+            with self.conn.transaction():
+                self.cur.execute(query, params)
+                return self.cur.fetchall()
+        except psycopg.Error:
+            if self.conn.broken:
+                raise
+            return []
 
     def _statement(self, statement: bytes) -> None:
         core = _statement_core(statement)
@@ -123,6 +180,8 @@ class ScriptRunner:
         # pgwarden's, and so is its COMMIT.
         if core in (b"BEGIN;", b"COMMIT;"):
             return
+        if self.mark_visible and _FK_HEADER in statement:
+            self._mark_visible()
         if core.startswith((b"SET ", b"SELECT pg_catalog.set_config(")):
             name = setting_name(core)
             if name is not None and name not in self.known_settings:
@@ -216,7 +275,8 @@ def restore_filtered(
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, **die_with_parent())
     try:
         return _run(producer, conn, archive, known_settings=known_settings, compressed=compressed,
-                    sql=(prelude, postlude), frozen=FreezeTracker() if freeze else None, before_commit=before_commit)
+                    sql=(prelude, postlude), frozen=FreezeTracker() if freeze else None, before_commit=before_commit,
+                    server_major=server_major)
     finally:
         if producer.poll() is None:
             producer.kill()
@@ -226,12 +286,12 @@ def restore_filtered(
 
 def _run(producer: subprocess.Popen[bytes], conn: psycopg.Connection[Any], archive: Path, *,
          known_settings: set[str], compressed: bool, sql: tuple[bytes, bytes], frozen: FreezeTracker | None,
-         before_commit: BeforeCommit | None) -> RestoreRun:
+         before_commit: BeforeCommit | None, server_major: int | None) -> RestoreRun:
     widen_pipe(producer.stdout)
     feeder = Feeder(archive, producer.stdin) if compressed else None
     producer_tail = Tail(producer.stderr)
     assert producer.stdout is not None
-    runner = ScriptRunner(conn, known_settings, frozen)
+    runner = ScriptRunner(conn, known_settings, frozen, mark_visible=server_major is not None and server_major >= 18)
     prelude, postlude = sql
     try:
         runner.execute(prelude)

@@ -93,6 +93,18 @@ def _qualified_name(text: str) -> str:
     return QualifiedName(parts[0], ".".join(parts[1:])).text
 
 
+def copy_target(header: bytes) -> str:
+    """The table of ``COPY "s"."t" (...) FROM stdin;`` as the script writes it (quoted where it must be)."""
+    text = header.decode("utf-8", "replace")[len("COPY "):]
+    pos = 0
+    while (match := _IDENT.match(text, pos)) is not None:
+        pos = match.end()
+        if not text.startswith(".", pos):
+            break
+        pos += 1
+    return text[:pos]
+
+
 def copy_table(header: bytes) -> str:
     """``schema.table`` (as the manifest names it) from ``COPY "s"."t" (...) FROM stdin;``."""
     return _qualified_name(header.decode("utf-8", "replace")[len("COPY "):])
@@ -121,6 +133,8 @@ class FreezeTracker:
         self.created: set[str] = set()
         self.last: str | None = None
         self.count = 0
+        #: the tables loaded frozen, as the script names them (input for ``regclass``)
+        self.tables: list[str] = []
 
     def see(self, line: bytes) -> None:
         if line.startswith(b"CREATE ") and (match := _CREATE_TABLE.match(line)):
@@ -132,6 +146,7 @@ class FreezeTracker:
     def header(self, header: bytes, table: str) -> bytes:
         if table in self.created and header.endswith(b" FROM stdin;\n"):
             self.count += 1
+            self.tables.append(copy_target(header))
             return header[:-2] + b" WITH (FREEZE);\n"
         return header
 
