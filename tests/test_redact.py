@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from pgwarden.redact import MASK, redact
+from pgwarden.redact import MASK, redact, register_secret
 
 FINDING = {"rule": "require-concurrent-index", "severity": "high", "message": "Builds an index on orders " * 8,
            "statement": "CREATE INDEX orders_idx ON orders (created_at);", "file": "migrations/0001.sql"}
@@ -41,3 +41,13 @@ def test_the_case_insensitive_shortcut_misses_no_spelling_of_password() -> None:
     # pattern is case-insensitive, which also matches the long s (U+017F) for "s".
     for spelling in ("password", "PASSWORD", "PassWord", "pa\u017f\u017fword", "PA\u017fSWORD"):
         assert redact(f"dblink 'host=db {spelling}=Kv-Secret-9'") == f"dblink 'host=db {spelling}={MASK}"
+
+
+def test_redact_json_finds_a_secret_the_json_text_escapes() -> None:
+    from pgwarden.redact import redact_json
+
+    secret = 'pa"ss\\word9'
+    register_secret(secret)
+    text = redact_json({"error": f"login failed for {secret}"}, json.dumps)
+    assert json.loads(text) == {"error": f"login failed for {MASK}"}
+    assert redact_json({"clean": "nothing here"}, json.dumps) == '{"clean": "nothing here"}'

@@ -120,3 +120,21 @@ def test_live_plan_never_prints_the_password(secret_db, sql_files: Path) -> None
     assert proc.returncode == 3, proc.stderr
     assert password not in proc.stdout + proc.stderr
     assert "Reviewed against live data from" in proc.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+def test_a_password_in_a_migration_leaves_a_valid_redacted_document(cli, tmp_path: Path, fmt: str) -> None:
+    # Redacting the finished text let the password=... pattern swallow the string's closing quote:
+    # the report on stdout (and the artifact the workflow uploads) was no longer JSON.
+    (tmp_path / "0001_link.sql").write_text(
+        "CREATE SERVER replica FOREIGN DATA WRAPPER postgres_fdw "
+        "OPTIONS (host 'postgresql://app:s3cretpass@replica/app');\n"
+        "SELECT dblink_connect('reporting', 'host=replica dbname=app password=hunter2secret');\n")
+    out = tmp_path / "report.json"
+    for args in ([], ["--output", str(out)]):
+        run = cli("plan", "--format", fmt, "0001_link.sql", *args, cwd=tmp_path, env={"DATABASE_URL": ""})
+        assert run.code in (0, 3), run.stderr
+        text = out.read_text(encoding="utf-8") if args else run.stdout
+        json.loads(text)
+        assert "hunter2secret" not in text and "s3cretpass" not in text
+        assert fmt == "sarif" or "password=********" in text  # SARIF carries findings, not the SQL

@@ -82,15 +82,17 @@ class Context:
         print(json_text(document), file=self.stdout, flush=True)
         self.printed_document = True
 
-    def write_output(self, text: str, path: str | None) -> None:
-        """Write a report to ``--output`` (and say where), or to stdout."""
+    def write_output(self, text: str, path: str | None, *, redacted: bool = False) -> None:
+        """Write a report to ``--output`` (and say where), or to stdout. ``redacted``: the text is a
+        JSON document already redacted string by string (:func:`pgwarden.redact.redact_json`)."""
+        safe = text if redacted else redact(text)
         if path:
             out = Path(path)
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(redact(text), encoding="utf-8")
+            out.write_text(safe, encoding="utf-8")
             self.note(f"report written to {out}")
         else:
-            print(redact(text), file=self.stdout, flush=True)
+            print(safe, file=self.stdout, flush=True)
             self.printed_document = True
 
 

@@ -17,6 +17,7 @@ import os
 from pgwarden.cli.common import Command, Context
 from pgwarden.errors import EXIT_OK, EXIT_PLAN_BLOCKED, ConfigError
 from pgwarden.records import SEVERITY_NAMES, PlanReport
+from pgwarden.redact import redact_json
 
 # The pipeline and the reporters load in ``_run``/``render``: every command imports this module to
 # build its parser, and a plan renders one format (start-up is what a PR check pays, see bench/plan_speed.py).
@@ -85,11 +86,13 @@ def render(report: PlanReport, fmt: str, *, output: str | None = None) -> str:
     if fmt == "json":
         from pgwarden.report.json_document import document_text
 
-        return document_text(report.to_json())  # one finding per line: same data, half json.dumps(indent=2)'s CPU
+        # one finding per line: same data, half json.dumps(indent=2)'s CPU
+        return redact_json(report.to_json(), document_text)
     if fmt == "sarif":
         from pgwarden.report.sarif import render_sarif
 
-        return json.dumps(render_sarif(report), indent=2, ensure_ascii=False, default=str)
+        return redact_json(render_sarif(report),
+                           lambda doc: json.dumps(doc, indent=2, ensure_ascii=False, default=str))
     if fmt == "markdown":
         from pgwarden.report.markdown import render_markdown
 
@@ -119,7 +122,7 @@ def _run(ctx: Context) -> int:
     report = plan_migrations(ctx.settings, paths=list(args.paths or []), target=target, fail_on=fail_on,
                              base=args.base, rehearsal=rehearsal)
     document = render(report, ctx.format, output=args.output)
-    ctx.write_output(document, args.output)
+    ctx.write_output(document, args.output, redacted=ctx.format in ("json", "sarif"))
     if ctx.format != "text" or args.output:
         ctx.note(f"pgwarden plan: {verdict(report)} ({report.basis_line()})")
     if os.environ.get("GITHUB_ACTIONS") == "true" and (ctx.format == "text" or args.output):

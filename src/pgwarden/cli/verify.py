@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pgwarden.cli.common import Command, Context
+from pgwarden.cli.common import Command, Context, json_text
 from pgwarden.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -24,9 +24,7 @@ def _run(ctx: Context) -> int:
                         restored_from=ctx.args.restored_from, progress=ctx.note)
     if ctx.json:
         if ctx.args.output:
-            import json
-
-            ctx.write_output(json.dumps(result.to_json(), indent=2, default=str), ctx.args.output)
+            ctx.write_output(json_text(result.to_json()), ctx.args.output, redacted=True)
         else:
             ctx.emit_json(result.to_json())
     elif ctx.format == "markdown":
