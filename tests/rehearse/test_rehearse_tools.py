@@ -221,9 +221,9 @@ def test_the_unique_index_fails_with_23505_and_the_later_one_does_not_run(rehear
     failed = rehearsed.migration("unique_code")
     assert failed["status"] == "failed" and failed["sqlstate"] == "23505", failed
     # Laravel prints PostgreSQL's message; Prisma's driver adapter only the kind of error and the index.
-    # (An inherited COLUMNS=80, as pytest-xdist's workers have, still makes Laravel wrap the name away.)
-    expected = {"laravel": "could not create unique index", "prisma": "Unique constraint failed: orders_code_key"}
-    assert failed["error"].startswith(expected[rehearsed.tool]), failed["error"]
+    expected = {"laravel": 'could not create unique index "orders_code_unique"',
+                "prisma": "Unique constraint failed: orders_code_key"}
+    assert failed["error"] == expected[rehearsed.tool], failed["error"]
     later = rehearsed.migration("later")
     assert later["status"] == "not-run" and later["duration_s"] is None and later["locks"] == []
 
@@ -252,3 +252,17 @@ def test_the_audit_log_names_the_scratch_copy_and_its_lifetime(rehearsed: Rehear
     lines = read_audit_log(rehearsed.project / ".pgwarden" / "audit.jsonl")
     drop = next(line for line in lines if line["action"] == "rehearse.drop")
     assert drop["scratch_database"] == rehearsed.report["scratch_database"] and drop["outcome"] == "succeeded"
+
+
+def test_a_tool_child_never_wraps_at_an_inherited_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Laravel's console wraps its error box at COLUMNS: at 80 the index's name leaves the error line
+    and a DETAIL goes on over lines the masking must then follow. pytest-xdist's workers (and many
+    shells) export COLUMNS=80: the child gets 1000 whatever was inherited."""
+    from pgwarden.pg.connection import DatabaseTarget
+    from pgwarden.tools.base import SessionLimits
+    from pgwarden.tools.external import child_environment
+
+    monkeypatch.setenv("COLUMNS", "80")
+    env = child_environment(DatabaseTarget({"user": "app", "dbname": "shop", "host": "/run/pg"}),
+                            SessionLimits(2, 60), url_options=False)
+    assert env["COLUMNS"] == "1000"

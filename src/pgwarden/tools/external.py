@@ -168,8 +168,10 @@ def child_environment(
     env["PGAPPNAME"] = application_name
     # Console tools (Laravel's Symfony console) wrap their error box at the terminal's width, 80
     # without a terminal: an error line cut in two loses its end (the index's name) in the result,
-    # and a DETAIL cut in two escapes the rehearsal's masking of production values.
-    env.setdefault("COLUMNS", "1000")
+    # and a DETAIL cut in two escapes the rehearsal's masking of production values. Always: an
+    # inherited COLUMNS (an interactive shell's, pytest-xdist's 80) is the width of a terminal the
+    # captured output never reaches.
+    env["COLUMNS"] = "1000"
     own = target.params.get("options", "") if target is not None and not url_options else ""
     options = " ".join(o for o in (own, session_options(limits), READ_ONLY_OPTIONS if read_only else "") if o)
     if options:
