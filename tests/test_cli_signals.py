@@ -84,3 +84,38 @@ def test_sigterm_during_a_hook_also_ends_what_the_hooks_shell_started(tmp_path: 
     assert stopped.code == 143, stopped.err
     assert not stopped.leftover, f"the hook's background {sleep} outlived pgwarden: pids {stopped.leftover}"
     assert db.scalar("select to_regclass('orders') is null") is True
+
+
+# A signal whose handler runs where Python drops exceptions: in __del__ here; in the callbacks run
+# after every fork in real life (a rehearsal's SIGTERM was lost in logging's at-fork _releaseLock
+# while pg_restore started, and the process went on migrating the scratch copy for a minute).
+_SIGNAL_IN_DEL = """
+import os, signal, sys, time
+from pgwarden.cli.main import Terminated, _sigterm_as_interrupt
+
+class Bomb:
+    def __del__(self):
+        os.kill(os.getpid(), int(sys.argv[1]))
+        for _ in range(100_000):
+            pass  # the handler runs here, and what it raises is only printed
+
+try:
+    with _sigterm_as_interrupt():
+        Bomb()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pass
+    print("went on")
+except Terminated:
+    print("terminated")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+@pytest.mark.parametrize(("signum", "said"), [(signal.SIGTERM, "terminated"), (signal.SIGINT, "interrupted")])
+def test_a_signal_python_drops_is_delivered_again(signum: int, said: str) -> None:
+    run = subprocess.run([sys.executable, "-c", _SIGNAL_IN_DEL, str(int(signum))], capture_output=True, text=True,
+                         timeout=60)
+    assert run.stdout.strip() == said, (run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr

@@ -15,6 +15,7 @@ layering test counts those imports too), so ``pgwarden --help`` does not load ev
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import logging
 import os
@@ -22,9 +23,10 @@ import signal
 import sys
 import textwrap
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 from pgwarden import __version__
 from pgwarden.cli import (
@@ -80,16 +82,43 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+def _redeliver(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    """An unraisable-exception hook that delivers a lost SIGTERM or Ctrl-C again.
+
+    Python runs a signal's handler at whatever the main thread is doing, and the exception it
+    raises is only printed and dropped where Python ignores exceptions: in the callbacks it runs
+    after every fork (each subprocess started; seen: the SIGTERM of a rehearsal lost in logging's
+    ``_releaseLock`` while pg_restore started, the process going on with the scratch copy), in
+    ``__del__`` and in weakref callbacks. The signal is then raised again in the main thread,
+    where the clean-up written for it runs.
+    """
+    def hook(unraisable: Any) -> object:
+        exc = unraisable.exc_value
+        if not isinstance(exc, KeyboardInterrupt):
+            return previous(unraisable)
+        signum = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        if signum == signal.SIGTERM:
+            signal.signal(signal.SIGTERM, _terminate)
+        # From another thread, a moment later: raised here, in the hook, it would be dropped again.
+        threading.Timer(0.05, _thread.interrupt_main, args=(signum,)).start()
+        return None
+    return hook
+
+
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Raise :class:`Terminated` in the main thread on SIGTERM while the command runs."""
+    """Raise :class:`Terminated` in the main thread on SIGTERM while the command runs (and again if
+    Python dropped it, :func:`_redeliver`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _redeliver(previous_hook)
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
 
 
