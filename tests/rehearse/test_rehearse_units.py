@@ -8,6 +8,7 @@ import pytest
 
 from pgwarden.errors import SafetyRefusal
 from pgwarden.manifest import BackupManifest, DatabaseIdentity
+from pgwarden.pg_messages import mask_details, primary_message
 from pgwarden.pipeline.rehearse_choice import (
     MAX_IDENTIFIER,
     SCRATCH_PREFIX,
@@ -15,7 +16,7 @@ from pgwarden.pipeline.rehearse_choice import (
     refuse_scratch_is_target,
     scratch_name,
 )
-from pgwarden.pipeline.rehearse_errors import mask_details, primary_message, sqlstate_of
+from pgwarden.pipeline.rehearse_errors import sqlstate_of
 
 NOW = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)
 SHOP = DatabaseIdentity("shop", "7714503774339023358", "postgres@db1:5432/shop")
@@ -117,7 +118,7 @@ def test_the_copy_must_fit_on_its_server() -> None:
 
 
 def test_audit_fields_and_tool_output_lose_values() -> None:
-    from pgwarden.pipeline.rehearse_errors import mask_data
+    from pgwarden.pg_messages import mask_data
 
     fields = {"error": 'could not create unique index "k" DETAIL:  Key (sku)=(dup-sku-7f3e9) is duplicated.',
               "output": ["SQLSTATE[22P02]: Invalid text representation: 7 ERROR:  invalid input syntax for type "

@@ -42,6 +42,7 @@ from pgwarden.pg.connection import DatabaseTarget, connect, connection, server_v
 from pgwarden.pg.identity import read_identity
 from pgwarden.pg.lock_sampler import LockSampler
 from pgwarden.pg.server_space import databases_named_like, free_bytes, space_need
+from pgwarden.pg_messages import mask_data, mask_details, primary_message
 from pgwarden.pipeline.checks import RecoveryClock
 from pgwarden.pipeline.deploy import Rehearsal, run_deploy
 from pgwarden.pipeline.deploy_preconditions import BackupChoice
@@ -53,7 +54,7 @@ from pgwarden.pipeline.rehearse_choice import (
     refuse_short_space,
     scratch_name,
 )
-from pgwarden.pipeline.rehearse_errors import mask_data, mask_details, primary_message, sqlstate_of
+from pgwarden.pipeline.rehearse_errors import sqlstate_of
 from pgwarden.pipeline.rehearse_measure import MigrateOutcome, attribute
 from pgwarden.pipeline.restore_load import restore_manifest
 from pgwarden.records import MigrationStatus, Progress, StepResult
@@ -72,7 +73,7 @@ def _quiet(_: str) -> None:
 @dataclass
 class RehearsalAudit(AuditLog):
     """The deploy's audit log, every action of the rehearsal as ``rehearse.<action>``, its fields without
-    what may quote the copy's rows (:func:`~pgwarden.pipeline.rehearse_errors.mask_data`)."""
+    what may quote the copy's rows (:func:`~pgwarden.pg_messages.mask_data`)."""
 
     def write(self, action: str, outcome: str, *, duration_s: float | None = None, **fields: Any) -> dict[str, Any]:
         name = action if action.startswith("rehearse.") else f"rehearse.{action}"

@@ -5,16 +5,16 @@ verified backup and one of them failed there (:class:`~pgwarden.rehearsal.Rehear
 ``plan --rehearsal FILE`` and the PR comment call :func:`findings`. The same SQL on the same data
 fails the same way in production, so the finding is critical. Only PostgreSQL's primary message
 is shown, never its DETAIL (which carries production values, e.g. the duplicated key), and in
-data errors (SQLSTATE class 22) the quoted values are masked too: :func:`cause`.
+data errors (SQLSTATE class 22) the quoted values are masked too
+(:func:`pgwarden.pg_messages.primary_message`, the rule the rehearsal's own report follows).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
+from pgwarden.pg_messages import primary_message
 from pgwarden.records import Category, Finding, Migration, Severity
-from pgwarden.redact import redact
 from pgwarden.rehearsal import FAILED, RehearsalReport, RehearsedMigration
 
 ID = "rehearsal-failed"
@@ -58,14 +58,6 @@ CONDITIONS = {
     "54000": "program limit exceeded",
     "58P01": "file not found (extension not installed?)",
 }
-#: What follows the primary message in PostgreSQL's and the tools' output.
-_TRAILERS = re.compile(r"\s+(DETAIL|HINT|CONTEXT|LINE \d+|QUERY|WHERE|STATEMENT):.*", re.DOTALL)
-_ERROR_PREFIX = re.compile(r"^(ERROR|FATAL|error|Database error):\s*")
-#: ``Key (slug)=(hello-world)``: the values of a key, in any message.
-_KEY_VALUES = re.compile(r"\)=\((?:[^()]|\([^()]*\))*\)")
-_QUOTED = re.compile(r'"[^"]*"')
-
-
 def condition(sqlstate: str | None) -> str:
     """``duplicate key`` for 23505; the class for an unlisted code; "" for none."""
     if not sqlstate:
@@ -78,15 +70,7 @@ def condition(sqlstate: str | None) -> str:
 
 def error_line(migration: RehearsedMigration) -> str:
     """PostgreSQL's primary message of the failure, without production values: "" when none."""
-    text = redact(migration.error or "").strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith(("DETAIL:", "HINT:", "CONTEXT:"))]
-    if not lines:
-        return ""
-    line = _ERROR_PREFIX.sub("", _TRAILERS.sub("", lines[0]))
-    line = _KEY_VALUES.sub(")=(…)", line)
-    if (migration.sqlstate or "").startswith("22"):
-        line = _QUOTED.sub('"…"', line)
+    line = primary_message(migration.error, sqlstate=migration.sqlstate) or ""
     return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 1] + "…"
 
 
