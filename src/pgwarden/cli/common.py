@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from pgwarden.config import Settings, database_url_from_env, find_config, load_settings
-from pgwarden.redact import redact, redact_data
+from pgwarden.redact import redact, redact_json
 
 if TYPE_CHECKING:
     from pgwarden.pg.connection import DatabaseTarget  # psycopg: loaded only by a command that connects
@@ -97,9 +97,9 @@ class Context:
 
 
 def json_text(document: Any) -> str:
-    """The document as JSON, every string in it redacted (:func:`pgwarden.redact.redact_data`)."""
+    """The document as JSON, every string in it redacted (:func:`pgwarden.redact.redact_json`)."""
     plain = json.loads(json.dumps(document, default=str))
-    return json.dumps(redact_data(plain), indent=2, ensure_ascii=False)
+    return redact_json(plain, lambda doc: json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def add_config_options(parser: argparse.ArgumentParser, *, database: bool = True) -> None:
