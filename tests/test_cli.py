@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pgwarden.cli import main as cli_main
 from pgwarden.cli.main import COMMANDS
 from tests.fix_cli import CliResult
 
@@ -20,6 +21,15 @@ def test_every_contract_command_is_wired() -> None:
     names = [c.name for c in COMMANDS]
     for name in CONTRACT_COMMANDS:
         assert name in names
+
+
+def test_each_listed_command_is_its_module_and_every_command_module_is_listed() -> None:
+    """main.COMMANDS names each command's module (imported only when that command runs)."""
+    for entry in COMMANDS:
+        assert entry.load().name == entry.name
+    modules = {f"pgwarden.cli.{p.stem}" for p in Path(cli_main.__file__).parent.glob("*.py")
+               if "\nCOMMAND = Command(" in p.read_text(encoding="utf-8")}
+    assert modules == {entry.module for entry in COMMANDS}
 
 
 @pytest.mark.parametrize("name", CONTRACT_COMMANDS)

@@ -46,7 +46,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="backup",
-    help="take a verified pg_dump backup (and snapshot, if configured) into the backup store",
     description="Dump the database with pg_dump (custom or directory format), store it with a manifest of "
     "checksums and row counts, read it back to verify it, and only then mark it verified.",
     example="pgwarden backup --store s3://acme-backups/prod --format json > manifest.json\n"

@@ -79,7 +79,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="backups",
-    help="list, show or prune the backups in the store (retention: backup.retention)",
     description="list: every backup, newest first, with its database and verification state. show ID: its "
     "manifest (latest: the newest of the database URL's database). prune: per database, delete backups outside "
     "backup.retention (days, keep_last); a database's newest good backup (verified, its files in the store "

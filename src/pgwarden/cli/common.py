@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Command:
+    """What a command module provides; its one-line help is in :data:`pgwarden.cli.main.COMMANDS`,
+    which lists every command without importing its module."""
+
     name: str
-    help: str
     example: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[Context], int]

@@ -32,7 +32,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="demo",
-    help="run plan -> backup -> deploy -> verify -> restore on an embedded PostgreSQL",
     description=(
         "Start a throwaway PostgreSQL 18, install a sample shop with a few thousand rows, and run the\n"
         "whole pipeline on four pending migrations (one of them risky). Then damage a table and restore\n"

@@ -66,7 +66,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="deploy",
-    help="apply pending migrations with a verified backup, timeouts, the lock watchdog and hooks",
     description=(
         "Apply pending migrations. Refuses (exit 4) without a verified backup of this database, while "
         "another deploy holds the deploy lock, with a failed migration in the history, or with a "

@@ -32,7 +32,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="drill",
-    help="restore the database's newest verified backup into a scratch database, check it, drop it, report",
     description="A restore drill: proves the newest verified backup of the database (name and server) restores, "
     "runs verify.checks on the copy, reports backup age, restore duration and row-count match; exit 1 when the "
     "backup is older than --max-age.",

@@ -9,19 +9,21 @@ then exit 143. pgwarden is PID 1 in its image, where an unhandled SIGTERM would 
 the engine's kill. A path pgwarden may not read or write (a report into a mount the container's
 user cannot write) is a usage error naming the path, not a traceback.
 
-Each command module imports its pipeline module inside ``run`` (not to dodge a cycle: the
-layering test counts those imports too), so ``pgwarden --help`` does not load every pipeline.
+Only the invoked command's module is imported (:data:`COMMANDS` lists the others by name and help),
+and each command module imports its pipeline module inside ``run`` (not to dodge a cycle: the
+layering test counts those imports too), so ``pgwarden --help`` does not load every pipeline and a
+``pgwarden plan`` run not the other commands' modules.
 """
 
 from __future__ import annotations
 
 import _thread
 import argparse
+import importlib
 import logging
 import os
 import signal
 import sys
-import textwrap
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,38 +31,53 @@ from types import FrameType
 from typing import Any
 
 from pgwarden import __version__
-from pgwarden.cli import (
-    backup,
-    backups,
-    demo,
-    deploy,
-    drill,
-    plan,
-    rehearse,
-    report,
-    resolve,
-    restore,
-    status,
-    verify,
-)
 from pgwarden.cli.common import Command, Context, add_config_options, json_text, load_context
 from pgwarden.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, ErrorReport, PgwardenError
 from pgwarden.redact import RedactingFilter, redact
 
+
+class CommandEntry:
+    """A command as ``pgwarden --help`` lists it: its name and one-line help, and the module that
+    builds its options and runs it (imported only for the command invoked, see :func:`build_parser`)."""
+
+    __slots__ = ("help", "module", "name")
+
+    def __init__(self, name: str, help: str, module: str) -> None:
+        self.name = name
+        self.help = help
+        self.module = module
+
+    def load(self) -> Command:
+        command: Command = importlib.import_module(self.module).COMMAND
+        return command
+
+
 #: Every command, in the order ``--help`` lists them. Adding a command = one module + one entry.
-COMMANDS: list[Command] = [
-    plan.COMMAND,
-    backup.COMMAND,
-    deploy.COMMAND,
-    verify.COMMAND,
-    restore.COMMAND,
-    backups.COMMAND,
-    status.COMMAND,
-    resolve.COMMAND,
-    drill.COMMAND,
-    rehearse.COMMAND,
-    demo.COMMAND,
-    report.COMMAND,
+COMMANDS: list[CommandEntry] = [
+    CommandEntry("plan", "review pending migrations: risks, live table context, safe alternatives",
+                 "pgwarden.cli.plan"),
+    CommandEntry("backup", "take a verified pg_dump backup (and snapshot, if configured) into the backup store",
+                 "pgwarden.cli.backup"),
+    CommandEntry("deploy", "apply pending migrations with a verified backup, timeouts, the lock watchdog and "
+                 "hooks", "pgwarden.cli.deploy"),
+    CommandEntry("verify", "check migration history, schema health, row counts, custom checks and health URLs",
+                 "pgwarden.cli.verify"),
+    CommandEntry("restore", "restore a verified backup in place (--confirm DBNAME) or into a new database "
+                 "(--into NEWDB)", "pgwarden.cli.restore"),
+    CommandEntry("backups", "list, show or prune the backups in the store (retention: backup.retention)",
+                 "pgwarden.cli.backups"),
+    CommandEntry("status", "show migrations, the newest verified backup and the last deploys",
+                 "pgwarden.cli.status"),
+    CommandEntry("resolve", "record what became of a migration that started and did not finish (deploy refuses "
+                 "until then)", "pgwarden.cli.resolve"),
+    CommandEntry("drill", "restore the database's newest verified backup into a scratch database, check it, "
+                 "drop it, report", "pgwarden.cli.drill"),
+    CommandEntry("rehearse", "run the pending migrations on a restored copy of the database, measure their locks "
+                 "and time, drop it", "pgwarden.cli.rehearse"),
+    CommandEntry("demo", "run plan -> backup -> deploy -> verify -> restore on an embedded PostgreSQL",
+                 "pgwarden.cli.demo"),
+    CommandEntry("report", "GitHub reporting: step outputs and summaries, the PR comment, approvals (used by the "
+                 "actions)", "pgwarden.cli.report"),
 ]
 
 
@@ -141,9 +158,14 @@ class _Parser(argparse.ArgumentParser):
         raise CommandLineError(message)
 
 
+def _indent(text: str, prefix: str = "  ") -> str:
+    """``textwrap.indent`` (a prefix on every line that is not blank), without importing textwrap."""
+    return "".join(prefix + line if line.strip() else line for line in text.splitlines(True))
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``only``, the other commands are listed but their options are not built (their
-    option builders import what their help needs, which a ``pgwarden plan`` run should not pay for)."""
+    """The parser; with ``only``, the other commands are listed but their modules are not imported nor
+    their options built (what their options and runs need is not what a ``pgwarden plan`` run should pay for)."""
     parser = _Parser(
         prog="pgwarden",
         description="Safe production PostgreSQL migrations: plan -> backup -> deploy -> verify -> restore.",
@@ -151,17 +173,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pgwarden {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for command in COMMANDS:
+    for entry in COMMANDS:
+        if only is not None and entry.name != only:
+            # Only listed: its description and example show in its own --help, built with only=its name.
+            subparsers.add_parser(entry.name, help=entry.help).set_defaults(_command=entry)
+            continue
+        command = entry.load()
         sub = subparsers.add_parser(
-            command.name,
-            help=command.help,
-            description=command.description or command.help,
-            epilog="example:\n" + textwrap.indent(command.example.strip(), "  "),
+            entry.name,
+            help=entry.help,
+            description=command.description or entry.help,
+            epilog="example:\n" + _indent(command.example.strip()),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        if only is not None and command.name != only:
-            sub.set_defaults(_command=command)
-            continue
         if command.uses_config:
             add_config_options(sub)
         if command.formats:
@@ -213,13 +237,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(only=step)
     try:
         args = parser.parse_args(arguments)
+        found: Command | CommandEntry | None = getattr(args, "_command", None)
+        if isinstance(found, CommandEntry):
+            # Dispatched to a command only listed (``requested`` read another word as the command):
+            # parse again with its options built.
+            args = build_parser(only=found.name).parse_args(arguments)
+            found = args._command
     except CommandLineError as exc:
         _print_error(ErrorReport.of(step, exc), as_json, None)
         return exc.exit_code
-    command: Command | None = getattr(args, "_command", None)
-    if command is None:
+    if found is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    assert isinstance(found, Command)
+    command = found
     as_json = getattr(args, "format", None) == "json"
     ctx: Context | None = None
     try:

@@ -134,7 +134,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="plan",
-    help="review pending migrations: risks, live table context, safe alternatives",
     description=(
         "Review the pending migrations (or the PATHs given) and report each risk with its safe "
         "alternative. With a database URL, reads the history, table sizes and column facts read-only; "

@@ -91,7 +91,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="rehearse",
-    help="run the pending migrations on a restored copy of the database, measure their locks and time, drop it",
     description="Restore the target database's newest verified backup (within rehearsal.max_age) into a scratch "
     "database (on the same server, or on the staging server of rehearsal.database_url_env), run the pending "
     "migrations there through the deploy code path without hooks while sampling pg_locks, report per migration "

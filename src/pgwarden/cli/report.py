@@ -302,7 +302,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="report",
-    help="GitHub reporting: step outputs and summaries, the PR comment, approvals (used by the actions)",
     example="pgwarden report render --stage final --results .pgwarden/results --environment production --comment",
     add_arguments=_add_arguments,
     run=_run,

@@ -36,7 +36,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="resolve",
-    help="record what became of a migration that started and did not finish (deploy refuses until then)",
     description=(
         "A migration that started and did not finish (pgwarden killed, its session terminated, a "
         "non-transactional migration failing half-way) may be partly applied, so deploy refuses (exit 4) "

@@ -65,7 +65,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="restore",
-    help="restore a verified backup in place (--confirm DBNAME) or into a new database (--into NEWDB)",
     description="Check that the backup is of the target database (name and server) and every stored byte of "
     "it before touching the database, restore it with pg_restore, then compare row counts with the backup "
     "and the duration with restore.rto.",

@@ -63,7 +63,6 @@ def _deploy_line(deploy: dict[str, Any]) -> str:
 
 COMMAND = Command(
     name="status",
-    help="show migrations, the newest verified backup and the last deploys",
     example="DATABASE_URL=postgresql://app@db/shop pgwarden status --format json",
     add_arguments=_add_arguments,
     run=_run,

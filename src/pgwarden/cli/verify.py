@@ -45,7 +45,6 @@ def _run(ctx: Context) -> int:
 
 COMMAND = Command(
     name="verify",
-    help="check migration history, schema health, row counts, custom checks and health URLs",
     description=(
         "Prove the database is sound after a deploy: every migration applied and none failed, no INVALID "
         "index or lost primary key, row counts of untouched tables within verify.row_count_tolerance of the "
