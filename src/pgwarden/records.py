@@ -10,9 +10,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pgwarden.rehearsal import RehearsalReport
+if TYPE_CHECKING:
+    from pgwarden.rehearsal import RehearsalReport  # loaded where a rehearsal is read (PlanReport.from_json)
 
 #: How a long step tells the user what it is doing: one line of text at a time.
 Progress = Callable[[str], None]
@@ -361,6 +362,8 @@ class PlanReport:
             fail_on = "never" if top is Severity.CRITICAL else top.raised().value
         basis = data.get("basis")
         rehearsal = data.get("rehearsal")
+        if rehearsal is not None:
+            from pgwarden.rehearsal import RehearsalReport
         max_lock = rehearsal.get("max_lock_s") if isinstance(rehearsal, Mapping) else None
         return cls(migrations=[Migration.from_json(m) for m in data.get("migrations") or []],
                    findings=findings, fail_on=fail_on, tool=str(data.get("tool") or "sql"),

@@ -13,9 +13,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from pgwarden.config.reader import (
     ReadContext,
@@ -36,6 +34,9 @@ from pgwarden.config.reader import (
 )
 from pgwarden.errors import ConfigError
 from pgwarden.records import SEVERITY_NAMES
+
+if TYPE_CHECKING:
+    import yaml  # loaded by the reader, when there is a file to read
 
 DEFAULT_CONFIG_NAMES = ("pgwarden.yml", "pgwarden.yaml")
 #: Parallel jobs of pg_dump/pg_restore: one connection each.

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import yaml
-
 from pgwarden.durations import DURATION_HELP, format_duration, parse_duration
 from pgwarden.errors import ConfigError
 
 if TYPE_CHECKING:
+    # PyYAML loads where a file is read (its reader alone was 0.02 s, a plan without pgwarden.yml reads none).
+    import yaml
     from _typeshed import DataclassInstance
 
 T = TypeVar("T", bound="DataclassInstance")
@@ -46,7 +45,7 @@ class ReadContext:
 
 
 #: How one YAML scalar/sequence/mapping becomes a Python value: (node, dotted key, context).
-Reader = Callable[[yaml.Node, str, ReadContext], Any]
+Reader = Callable[["yaml.Node", str, ReadContext], Any]
 
 
 # --- readers of one value ---------------------------------------------------------------------
@@ -65,6 +64,8 @@ DURATION_MAX_S = 366 * 86400.0
 
 
 def _kind(node: yaml.Node) -> str:
+    import yaml
+
     return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
 
 
@@ -76,6 +77,8 @@ def check_tag(node: yaml.Node, key: str, ctx: ReadContext) -> None:
 
 
 def _scalar(node: yaml.Node, key: str, ctx: ReadContext, expected: str) -> Any:
+    import yaml
+
     if not isinstance(node, yaml.ScalarNode):
         raise ctx.error(node, key, expected, got=_kind(node))
     check_tag(node, key, ctx)
@@ -178,6 +181,8 @@ read_pg_timeout = duration_between(
 
 def _shown(node: yaml.Node, value: Any) -> str:
     """How a refused value is named: as written in the file, with what YAML made of it."""
+    import yaml
+
     written = repr(node.value) if isinstance(node, yaml.ScalarNode) else _kind(node)
     if isinstance(value, bool):
         return f"the boolean {node.value}"
@@ -202,6 +207,8 @@ def one_of(*choices: str) -> Reader:
 
 def list_of(item: Reader) -> Reader:
     def read(node: yaml.Node, key: str, ctx: ReadContext) -> list[Any]:
+        import yaml
+
         if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
             return []
         if not isinstance(node, yaml.SequenceNode):
@@ -240,6 +247,8 @@ def sub(cls: type, *, doc: str = "") -> Any:
 
 def read_dataclass(cls: type[T], node: yaml.Node, key: str, ctx: ReadContext) -> T:
     """The mapping at ``node`` as a ``cls``: each key by its field's reader, absent keys default."""
+    import yaml
+
     if isinstance(node, yaml.ScalarNode) and node.value in ("", "~", "null"):
         return cls()
     if not isinstance(node, yaml.MappingNode):
@@ -260,6 +269,8 @@ def read_dataclass(cls: type[T], node: yaml.Node, key: str, ctx: ReadContext) ->
         shown = name if name.isprintable() else repr(name)  # a NUL or escape in a key stays visible
         dotted = f"{key}.{shown}" if key else shown
         if name not in fields:
+            import difflib
+
             close = difflib.get_close_matches(str(name), list(fields), n=1)
             if close:
                 raise ctx.error(key_node, dotted, f"a known key (did you mean {close[0]!r}?)", got="an unknown key")
@@ -278,6 +289,8 @@ def read_dataclass(cls: type[T], node: yaml.Node, key: str, ctx: ReadContext) ->
 
 def read_document(cls: type[T], text: str, display: str) -> T:
     """The YAML ``text`` (from the file ``display``) as a ``cls``; an empty document is all defaults."""
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

@@ -23,22 +23,22 @@ from typing import TYPE_CHECKING, Any
 from pgwarden.config import Settings, check_migrations_path
 from pgwarden.errors import ConfigError
 from pgwarden.names import TOOL_HISTORY_TABLES, QualifiedName
-from pgwarden.pipeline.plan_base import pending_from_diff
-from pgwarden.pipeline.plan_rehearsal import RehearsalReview, rehearsal_review
 from pgwarden.records import SEVERITY_NAMES, Finding, Migration, MigrationStatus, PlanReport
-from pgwarden.rehearsal import RehearsalReport
-from pgwarden.risk.context import LiveFacts
 from pgwarden.risk.engine import review_set
 from pgwarden.risk.rules import edited_after_apply, failed_migration, history_missing, sql_unavailable
 from pgwarden.tools import get_tool
-from pgwarden.tools.base import MigrationTool, read_migration_text
+from pgwarden.tools.base import read_migration_text
 from pgwarden.tools.prisma_order import is_prisma_folder, migration_files
 from pgwarden.tools.sqldir import discover
 
+# What only a plan with a database, --base, --rehearsal or a configured tool uses loads there: a
+# PR check planning a few files in a fresh process pays for every import (bench/plan_speed.py).
 if TYPE_CHECKING:
     import psycopg
 
     from pgwarden.pg.connection import DatabaseTarget
+    from pgwarden.rehearsal import RehearsalReport
+    from pgwarden.tools.base import MigrationTool
 
 
 def plan_migrations(
@@ -114,21 +114,25 @@ def _plan(
             "raise risk.statement_timeout) for full context."
         )
     unavailable = [sql_unavailable.finding(m) for m in found.pending if m.sql is None]
-    measured = RehearsalReview()
+    measured: list[Finding] = []
+    measured_waived: list[Finding] = []
     if rehearsal is not None:
-        measured = rehearsal_review(rehearsal, found.shown, found.pending, settings.rehearsal.max_lock,
-                                    live=found.basis == "live", ignores=settings.risk.ignore)
-        found.notes += measured.notes
+        from pgwarden.pipeline.plan_rehearsal import rehearsal_review
+
+        rehearsed = rehearsal_review(rehearsal, found.shown, found.pending, settings.rehearsal.max_lock,
+                                     live=found.basis == "live", ignores=settings.risk.ignore)
+        found.notes += rehearsed.notes
+        measured, measured_waived = rehearsed.findings, rehearsed.waived
     return PlanReport(
         migrations=found.shown,
-        findings=found.findings + unavailable + measured.findings + reviewed.findings,
+        findings=found.findings + unavailable + measured + reviewed.findings,
         fail_on=fail_on,
         tool=found.tool,
         database=database,
         notes=found.notes,
         basis=found.basis,
         base=found.base,
-        waived=measured.waived + reviewed.waived,
+        waived=measured_waived + reviewed.waived,
         rehearsal=rehearsal,
         rehearsal_max_lock_s=settings.rehearsal.max_lock if rehearsal is not None else None,
     )
@@ -139,6 +143,8 @@ def _history_missing(settings: Settings, conn: psycopg.Connection[Any], found: _
     pending CREATE TABLE statements create are: then "everything is pending" is not to be trusted."""
     if not found.pending or found.tool not in TOOL_HISTORY_TABLES:
         return []
+    from pgwarden.risk.context import LiveFacts
+
     facts = LiveFacts(conn, settings.risk.statement_timeout)
     history = facts.table(QualifiedName(None, TOOL_HISTORY_TABLES[found.tool]))
     if history is None or history.exists:  # unknown (a failed lookup) or there: pending is what it says
@@ -161,6 +167,8 @@ def _pending(settings: Settings, conn: psycopg.Connection[Any] | None, explicit:
     check_migrations_path(settings)
     tool = get_tool(settings)
     if conn is None and base is not None:
+        from pgwarden.pipeline.plan_base import pending_from_diff
+
         diff = pending_from_diff(tool, Path(settings.base_dir), base)
         # No note on the basis itself: every report says it from PlanReport.basis and base.
         return _Pending(diff.shown, diff.pending, tool.name, "diff", diff.findings, diff.notes, diff.label)

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pgwarden.names import QualifiedName
-from pgwarden.risk import live_values
-from pgwarden.risk.live_values import BoundedCount, ExtensionFacts
 
 if TYPE_CHECKING:
     # Imported where used instead: psycopg is 60% of the import time of a static review,
-    # which never opens a connection.
+    # which never opens a connection (and live_values only serves LiveFacts).
     import psycopg
     from psycopg import sql
+
+    from pgwarden.risk.live_values import BoundedCount, ExtensionFacts
 
 log = logging.getLogger(__name__)
 
@@ -301,18 +301,28 @@ class LiveFacts:
     # Values and server offers (risk/live_values.py), each bounded and under the same timeout.
     def duplicate_keys(self, name: QualifiedName, keys: tuple[str, ...], predicate: str | None,
                        nulls_distinct: bool) -> BoundedCount | None:
+        from pgwarden.risk import live_values
+
         return live_values.duplicate_keys(self._query, name, keys, predicate, nulls_distinct)
 
     def enum_labels(self, type_name: str) -> tuple[str, ...] | None:
+        from pgwarden.risk import live_values
+
         return live_values.enum_labels(self._query, type_name)
 
     def rows_holding(self, name: QualifiedName, column: str, values: tuple[str, ...]) -> BoundedCount | None:
+        from pgwarden.risk import live_values
+
         return live_values.rows_holding(self._query, name, column, values)
 
     def rows_with_null(self, name: QualifiedName, columns: tuple[str, ...]) -> BoundedCount | None:
+        from pgwarden.risk import live_values
+
         return live_values.rows_with_null(self._query, name, columns)
 
     def extension(self, name: str) -> ExtensionFacts | None:
+        from pgwarden.risk import live_values
+
         return live_values.extension(self._query, name)
 
     def index_table(self, index: QualifiedName) -> QualifiedName | None:

@@ -12,10 +12,13 @@ data errors (SQLSTATE class 22) the quoted values are masked too
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from pgwarden.pg_messages import primary_message
 from pgwarden.records import Category, Finding, Migration, Severity
-from pgwarden.rehearsal import FAILED, RehearsalReport, RehearsedMigration
+
+if TYPE_CHECKING:
+    # Loaded where a rehearsal is read: the rule registry imports this module for every plan.
+    from pgwarden.rehearsal import RehearsalReport, RehearsedMigration
 
 ID = "rehearsal-failed"
 CATEGORY = Category.WILL_FAIL
@@ -70,6 +73,8 @@ def condition(sqlstate: str | None) -> str:
 
 def error_line(migration: RehearsedMigration) -> str:
     """PostgreSQL's primary message of the failure, without production values: "" when none."""
+    from pgwarden.pg_messages import primary_message
+
     line = primary_message(migration.error, sqlstate=migration.sqlstate) or ""
     return line if len(line) <= ERROR_CHARS else line[: ERROR_CHARS - 1] + "…"
 
@@ -84,6 +89,8 @@ def cause(migration: RehearsedMigration) -> str:
 
 def findings(report: RehearsalReport, migrations: Sequence[Migration] = ()) -> list[Finding]:
     """One critical finding for the migration that failed in ``report`` (``migrations`` give its file)."""
+    from pgwarden.rehearsal import FAILED
+
     paths = {m.name: m.path for m in migrations}
     result = []
     for migration in report.migrations:

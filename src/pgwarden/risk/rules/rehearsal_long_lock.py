@@ -12,11 +12,15 @@ migrations create has no traffic to block: :func:`new_tables`), and it was held 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 from pgwarden.durations import format_duration
 from pgwarden.records import Category, Finding, Migration, Severity
-from pgwarden.rehearsal import APPLIED, LOCK_MODES, LockHeld, RehearsalReport, RehearsedMigration, mode_label
 from pgwarden.risk.rules.history_missing import created_tables
+
+if TYPE_CHECKING:
+    # pgwarden.rehearsal loads where a rehearsal is read (the rule registry imports this module for every plan).
+    from pgwarden.rehearsal import LockHeld, RehearsalReport, RehearsedMigration
 
 ID = "rehearsal-long-lock"
 CATEGORY = Category.BLOCKING_LOCK
@@ -26,8 +30,6 @@ SUGGESTION = (
     "migration, backfill in batches outside the migration's transaction, and keep lock_timeout set; then "
     "rehearse again."
 )
-#: The modes that make the application's queries wait: writes from SHARE up, reads too under ACCESS EXCLUSIVE.
-BLOCKING_MODES = LOCK_MODES[LOCK_MODES.index("ShareLock"):]
 _WAITS = {
     "AccessExclusiveLock": "every query on {table} waits that long, reads included",
     "ExclusiveLock": "every write to {table} waits that long, plain reads go on",
@@ -46,10 +48,18 @@ def new_tables(migrations: Sequence[Migration]) -> set[str]:
     return {f"{table.schema or 'public'}.{table.name}" for _, table in created_tables(migrations)}
 
 
+def blocking_modes() -> tuple[str, ...]:
+    """The modes that make the application's queries wait: writes from SHARE up, reads too under ACCESS EXCLUSIVE."""
+    from pgwarden.rehearsal import LOCK_MODES
+
+    return LOCK_MODES[LOCK_MODES.index("ShareLock"):]
+
+
 def long_locks(migration: RehearsedMigration, max_lock_s: float, new: Collection[str] = ()) -> list[LockHeld]:
     """The locks of ``migration`` that blocked the app's queries on an existing table past ``max_lock_s``."""
+    blocking = blocking_modes()
     return [lock for lock in migration.locks
-            if lock.mode in BLOCKING_MODES and lock.held_s > max_lock_s and lock.table not in new]
+            if lock.mode in blocking and lock.held_s > max_lock_s and lock.table not in new]
 
 
 def waits(lock: LockHeld) -> str:
@@ -59,6 +69,8 @@ def waits(lock: LockHeld) -> str:
 
 def lock_phrase(lock: LockHeld) -> str:
     """``an ACCESS EXCLUSIVE lock on orders for 41.0s``."""
+    from pgwarden.rehearsal import mode_label
+
     label = mode_label(lock.mode)
     article = "an" if label[:1] in "AEIOU" else "a"
     return f"{article} {label} lock on {display_table(lock.table)} for {format_duration(lock.held_s)}"
@@ -71,6 +83,8 @@ def findings(report: RehearsalReport, max_lock_s: float, migrations: Sequence[Mi
     ``migrations`` (the plan's) give each finding its file; ``new`` the tables the pending
     migrations create (default: read from ``migrations``' SQL).
     """
+    from pgwarden.rehearsal import APPLIED
+
     paths = {m.name: m.path for m in migrations}
     created = new_tables(migrations) if new is None else new
     result = []
