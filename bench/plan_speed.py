@@ -15,7 +15,11 @@ time (user + system of the child processes, ``resource.getrusage``), side by sid
 Goals (issue 15): <= 2x squawk's CPU in one process over a large set, < 0.25 s for one file.
 squawk: ``pip install squawk-cli`` (found on PATH or next to this Python). On a shared machine the
 seconds move from run to run; the ratios, measured in the same run, move much less: take the median
-of a few runs. Where the time goes: ``python -m cProfile -s tottime -m pgwarden plan FOLDER --format
+of a few runs. Start-up is measured as users pay it, with bytecode caches: this script compiles
+pgwarden's sources and the virtualenv's packages first (``compileall``; an editable install has no
+.pyc until a run writes one) and runs every child with ``PYTHONDONTWRITEBYTECODE`` removed from its
+environment (where it is set, each fresh process would compile every pgwarden module again). Where
+the time goes: ``python -m cProfile -s tottime -m pgwarden plan FOLDER --format
 json > /dev/null`` (or ``py-spy record``, whose sampling does not slow the small functions down).
 
 It also checks that pglast's trees are the same with and without its per-attribute check
@@ -25,12 +29,14 @@ It also checks that pglast's trees are the same with and without its per-attribu
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import random
 import resource
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -131,6 +137,19 @@ def write_corpus(folder: Path) -> list[Path]:
     return paths
 
 
+#: The children's environment: bytecode caches read and written as on a user's machine.
+CHILD_ENV = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+
+
+def compile_bytecode() -> None:
+    """.pyc files for pgwarden's sources and the installed packages, as ``pip install`` leaves them."""
+    import pgwarden
+
+    folders = {Path(pgwarden.__file__).resolve().parent, Path(sysconfig.get_paths()["purelib"])}
+    for folder in sorted(folders):
+        compileall.compile_dir(folder, quiet=2, workers=1)  # quiet: a test file of some package may not compile
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -140,7 +159,8 @@ def cpu_of(commands: list[list[str]], cwd: Path) -> float:
     """CPU seconds (user + system) the commands take, run one after the other as fresh processes."""
     before = children_cpu()
     for command in commands:
-        subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                       env=CHILD_ENV)
     return children_cpu() - before
 
 
@@ -180,6 +200,7 @@ def main() -> int:
     parser.add_argument("--no-live", action="store_true", help="skip the live review (no PostgreSQL)")
     args = parser.parse_args()
     squawk = executable("squawk")
+    compile_bytecode()
 
     with tempfile.TemporaryDirectory(prefix="pgwarden-bench-") as tmp:
         root = Path(tmp)
