@@ -162,9 +162,10 @@ def _review_set(migrations: Sequence[Migration], conn: psycopg.Connection[Any] |
 
 def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleContext,
                       ignores: Sequence[IgnoreEntry], result: Review, *, merge: bool) -> None:
-    statement = display_statement(parsed.text)
+    statement = ""  # display_statement(parsed.text), made when a finding needs it (most statements: none)
     found: list[Finding] = []
     if parsed.error is not None:
+        statement = display_statement(parsed.text)
         found.append(syntax_error.finding(parsed.error, migration=migration.name, file=migration.path,
                                           line=parsed.line, statement=statement))
     else:
@@ -172,6 +173,8 @@ def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleCo
                          file=migration.path)
         for rule in _rules_for(type(parsed.node)):
             for hit in rule.check(stmt, ctx):
+                if not statement:
+                    statement = display_statement(parsed.text)
                 found.append(Finding(
                     rule=rule.ID, category=hit.category or rule.CATEGORY, severity=hit.severity,
                     message=hit.message, suggestion=hit.suggestion,
@@ -192,7 +195,8 @@ def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleCo
         result.findings.extend(merge_statement(kept) if merge else kept)
     if parsed.directives:
         result.findings.extend(ignore_without_reason.directive_findings(
-            parsed.directives, migration=migration.name, file=migration.path, statement=statement))
+            parsed.directives, migration=migration.name, file=migration.path,
+            statement=statement or display_statement(parsed.text)))
 
 
 def _dropped_tables(parsed_set: Sequence[tuple[Migration, list[ParsedStatement]]]) -> frozenset[QualifiedName]:
