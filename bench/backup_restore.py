@@ -17,6 +17,13 @@ not pgbench's filler, which compresses 50:1), then times, in one run:
   ``pgwarden restore --confirm`` in place over that database (one transaction on pgwarden's own
   connection, committed after the row counts match)
 
+Every timed restore starts on a settled machine (``CHECKPOINT``, ``sync``, then ``--settle`` seconds),
+and the restores run ``--repeat`` rounds (default 5), each round plain, ``--into`` and in place one after
+the other; the table shows medians, with the ratio of every round in brackets. On a shared virtual
+machine the rounds move a lot (seen 2026-12-03: 0.87x - 1.28x for the same in-place code, while a
+pure-Python loop of fixed work took 2.5 - 3.2 s from one run to the next): quote the median of a full
+run, never one round.
+
 pgwarden's backup carries the planner statistics (pg_dump 18 ``--statistics``), so its restores
 analyze only the tables that came without them; plain ``pg_dump -Fc`` carries none, and plain
 pg_restore leaves the database without statistics.
@@ -82,7 +89,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 2M events + 300k users (~450 MB)")
     parser.add_argument("--restore-jobs", type=int, help="restore.jobs for pgwarden (default: the config default)")
-    parser.add_argument("--repeat", type=int, default=3, help="restore rounds; the table shows medians (default 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="restore rounds; the table shows medians (default 5)")
+    parser.add_argument("--settle", type=float, default=5.0,
+                        help="seconds to wait (after a checkpoint and a sync) before each timed restore (default 5)")
     parser.add_argument("--database-url", help="superuser URL of a server to use (default: embedded PG 18)")
     args = parser.parse_args()
 
@@ -133,12 +142,16 @@ def main() -> int:
         pgw_backup = timed("pgwarden backup", lambda: holder.setdefault("m", take_backup(settings, source)))
         manifest = holder["m"]
 
-        # Each timed restore starts right after a CHECKPOINT: otherwise the WAL one restore leaves
-        # behind makes the server checkpoint in the middle of the next (max_wal_size), and whichever
-        # runs second pays for the first.
+        # Each timed restore starts on a settled machine: after a CHECKPOINT (otherwise the WAL one
+        # restore leaves behind makes the server checkpoint in the middle of the next, max_wal_size,
+        # and whichever runs second pays for the first), after the kernel wrote out what the run before
+        # left dirty (sync), and a pause for the disk to finish (the virtual disks seen here go on
+        # writing and discarding for seconds after a big delete).
         def checkpoint() -> None:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute("checkpoint")
+            os.sync()
+            time.sleep(args.settle)
 
         def fresh(name: str) -> None:
             with psycopg.connect(admin_url, autocommit=True) as conn:
