@@ -110,12 +110,12 @@ def review_set(
     migration that turns it off (SET lock_timeout = 0) is judged as written. ``merge``: several
     findings on one statement come out as one (:func:`~pgwarden.risk.merge.merge_statement`).
     """
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         return _review_set(migrations, conn, risk or RiskConfig(), session_lock_timeout, merge)
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
     """Python's cycle collector off while a set is reviewed, back on (if it was) afterwards.
 
     A review allocates a few hundred thousand objects (pglast nodes, findings) that form no
