@@ -6,6 +6,8 @@ import ast
 import importlib
 from pathlib import Path
 
+import pglast.ast
+import pglast.enums
 import pytest
 
 from pgwarden.records import Category
@@ -71,6 +73,11 @@ def test_statement_rules_say_what_they_inspect(rule: object) -> None:
     assert callable(rule.check)  # type: ignore[attr-defined]
     nodes = rule.NODES  # type: ignore[attr-defined]
     assert nodes is None or (isinstance(nodes, tuple) and all(isinstance(n, type) for n in nodes))
+    subcommands = getattr(rule, "SUBCOMMANDS", None)  # optional: the ALTER TABLE subcommands it looks at
+    if subcommands is not None:
+        assert nodes is not None and pglast.ast.AlterTableStmt in nodes
+        assert isinstance(subcommands, frozenset) and subcommands
+        assert all(isinstance(s, pglast.enums.AlterTableType) for s in subcommands)
 
 
 def test_other_rules_are_not_run_per_statement() -> None:

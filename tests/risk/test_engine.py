@@ -105,3 +105,40 @@ def test_a_dotted_schema_is_not_a_dotted_table_of_another_schema() -> None:
     # the old table a."b.c" looked like one on the table just created.
     findings = run('CREATE TABLE "a.b".c (x int);', 'SET lock_timeout = \'1s\'; CREATE INDEX i ON a."b.c" (x);')
     assert [(f.rule, f.table) for f in findings] == [("require-concurrent-index", "a.b.c")]
+
+
+def _every_example() -> list[tuple[str, ...]]:
+    """Every rule test's ok and err SQL, each a migration set."""
+    import importlib
+
+    from pgwarden.risk.rules import RULES
+
+    examples: list[tuple[str, ...]] = []
+    for rule in RULES:
+        module = importlib.import_module(f"tests.risk.rules.test_{rule.ID.replace('-', '_')}")
+        for example in [*getattr(module, "OK", ()), *getattr(module, "ERR", ())]:  # some test by hand
+            examples.append(example if isinstance(example, tuple) else (example,))
+    return examples
+
+
+def test_running_rules_only_on_the_alter_subcommands_they_name_changes_no_finding(monkeypatch) -> None:
+    """SUBCOMMANDS only skips work: each rule run on every ALTER TABLE finds the same, over every
+    rule's examples and the corpus."""
+    from pgwarden.risk import engine
+    from tests.corpus.generate import cases
+
+    sets = [[Migration(name=f"m{i + 1}", path=f"m{i + 1}.sql", sql=sql) for i, sql in enumerate(example)]
+            for example in _every_example()]
+    sets.append([case.migration for case in cases()])
+    dispatched = [review(migrations, merge=False) for migrations in sets]
+    monkeypatch.setattr(engine, "_looks_at", lambda rule, subcommands: True)
+    monkeypatch.setattr(engine, "_RULES_FOR", {})
+    assert [review(migrations, merge=False) for migrations in sets] == dispatched
+    assert sum(map(len, dispatched)) > 1000  # the examples do reach the rules
+
+
+def test_an_alter_with_several_subcommands_meets_each_of_their_rules() -> None:
+    sql = ("ALTER TABLE users ADD COLUMN a int NOT NULL, ALTER COLUMN email TYPE varchar(10), DROP COLUMN b, "
+           "ALTER COLUMN c SET NOT NULL;")
+    rules = {f.rule for f in run(sql, merge=False)}
+    assert {"not-null-column-without-default", "change-column-type", "drop-column", "set-not-null"} <= rules

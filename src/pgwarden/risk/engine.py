@@ -59,15 +59,30 @@ def _dispatch_table(
 
 
 _BY_TYPE, _ANY_NODE = _dispatch_table(RULES)
-#: Node type -> the rules a statement of that type meets (its own, then the any-node ones), built on first use.
-_RULES_FOR: dict[type, list[StatementRule]] = {}
+#: (node type, ALTER TABLE subcommands or None) -> the rules a statement of that kind meets, built on first use.
+_RULES_FOR: dict[tuple[type, frozenset[Any] | None], list[StatementRule]] = {}
 
 
-def _rules_for(node_type: type) -> list[StatementRule]:
-    rules = _RULES_FOR.get(node_type)
+def _rules_for(node: Any) -> list[StatementRule]:
+    """The rules ``node`` meets, in RULES order: those of its type, then those of every statement.
+
+    An ALTER TABLE meets only the rules whose ``SUBCOMMANDS`` it has (half of a large set's
+    statements are ALTER TABLE, and a dozen rules each look at one kind of subcommand).
+    """
+    node_type = type(node)
+    subcommands = frozenset(cmd.subtype for cmd in node.cmds or ()) if node_type is ast.AlterTableStmt else None
+    key = (node_type, subcommands)
+    rules = _RULES_FOR.get(key)
     if rules is None:
-        rules = _RULES_FOR[node_type] = _BY_TYPE.get(node_type, []) + _ANY_NODE
+        rules = _RULES_FOR[key] = [
+            rule for rule in _BY_TYPE.get(node_type, []) if _looks_at(rule, subcommands)
+        ] + _ANY_NODE
     return rules
+
+
+def _looks_at(rule: StatementRule, subcommands: frozenset[Any] | None) -> bool:
+    wanted: frozenset[Any] | None = getattr(rule, "SUBCOMMANDS", None)
+    return wanted is None or subcommands is None or not wanted.isdisjoint(subcommands)
 
 
 @dataclass
@@ -171,7 +186,7 @@ def _review_statement(parsed: ParsedStatement, migration: Migration, ctx: RuleCo
     else:
         stmt = Statement(node=parsed.node, text=parsed.text, line=parsed.line, migration=migration.name,
                          file=migration.path)
-        for rule in _rules_for(type(parsed.node)):
+        for rule in _rules_for(parsed.node):
             for hit in rule.check(stmt, ctx):
                 if not statement:
                     statement = display_statement(parsed.text)

@@ -2,7 +2,9 @@
 
 A rule module is typed by :class:`Rule` (every rule: ``ID``, ``CATEGORY``, ``SUGGESTION``) or
 :class:`StatementRule` (a rule run on each parsed statement: also ``NODES``, the statement node
-types it looks at or ``None`` for all, and ``check(stmt, ctx) -> Iterable[Hit]``). A
+types it looks at or ``None`` for all, and ``check(stmt, ctx) -> Iterable[Hit]``). A rule of
+``ALTER TABLE`` may also name ``SUBCOMMANDS``, a frozenset of ``AlterTableType``: the engine then
+runs it only on ALTER TABLE statements with one of them (it finds nothing in the others). A
 :class:`Hit` is a statement rule's verdict; the engine turns it into a
 :class:`~pgwarden.records.Finding` with the rule id, migration, file, line and statement filled
 in, so rules stay about SQL only.

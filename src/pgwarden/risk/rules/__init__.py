@@ -2,8 +2,9 @@
 
 Each module is a :class:`~pgwarden.risk.rule.StatementRule`: ``ID`` (its module name with
 dashes, also the name of docs/rules/<ID>.md), ``CATEGORY``, ``SUGGESTION``, ``NODES``
-(statement node types it inspects, None for every statement) and
-``check(stmt, ctx) -> Iterable[Hit]``. ``tools/new_rule.py`` writes a new one with its test and doc.
+(statement node types it inspects, None for every statement), optionally ``SUBCOMMANDS`` (the
+ALTER TABLE subcommands it inspects) and ``check(stmt, ctx) -> Iterable[Hit]``. ``tools/new_rule.py``
+writes a new one with its test and doc.
 
 A few rules are about what no statement check can see (a statement that does not parse, an
 ignore without a reason, the tool's history): their modules are plain :class:`~pgwarden.risk.rule.Rule`

@@ -28,6 +28,7 @@ from pgwarden.risk.sqlast import (
 ID = "add-column-volatile-default"
 CATEGORY = Category.TABLE_REWRITE
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AddColumn})
 SUGGESTION = (
     "Add the column without a default (or with a constant one), set the default for new rows "
     "with ALTER COLUMN ... SET DEFAULT, and backfill existing rows in batches."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pglast import ast
+from pglast import ast, enums
 
 from pgwarden.records import Category, Severity
 from pgwarden.risk.coltypes import type_changes
@@ -19,6 +19,7 @@ from pgwarden.risk.typechange import MAYBE_CHEAP_TARGETS, TypeChange
 ID = "change-column-type"
 CATEGORY = Category.TABLE_REWRITE
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AlterColumnType})
 SUGGESTION = (
     "Add a new column with the new type, write both from the application, backfill in batches, "
     "switch reads, then drop the old column. Widening varchar/numeric or varchar -> text is "

@@ -13,6 +13,7 @@ from pgwarden.risk.sqlast import table_of
 ID = "drop-column"
 CATEGORY = Category.DATA_LOSS
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_DropColumn})
 SUGGESTION = (
     "Expand/contract: first deploy code that neither reads nor writes the column (Prisma/Laravel/"
     "Alembic models without it), then drop it in a later release, after a verified backup."

@@ -23,6 +23,7 @@ from pgwarden.risk.sqlast import table_of
 ID = "enum-value-removed-in-use"
 CATEGORY = Category.WILL_FAIL
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AlterColumnType})
 SUGGESTION = (
     "First deploy code that no longer writes the value, then migrate the rows that hold it "
     "(UPDATE t SET col = 'OTHER' WHERE col = 'OLD') in an earlier migration, and only then recreate the "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pglast import ast
+from pglast import ast, enums
 
 from pgwarden.records import Category, Severity
 from pgwarden.risk.coltypes import type_changes
@@ -15,6 +15,7 @@ from pgwarden.risk.typechange import TypeChange
 ID = "narrow-column-type"
 CATEGORY = Category.DATA_LOSS
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AlterColumnType})
 SUGGESTION = (
     "Check the data first (SELECT count(*) ... WHERE length(col) > n, or max(col)), keep the old "
     "column until the new one is verified, or keep the wider type and validate with a CHECK "

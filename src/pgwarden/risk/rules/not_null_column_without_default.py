@@ -17,6 +17,7 @@ from pgwarden.risk.sqlast import column_default, column_fills_itself, column_is_
 ID = "not-null-column-without-default"
 CATEGORY = Category.BACKWARD_INCOMPATIBLE
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AddColumn})
 SUGGESTION = (
     "Add the column with a constant DEFAULT (metadata-only since PostgreSQL 11), or add it "
     "nullable, backfill, and enforce NOT NULL with CHECK ... NOT VALID + VALIDATE + SET NOT NULL."

@@ -13,6 +13,7 @@ from pgwarden.risk.sqlast import table_of
 ID = "require-not-valid-check"
 CATEGORY = Category.BLOCKING_LOCK
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AddConstraint})
 SUGGESTION = (
     "Add the CHECK constraint with NOT VALID (instant; new rows are checked), then run "
     "ALTER TABLE ... VALIDATE CONSTRAINT in a later migration: it scans without blocking writes."

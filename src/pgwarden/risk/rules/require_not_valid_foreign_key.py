@@ -17,6 +17,7 @@ from pgwarden.risk.sqlast import table_of
 ID = "require-not-valid-foreign-key"
 CATEGORY = Category.BLOCKING_LOCK
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AddConstraint})
 SUGGESTION = (
     "Add the foreign key with NOT VALID, then run ALTER TABLE ... VALIDATE CONSTRAINT in a later "
     "migration (its own transaction), which does not block writes."

@@ -16,6 +16,7 @@ from pgwarden.risk.sqlast import table_of
 ID = "require-unique-using-index"
 CATEGORY = Category.BLOCKING_LOCK
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AddColumn, enums.AlterTableType.AT_AddConstraint})
 _KINDS = {enums.ConstrType.CONSTR_UNIQUE: "UNIQUE", enums.ConstrType.CONSTR_PRIMARY: "PRIMARY KEY"}
 SUGGESTION = (
     "CREATE UNIQUE INDEX CONCURRENTLY first (own migration, no transaction), then "

@@ -13,6 +13,7 @@ from pgwarden.risk.sqlast import table_of
 ID = "set-logged-unlogged"
 CATEGORY = Category.TABLE_REWRITE
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_SetLogged, enums.AlterTableType.AT_SetUnLogged})
 SUGGESTION = (
     "Do it in a maintenance window, or create a new table with the wanted persistence, copy the "
     "rows in batches and swap names. Remember an UNLOGGED table is emptied after a crash and "

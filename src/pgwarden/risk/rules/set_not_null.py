@@ -17,6 +17,7 @@ from pgwarden.risk.sqlast import proves_not_null, table_of
 ID = "set-not-null"
 CATEGORY = Category.BLOCKING_LOCK
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_SetNotNull})
 SUGGESTION = (
     "Add CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT it in a later migration, then "
     "SET NOT NULL (instant: the valid CHECK proves it) and drop the CHECK."

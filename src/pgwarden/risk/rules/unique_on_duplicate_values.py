@@ -20,6 +20,7 @@ from pgwarden.risk.sqlast import table_of
 ID = "unique-on-duplicate-values"
 CATEGORY = Category.WILL_FAIL
 NODES = (ast.IndexStmt, ast.AlterTableStmt)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_AddConstraint})
 SUGGESTION = (
     "Find and resolve the duplicates first (SELECT key, count(*) FROM t GROUP BY key HAVING count(*) > 1), "
     "in an earlier migration or a data fix, and stop the application from writing new ones, then add the "

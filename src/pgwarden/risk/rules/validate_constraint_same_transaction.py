@@ -18,6 +18,7 @@ from pgwarden.risk.sqlast import table_of
 ID = "validate-constraint-same-transaction"
 CATEGORY = Category.BLOCKING_LOCK
 NODES = (ast.AlterTableStmt,)
+SUBCOMMANDS = frozenset({enums.AlterTableType.AT_ValidateConstraint})
 SUGGESTION = (
     "Move ALTER TABLE ... VALIDATE CONSTRAINT into the next migration (or put COMMIT between the "
     "two statements) so the validation runs without the ADD's lock."
