@@ -6,6 +6,7 @@ Used by ``require-lock-timeout``: a migration that queues for one of these locks
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pglast import ast, enums
@@ -48,41 +49,76 @@ _last: tuple[Any, tuple[QualifiedName | None, ...]] = (None, ())
 
 
 def _strong_lock_tables(node: Any) -> list[QualifiedName | None]:
-    if isinstance(node, ast.AlterTableStmt):
-        # ALTER INDEX / ALTER SEQUENCE / ALTER VIEW are catalog-only in practice.
-        if node.objtype not in (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_MATVIEW):
-            return []
-        if all(getattr(cmd, "subtype", None) in _WEAK_ALTERS for cmd in node.cmds or ()):
-            return []
-        return [table_of(node.relation)]
-    if isinstance(node, ast.IndexStmt):
-        return [] if node.concurrent else [table_of(node.relation)]
-    if isinstance(node, ast.DropStmt):
-        if node.concurrent:
-            return []
-        if node.removeType == enums.ObjectType.OBJECT_TABLE:
-            return [table_from_names(n) for n in node.objects or ()]
-        if node.removeType == enums.ObjectType.OBJECT_INDEX:
-            return [None]
+    tables = _LOCKED_BY.get(type(node))  # one lookup: most statement types lock nothing
+    return tables(node) if tables is not None else []
+
+
+def _alter_table(node: Any) -> list[QualifiedName | None]:
+    # ALTER INDEX / ALTER SEQUENCE / ALTER VIEW are catalog-only in practice.
+    if node.objtype not in (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_MATVIEW):
         return []
-    if isinstance(node, ast.TruncateStmt):
-        return [table_of(r) for r in node.relations or ()]
-    if isinstance(node, ast.LockStmt):
-        return [table_of(r) for r in node.relations or ()] if (node.mode or 0) >= SHARE_MODE else []
-    if isinstance(node, ast.RenameStmt):
-        return [table_of(node.relation)] if node.relation is not None else []
-    if isinstance(node, ast.VacuumStmt):
-        if not has_option(node.options, "full"):
-            return []
-        return [table_of(r.relation) for r in node.rels or ()] or [None]
-    if isinstance(node, ast.ClusterStmt):
-        return [table_of(node.relation)]
-    if isinstance(node, ast.RefreshMatViewStmt):
-        return [] if node.concurrent else [table_of(node.relation)]
-    if isinstance(node, ast.ReindexStmt):
-        if has_option(node.params, "concurrently"):
-            return []
-        return [table_of(node.relation)] if node.relation is not None else [None]
-    if isinstance(node, ast.CreateTrigStmt):
-        return [table_of(node.relation)]
+    if all(getattr(cmd, "subtype", None) in _WEAK_ALTERS for cmd in node.cmds or ()):
+        return []
+    return [table_of(node.relation)]
+
+
+def _index(node: Any) -> list[QualifiedName | None]:
+    return [] if node.concurrent else [table_of(node.relation)]
+
+
+def _drop(node: Any) -> list[QualifiedName | None]:
+    if node.concurrent:
+        return []
+    if node.removeType == enums.ObjectType.OBJECT_TABLE:
+        return [table_from_names(n) for n in node.objects or ()]
+    if node.removeType == enums.ObjectType.OBJECT_INDEX:
+        return [None]
     return []
+
+
+def _relations(node: Any) -> list[QualifiedName | None]:  # TRUNCATE
+    return [table_of(r) for r in node.relations or ()]
+
+
+def _lock(node: Any) -> list[QualifiedName | None]:
+    return [table_of(r) for r in node.relations or ()] if (node.mode or 0) >= SHARE_MODE else []
+
+
+def _rename(node: Any) -> list[QualifiedName | None]:
+    return [table_of(node.relation)] if node.relation is not None else []
+
+
+def _vacuum(node: Any) -> list[QualifiedName | None]:
+    if not has_option(node.options, "full"):
+        return []
+    return [table_of(r.relation) for r in node.rels or ()] or [None]
+
+
+def _relation(node: Any) -> list[QualifiedName | None]:  # CLUSTER, CREATE TRIGGER
+    return [table_of(node.relation)]
+
+
+def _refresh(node: Any) -> list[QualifiedName | None]:
+    return [] if node.concurrent else [table_of(node.relation)]
+
+
+def _reindex(node: Any) -> list[QualifiedName | None]:
+    if has_option(node.params, "concurrently"):
+        return []
+    return [table_of(node.relation)] if node.relation is not None else [None]
+
+
+#: Statement type -> the tables such a statement locks against writes.
+_LOCKED_BY: dict[type, Callable[[Any], list[QualifiedName | None]]] = {
+    ast.AlterTableStmt: _alter_table,
+    ast.IndexStmt: _index,
+    ast.DropStmt: _drop,
+    ast.TruncateStmt: _relations,
+    ast.LockStmt: _lock,
+    ast.RenameStmt: _rename,
+    ast.VacuumStmt: _vacuum,
+    ast.ClusterStmt: _relation,
+    ast.RefreshMatViewStmt: _refresh,
+    ast.ReindexStmt: _reindex,
+    ast.CreateTrigStmt: _relation,
+}

@@ -13,6 +13,7 @@ later index builds, constraints and drops on it are instant and lose nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,74 +131,94 @@ class SetState:
 
     def observe(self, node: Any) -> None:
         """Record what one statement did (called after the rules have looked at it)."""
-        m = self.migration
-        if isinstance(node, ast.TransactionStmt):
-            if node.kind in _BEGIN:
-                m.in_transaction = True
-            elif node.kind in _END:
-                m.in_transaction = False
-                m.new_enum_labels.clear()
-                m.not_valid_here.clear()
-        elif isinstance(node, ast.VariableSetStmt):
-            if node.name == "lock_timeout":
-                m.lock_timeout_set = node.kind != enums.VariableSetKind.VAR_RESET and not _is_zero(node.args)
-        elif isinstance(node, ast.SelectStmt):
-            if "lock_timeout" in string_constants(node):
-                m.lock_timeout_set = True  # select set_config('lock_timeout', '5s', ...)
-        elif isinstance(node, ast.CreateStmt):
-            self._observe_create(node)
-        elif isinstance(node, ast.CreateTableAsStmt):
-            table = table_of(node.into.rel) if node.into is not None else None
-            if table is not None:
-                self.new_tables.add(table.key)
-        elif isinstance(node, ast.IndexStmt):
-            if node.idxname:
-                self.new_indexes.add(node.idxname)
-        elif isinstance(node, ast.AlterTableStmt):
-            self._observe_alter(node)
-        elif isinstance(node, ast.CreateEnumStmt) and node.typeName:
-            m.created_enums[str(node.typeName[-1].sval)] = tuple(str(v.sval) for v in node.vals or ())
-        elif isinstance(node, ast.AlterEnumStmt):
-            if node.newVal and not node.oldVal:
-                m.new_enum_labels[node.newVal] = ".".join(str(n.sval) for n in node.typeName or ())
-        elif isinstance(node, ast.RenameStmt):
-            old = table_of(node.relation)
-            if node.renameType == enums.ObjectType.OBJECT_TABLE and old is not None and node.newname:
-                if old.key in self.new_tables:
-                    self.new_tables.add(QualifiedName(old.schema, node.newname).key)
-        elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_TABLE:
-            for names in node.objects or ():
-                self.new_tables.discard(table_from_names(names).key)
-                m.known_empty.pop(table_from_names(names).key, None)
-        self._observe_rows(node)
-        if isinstance(node, (ast.UpdateStmt, ast.DeleteStmt, ast.InsertStmt, ast.MergeStmt)):
-            written = table_of(node.relation)
-            if written is not None:
-                self.rows_changed.setdefault(written.key, set()).update(string_constants(node))
+        observer = _OBSERVERS.get(type(node))  # one lookup, not a chain of isinstance per statement
+        if observer is not None:
+            observer(self, node)
 
-    def _observe_rows(self, node: Any) -> None:
-        """Track which tables are known empty: emptied, or proven empty, or filled again."""
+    def _observe_transaction(self, node: Any) -> None:
+        m = self.migration
+        if node.kind in _BEGIN:
+            m.in_transaction = True
+        elif node.kind in _END:
+            m.in_transaction = False
+            m.new_enum_labels.clear()
+            m.not_valid_here.clear()
+
+    def _observe_set(self, node: Any) -> None:
+        if node.name == "lock_timeout":
+            self.migration.lock_timeout_set = node.kind != enums.VariableSetKind.VAR_RESET and not _is_zero(node.args)
+
+    def _observe_select(self, node: Any) -> None:
+        if "lock_timeout" in string_constants(node):
+            self.migration.lock_timeout_set = True  # select set_config('lock_timeout', '5s', ...)
+
+    def _observe_create_as(self, node: Any) -> None:
+        table = table_of(node.into.rel) if node.into is not None else None
+        if table is not None:
+            self.new_tables.add(table.key)
+
+    def _observe_index(self, node: Any) -> None:
+        if node.idxname:
+            self.new_indexes.add(node.idxname)
+
+    def _observe_create_enum(self, node: Any) -> None:
+        if node.typeName:
+            self.migration.created_enums[str(node.typeName[-1].sval)] = tuple(str(v.sval) for v in node.vals or ())
+
+    def _observe_alter_enum(self, node: Any) -> None:
+        if node.newVal and not node.oldVal:
+            self.migration.new_enum_labels[node.newVal] = ".".join(str(n.sval) for n in node.typeName or ())
+
+    def _observe_rename(self, node: Any) -> None:
+        if node.renameType != enums.ObjectType.OBJECT_TABLE:
+            return
+        old = table_of(node.relation)
+        if old is None or not node.newname:
+            return
+        if old.key in self.new_tables:
+            self.new_tables.add(QualifiedName(old.schema, node.newname).key)
         known = self.migration.known_empty
-        if isinstance(node, ast.TruncateStmt):
-            for relation in node.relations or ():
-                self._known_empty(table_of(relation), "a TRUNCATE earlier in this migration empties it")
-        elif isinstance(node, ast.DeleteStmt) and node.whereClause is None and not node.usingClause:
+        if old.key in known:
+            known[QualifiedName(old.schema, node.newname).key] = known.pop(old.key)
+
+    def _observe_drop(self, node: Any) -> None:
+        if node.removeType != enums.ObjectType.OBJECT_TABLE:
+            return
+        for names in node.objects or ():
+            self.new_tables.discard(table_from_names(names).key)
+            self.migration.known_empty.pop(table_from_names(names).key, None)
+
+    # Which tables are known empty: emptied, or proven empty, or filled again; and what was written.
+
+    def _observe_truncate(self, node: Any) -> None:
+        for relation in node.relations or ():
+            self._known_empty(table_of(relation), "a TRUNCATE earlier in this migration empties it")
+
+    def _observe_delete(self, node: Any) -> None:
+        if node.whereClause is None and not node.usingClause:
             self._known_empty(table_of(node.relation), "a DELETE without WHERE earlier in this migration empties it")
-        elif isinstance(node, ast.AlterTableStmt):
-            table = table_of(node.relation)
-            reason = _required_column_reason(node, table)
-            if table is not None and reason is not None and table.key not in self.new_tables:
-                known.setdefault(table.key, reason)
-        elif isinstance(node, (ast.InsertStmt, ast.MergeStmt)) or (isinstance(node, ast.CopyStmt) and node.is_from):
-            table = table_of(node.relation)
-            if table is not None:
-                known.pop(table.key, None)
-        elif isinstance(node, (ast.DoStmt, ast.CallStmt)):
-            known.clear()  # code pgwarden does not follow may insert anywhere
-        elif isinstance(node, ast.RenameStmt) and node.renameType == enums.ObjectType.OBJECT_TABLE:
-            old = table_of(node.relation)
-            if old is not None and node.newname and old.key in known:
-                known[QualifiedName(old.schema, node.newname).key] = known.pop(old.key)
+        self._observe_written(node)
+
+    def _observe_insert(self, node: Any) -> None:  # INSERT and MERGE
+        self._observe_filled(node)
+        self._observe_written(node)
+
+    def _observe_copy(self, node: Any) -> None:
+        if node.is_from:
+            self._observe_filled(node)
+
+    def _observe_code(self, node: Any) -> None:  # DO and CALL
+        self.migration.known_empty.clear()  # code pgwarden does not follow may insert anywhere
+
+    def _observe_filled(self, node: Any) -> None:
+        table = table_of(node.relation)
+        if table is not None:
+            self.migration.known_empty.pop(table.key, None)
+
+    def _observe_written(self, node: Any) -> None:  # UPDATE, DELETE, INSERT, MERGE
+        written = table_of(node.relation)
+        if written is not None:
+            self.rows_changed.setdefault(written.key, set()).update(string_constants(node))
 
     def _observe_create(self, node: Any) -> None:
         table = table_of(node.relation)
@@ -233,6 +254,9 @@ class SetState:
                     self._prove(table, expr)
             elif subtype == enums.AlterTableType.AT_SetNotNull and cmd.name:
                 self.proven_not_null.add((table.key, cmd.name))
+        reason = _required_column_reason(node, table)
+        if reason is not None and table.key not in self.new_tables:
+            self.migration.known_empty.setdefault(table.key, reason)
 
     def _observe_constraint(self, table: QualifiedName, constraint: Any) -> None:
         if constraint.conname and constraint.skip_validation:
@@ -280,3 +304,26 @@ def _is_zero(args: Any) -> bool:
         if isinstance(value, ast.String):
             return str(value.sval).strip() in ("0", "0s", "0ms")
     return False
+
+
+_OBSERVERS: dict[type, Callable[[SetState, Any], None]] = {
+    ast.TransactionStmt: SetState._observe_transaction,
+    ast.VariableSetStmt: SetState._observe_set,
+    ast.SelectStmt: SetState._observe_select,
+    ast.CreateStmt: SetState._observe_create,
+    ast.CreateTableAsStmt: SetState._observe_create_as,
+    ast.IndexStmt: SetState._observe_index,
+    ast.AlterTableStmt: SetState._observe_alter,
+    ast.CreateEnumStmt: SetState._observe_create_enum,
+    ast.AlterEnumStmt: SetState._observe_alter_enum,
+    ast.RenameStmt: SetState._observe_rename,
+    ast.DropStmt: SetState._observe_drop,
+    ast.TruncateStmt: SetState._observe_truncate,
+    ast.DeleteStmt: SetState._observe_delete,
+    ast.InsertStmt: SetState._observe_insert,
+    ast.MergeStmt: SetState._observe_insert,
+    ast.UpdateStmt: SetState._observe_written,
+    ast.CopyStmt: SetState._observe_copy,
+    ast.DoStmt: SetState._observe_code,
+    ast.CallStmt: SetState._observe_code,
+}
