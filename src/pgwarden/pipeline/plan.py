@@ -238,36 +238,36 @@ def from_tool(
 def explicit_migrations(settings: Settings, paths: Sequence[str]) -> list[Migration]:
     """Explicit PATHs as pending migrations, in the order given. A missing path is a usage error."""
     result: list[Migration] = []
+    cwd = os.getcwd()
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise ConfigError(f"{raw}: no such file or folder (given as a PATH to plan)")
         if path.is_dir() and (path / "migration.sql").is_file():
-            result.append(_file_migration(settings, path / "migration.sql", name=path.name))
+            result.append(_file_migration(path / "migration.sql", cwd, name=path.name))
         elif path.is_dir() and is_prisma_folder(path):
             # Prisma's own order (folder name): two folders may share a timestamp.
-            result.extend(_file_migration(settings, file, name=name) for name, file in migration_files(path))
+            result.extend(_file_migration(file, cwd, name=name) for name, file in migration_files(path))
         elif path.is_dir():
             files = discover(path)
             if not files:
                 raise ConfigError(f"{raw}: expected .sql migrations in this folder, found none")
-            result.extend(_file_migration(settings, f.path, name=f.name) for f in files)
+            result.extend(_file_migration(f.path, cwd, name=f.name) for f in files)
         else:
             name = path.parent.name if path.name == "migration.sql" else path.stem
-            result.append(_file_migration(settings, path, name=name))
+            result.append(_file_migration(path, cwd, name=name))
     return result
 
 
-def _file_migration(settings: Settings, path: Path, *, name: str) -> Migration:
+def _file_migration(path: Path, cwd: str, *, name: str) -> Migration:
     sql = read_migration_text(path)  # NUL bytes, bad UTF-8, odd names: exit 2 with the byte offset
     # The file's checksum without reading it again: strict UTF-8 decodes and encodes back to the same bytes.
     checksum = hashlib.sha256(sql.encode("utf-8")).hexdigest()
-    return Migration(name=name, path=_display(path), status=MigrationStatus.PENDING, checksum=checksum, sql=sql)
+    return Migration(name=name, path=_display(path, cwd), status=MigrationStatus.PENDING, checksum=checksum, sql=sql)
 
 
-def _display(path: Path) -> str:
-    """Paths as the user gave them relative to the working directory (annotations need that)."""
-    cwd = os.getcwd()
+def _display(path: Path, cwd: str) -> str:
+    """Paths as the user gave them relative to the working directory ``cwd`` (annotations need that)."""
     real = _real_path(path, cwd)
     inside = _real_folder(cwd, cwd)
     inside = inside if inside.endswith(os.sep) else inside + os.sep
@@ -277,9 +277,11 @@ def _display(path: Path) -> str:
 def _real_path(path: Path, cwd: str) -> str:
     """``str(path.resolve())``, with each folder resolved once for all of its files (a thousand
     files' resolve() walked every component of every path: a third of reading them)."""
-    if path.name in ("", ".", "..") or path.is_symlink():
+    name = path.name
+    text = str(path)
+    if name in ("", ".", "..") or os.path.islink(text):
         return str(path.resolve())
-    return os.path.join(_real_folder(cwd, str(path.parent)), path.name)
+    return os.path.join(_real_folder(cwd, os.path.dirname(text) or "."), name)
 
 
 @lru_cache(maxsize=64)

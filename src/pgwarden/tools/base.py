@@ -139,6 +139,11 @@ class RecordsResolutions(Protocol):
         ...
 
 
+def has_sql_suffix(name: str) -> bool:
+    """``Path(name).suffix == ".sql"`` without building a Path (a folder of migrations has thousands)."""
+    return name.endswith(".sql") and len(name) > 4
+
+
 def check_file_name(path: Path) -> None:
     """Refuse (exit 2) a migration whose file name is not UTF-8: it cannot be recorded or shown."""
     try:

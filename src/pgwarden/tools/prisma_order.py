@@ -7,10 +7,12 @@ accepts it, so a PATH that is a Prisma folder is ordered this way, not by a uniq
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from pgwarden.errors import ConfigError
+from pgwarden.tools.base import has_sql_suffix
 
 #: Prisma writes this file next to the migration folders (``prisma migrate dev``).
 LOCK_FILE = "migration_lock.toml"
@@ -21,9 +23,11 @@ def is_prisma_folder(folder: Path) -> bool:
     folders (and no loose .sql file, which is the plain ``sql`` layout)."""
     if (folder / LOCK_FILE).is_file():
         return True
-    entries = list(folder.iterdir())
-    has_folder = any(entry.is_dir() and (entry / "migration.sql").is_file() for entry in entries)
-    return has_folder and not any(entry.is_file() and entry.suffix == ".sql" for entry in entries)
+    with os.scandir(folder) as listing:  # each entry's type without a stat: a plain folder has thousands
+        entries = list(listing)
+    if any(entry.is_file() and has_sql_suffix(entry.name) for entry in entries):
+        return False
+    return any(entry.is_dir() and os.path.isfile(os.path.join(entry.path, "migration.sql")) for entry in entries)
 
 
 def migration_folders(folder: Path, display: Callable[[Path], str] = str) -> list[Path]:

@@ -32,6 +32,7 @@ from pgwarden.tools.base import (
     SessionLimits,
     check_file_name,
     display_path,
+    has_sql_suffix,
     history_sql,
     read_migration_text,
 )
@@ -88,15 +89,16 @@ def discover(folder: Path) -> list[SqlFile]:
     """Migration files of ``folder`` in apply order. Unversioned files are a config error."""
     found: list[SqlFile] = []
     problems: list[str] = []
-    for entry in sorted(folder.iterdir()):
-        if entry.suffix == ".sql" or (entry / "migration.sql").is_file():
-            check_file_name(entry)
-        if entry.is_file() and entry.suffix == ".sql":
-            name, path = entry.stem, entry
-        elif entry.is_dir() and (entry / "migration.sql").is_file():
-            name, path = entry.name, entry / "migration.sql"
+    # scandir knows each entry's type without a stat (and, read to the end, closes itself)
+    for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
+        name = entry.name
+        if has_sql_suffix(name) and entry.is_file():
+            name, path = name[:-4], folder / name
+        elif entry.is_dir() and (folder / name / "migration.sql").is_file():
+            path = folder / name / "migration.sql"
         else:
             continue
+        check_file_name(folder / entry.name)
         version = version_of(name)
         if version is None:
             problems.append(entry.name)
