@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from pgwarden.names import QualifiedName
@@ -132,6 +133,12 @@ class RuleContext:
             return False
         reported.add(key)
         return True
+
+
+@lru_cache(maxsize=1024)
+def is_prisma_file(path: str) -> bool:
+    """A Prisma ``<timestamp>_<name>/migration.sql`` (by its name: asked for every statement of a file)."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1] == "migration.sql"
 
 
 def duration_class(size_bytes: int) -> str:

@@ -10,12 +10,12 @@ rule knows the file: ``<timestamp>_<name>/migration.sql``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from pglast import ast
 
 from pgwarden.records import Category, Severity
-from pgwarden.risk.rule import Hit, RuleContext, Statement
+from pgwarden.risk.rule import Hit, RuleContext, Statement, is_prisma_file
 from pgwarden.risk.sqlast import has_option
 
 ID = "concurrently-in-prisma-migration"
@@ -44,9 +44,13 @@ def _hit(what: str) -> Hit:
                SUGGESTION)
 
 
-def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
-    if stmt.file.replace("\\", "/").rsplit("/", 1)[-1] != "migration.sql":
-        return
+def check(stmt: Statement, ctx: RuleContext) -> Iterable[Hit]:
+    if not is_prisma_file(stmt.file):
+        return ()
+    return _check(stmt, ctx)
+
+
+def _check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     memory = ctx.state.migration.reported
     seen_before = _SEEN in memory
     memory.add(_SEEN)

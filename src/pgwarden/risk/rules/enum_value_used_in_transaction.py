@@ -5,7 +5,7 @@ one transaction, so using the label later in the same file fails unless a COMMIT
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from pgwarden.records import Category, Severity
 from pgwarden.risk.rule import Hit, RuleContext, Statement
@@ -20,10 +20,10 @@ SUGGESTION = (
 )
 
 
-def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
+def check(stmt: Statement, ctx: RuleContext) -> Iterable[Hit]:
     labels = ctx.state.migration.new_enum_labels
-    if not labels:
-        return
-    for label in sorted(string_constants(stmt.node) & labels.keys()):
-        yield Hit(Severity.HIGH, f"Uses enum value '{label}' of {labels[label]} in the transaction that added "
-                  "it: PostgreSQL refuses with \"unsafe use of new value\"", SUGGESTION)
+    if not labels:  # nearly every statement: no generator made for it
+        return ()
+    return [Hit(Severity.HIGH, f"Uses enum value '{label}' of {labels[label]} in the transaction that added "
+                "it: PostgreSQL refuses with \"unsafe use of new value\"", SUGGESTION)
+            for label in sorted(string_constants(stmt.node) & labels.keys())]

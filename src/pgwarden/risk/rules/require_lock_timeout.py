@@ -14,7 +14,7 @@ reported, and so are explicit ``plan PATH...`` files, which anything may run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from pgwarden.records import Category, Severity
 from pgwarden.risk.locks import strong_lock_tables
@@ -29,13 +29,14 @@ SUGGESTION = (
 )
 
 
-def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
-    if ctx.state.migration.lock_timeout_set:
-        return
+def check(stmt: Statement, ctx: RuleContext) -> Iterable[Hit]:
+    migration = ctx.state.migration
+    if migration.lock_timeout_set or ID in migration.reported:  # said once per migration: the rest is moot
+        return ()
     existing = [t for t in strong_lock_tables(stmt.node) if t is None or not ctx.is_new(t)]
     if not existing or not ctx.once_per_migration(ID):
-        return
+        return ()
     table = existing[0]
     what = table.display if table is not None else "a table"
-    yield Hit(Severity.LOW, f"Takes a strong lock on {what} without SET lock_timeout: while it waits for the "
-              "lock, every other query on the table waits behind it", SUGGESTION, table)
+    return (Hit(Severity.LOW, f"Takes a strong lock on {what} without SET lock_timeout: while it waits for the "
+                "lock, every other query on the table waits behind it", SUGGESTION, table),)

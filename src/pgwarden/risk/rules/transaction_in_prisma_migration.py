@@ -11,12 +11,12 @@ transaction ends is reported. Prisma's layout is how the rule knows the file.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from pglast import ast, enums
 
 from pgwarden.records import Category, Severity
-from pgwarden.risk.rule import Hit, RuleContext, Statement
+from pgwarden.risk.rule import Hit, RuleContext, Statement, is_prisma_file
 
 ID = "transaction-in-prisma-migration"
 CATEGORY = Category.TRANSACTION_SAFETY
@@ -32,9 +32,13 @@ _ENDS = {
 }
 
 
-def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
-    if stmt.file.replace("\\", "/").rsplit("/", 1)[-1] != "migration.sql":
-        return
+def check(stmt: Statement, ctx: RuleContext) -> Iterable[Hit]:
+    if not is_prisma_file(stmt.file):
+        return ()
+    return _check(stmt, ctx)
+
+
+def _check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     reported = ctx.state.migration.reported
     node = stmt.node
     if isinstance(node, ast.TransactionStmt):
