@@ -26,6 +26,7 @@ from pgwarden.risk.sqlast import (
     column_is_not_null,
     nodes_of,
     proves_not_null,
+    qualified_name,
     string_constants,
     table_from_names,
     table_of,
@@ -53,7 +54,7 @@ class HeldLock:
 
     @property
     def table(self) -> QualifiedName:
-        return QualifiedName(self.schema, self.name)
+        return qualified_name(self.schema, self.name)  # the one shared name of the table
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,23 @@ class SetState:
 
 
 def _required_column_reason(node: Any, table: QualifiedName | None) -> str | None:
-    """Why ALTER TABLE ``node`` proves ``table`` empty: it adds a NOT NULL column that nothing fills."""
+    """Why ALTER TABLE ``node`` proves ``table`` empty: it adds a NOT NULL column that nothing fills.
+
+    Asked several times per ALTER TABLE (its rules, the lock record, the state): the last answer is kept.
+    """
+    global _last_reason
+    last = _last_reason
+    if last[0] is node and last[1] is table:
+        return last[2]
+    reason = _column_reason(node, table)
+    _last_reason = (node, table, reason)  # one assignment: a reviewing thread never sees another's half
+    return reason
+
+
+_last_reason: tuple[Any, QualifiedName | None, str | None] = (None, None, None)
+
+
+def _column_reason(node: Any, table: QualifiedName | None) -> str | None:
     own = table_of(node.relation)
     if table is None or own is None or own.key != table.key:
         return None

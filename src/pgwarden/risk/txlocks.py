@@ -59,16 +59,20 @@ def record(stmt: Statement, ctx: RuleContext) -> bool:
     """Remember the strong locks ``stmt`` takes on existing tables; forget them at COMMIT/ROLLBACK.
 
     True when the statement locked a table the transaction did not hold yet."""
-    held = ctx.state.migration.held_locks
     node = stmt.node
-    if isinstance(node, ast.TransactionStmt):
+    node_type = type(node)
+    if node_type is ast.TransactionStmt:
         if node.kind in _ENDS:
-            held.clear()
+            ctx.state.migration.held_locks.clear()
         return False
-    if isinstance(node, ast.DropStmt):
+    if node_type is ast.DropStmt:
         return False  # a dropped table is gone: nobody queues on it (drop-table reports the drop itself)
+    tables = strong_lock_tables(node)
+    if not tables:  # most statements
+        return False
+    held = ctx.state.migration.held_locks
     added = False
-    for table in strong_lock_tables(node):
+    for table in tables:
         if table is None or table.key in held or ctx.is_new(table):
             continue
         facts = ctx.size_facts(table, stmt)
