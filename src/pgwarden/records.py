@@ -291,11 +291,12 @@ class PlanReport:
 
     def counts(self) -> dict[str, int]:
         """Findings per severity, highest first, only severities that occur."""
+        severities = [f.severity for f in self.findings]  # list.count: no enum .value per finding and severity
         result: dict[str, int] = {}
-        for name in reversed(SEVERITY_NAMES):
-            n = sum(1 for f in self.findings if f.severity.value == name)
+        for severity in reversed(_SEVERITY_ORDER):
+            n = severities.count(severity)
             if n:
-                result[name] = n
+                result[severity.value] = n
         return result
 
     def blocking_findings(self) -> list[Finding]:
