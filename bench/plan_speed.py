@@ -1,12 +1,15 @@
 """Benchmark: CPU time of pgwarden's plan next to squawk's on the same files.
 
-    python bench/plan_speed.py [--files 1000] [--per-file 100] [--live-files 200] [--database-url URL] [--no-live]
+    python bench/plan_speed.py [--files 1000] [--per-file 100] [--rounds 5] [--instructions]
+                               [--live-files 200] [--database-url URL] [--no-live]
 
 Generates realistic migration files (a deterministic mix of safe and risky statements) plus the
 588 migrations of the corpus test (tests/corpus/generate.py, as .sql files), then measures CPU
 time (user + system of the child processes, ``resource.getrusage``), side by side with squawk:
 
-1. one process over the whole set: ``pgwarden plan FOLDER`` vs ``squawk FILES...``;
+1. one process over the whole set: ``pgwarden plan FOLDER`` vs ``squawk FILES...``, ``--rounds``
+   times each, in turns, the median kept (and, with ``--instructions``, both counted under valgrind's
+   callgrind: instructions do not move with the machine's load, seconds do);
 2. one fresh process per file (what a PR check that plans a few files pays: start-up dominates);
 3. ``pgwarden plan one.sql`` alone, the start-up cost (goal: < 0.25 s of CPU);
 4. the review in this process (no start-up), and with live context on ``--live-files`` against a
@@ -15,12 +18,13 @@ time (user + system of the child processes, ``resource.getrusage``), side by sid
 Goals (issue 15): <= 2x squawk's CPU in one process over a large set, < 0.25 s for one file.
 squawk: ``pip install squawk-cli`` (found on PATH or next to this Python). On a shared machine the
 seconds move from run to run; the ratios, measured in the same run, move much less: take the median
-of a few runs. Start-up is measured as users pay it, with bytecode caches: this script compiles
-pgwarden's sources and the virtualenv's packages first (``compileall``; an editable install has no
-.pyc until a run writes one) and runs every child with ``PYTHONDONTWRITEBYTECODE`` removed from its
-environment (where it is set, each fresh process would compile every pgwarden module again). Where
-the time goes: ``python -m cProfile -s tottime -m pgwarden plan FOLDER --format
-json > /dev/null`` (or ``py-spy record``, whose sampling does not slow the small functions down).
+of a few runs (each one-process figure already is a median). Start-up is measured as users pay it,
+with bytecode caches: this script compiles pgwarden's sources and the virtualenv's packages first
+(``compileall``; an editable install has no .pyc until a run writes one) and runs every child with
+``PYTHONDONTWRITEBYTECODE`` removed from its environment (where it is set, each fresh process would
+compile every pgwarden module again). Where the time goes: ``python -m cProfile -s tottime -m
+pgwarden plan FOLDER --format json > /dev/null`` (or ``py-spy record``, whose sampling does not slow
+the small functions down).
 
 It also checks that pglast's trees are the same with and without its per-attribute check
 (``pgwarden.risk.trusted``, which the review relies on for speed), down to every field's type.
@@ -34,6 +38,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -173,21 +178,51 @@ def pgwarden_plan(*paths: Path) -> list[str]:
     return [sys.executable, "-m", "pgwarden", "plan", "--format", "json", "--fail-on", "never", *map(str, paths)]
 
 
-def compare(label: str, paths: list[Path], folder: Path, squawk: str | None, per_file: int) -> float | None:
-    """Print pgwarden's and squawk's CPU over ``paths``: one process, then one process per file.
+def instructions_of(command: list[str], cwd: Path) -> int | None:
+    """Instructions the command executes under valgrind (callgrind), which the machine's load does not move."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    proc = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *command], cwd=cwd,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False, env=CHILD_ENV)
+    counts = [line.rsplit(":", 1)[1].strip().replace(",", "")
+              for line in proc.stderr.splitlines() if "Collected" in line]
+    return int(counts[-1]) if counts and counts[-1].isdigit() else None
+
+
+def compare(label: str, paths: list[Path], folder: Path, squawk: str | None, per_file: int, rounds: int,
+            instructions: bool) -> float | None:
+    """Print pgwarden's and squawk's CPU over ``paths``: one process (the median of ``rounds``, taken in
+    turns so a slow spell of the machine meets both), then one process per file.
 
     Returns squawk's CPU in one process (None without squawk)."""
-    ours = cpu_of([pgwarden_plan(folder)], folder)
-    theirs = cpu_of([[squawk, "--reporter", "json", *map(str, paths)]], folder) if squawk else None
+    ours_runs: list[float] = []
+    theirs_runs: list[float] = []
+    for _ in range(rounds):
+        ours_runs.append(cpu_of([pgwarden_plan(folder)], folder))
+        if squawk:
+            theirs_runs.append(cpu_of([[squawk, "--reporter", "json", *map(str, paths)]], folder))
+    ours = statistics.median(ours_runs)
+    theirs = statistics.median(theirs_runs) if theirs_runs else None
     sample = paths[:per_file]
     ours_each = cpu_of([pgwarden_plan(p) for p in sample], folder)
     theirs_each = cpu_of([[squawk, "--reporter", "json", str(p)] for p in sample], folder) if squawk else None
     print(f"{label}: {len(paths)} files")
+    ratios = sorted(o / t for o, t in zip(ours_runs, theirs_runs, strict=True) if t)
     print(f"  one process      pgwarden {ours:6.2f} s CPU" + (
-        f"   squawk {theirs:6.2f} s   ratio {ours / theirs:4.2f}x" if theirs else "   squawk: not installed"))
+        f"   squawk {theirs:6.2f} s   ratio {ours / theirs:4.2f}x (median of {rounds}; round ratios "
+        f"{ratios[0]:.2f}-{ratios[-1]:.2f}x)" if theirs and ratios else "   squawk: not installed"))
     print(f"  process per file pgwarden {ours_each:6.2f} s CPU" + (
         f"   squawk {theirs_each:6.2f} s   ratio {ours_each / theirs_each:4.2f}x" if theirs_each else "")
         + f"   ({len(sample)} files, {ours_each / len(sample):.3f} s per pgwarden run)")
+    if instructions:
+        ours_ir = instructions_of(pgwarden_plan(folder), folder)
+        theirs_ir = instructions_of([squawk, "--reporter", "json", *map(str, paths)], folder) if squawk else None
+        if ours_ir is None:
+            print("  instructions: valgrind not installed (apt-get install valgrind)")
+        else:
+            print(f"  instructions     pgwarden {ours_ir / 1e6:6.0f}M" + (
+                f"   squawk {theirs_ir / 1e6:6.0f}M   ratio {ours_ir / theirs_ir:4.2f}x" if theirs_ir else ""))
     return theirs
 
 
@@ -198,6 +233,10 @@ def main() -> int:
     parser.add_argument("--live-files", type=int, default=200)
     parser.add_argument("--database-url")
     parser.add_argument("--no-live", action="store_true", help="skip the live review (no PostgreSQL)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="one-process runs of each tool, taken in turns, the median kept (default: 5)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count the one-process runs' instructions under valgrind (stable under load)")
     args = parser.parse_args()
     squawk = executable("squawk")
     compile_bytecode()
@@ -217,8 +256,9 @@ def main() -> int:
         squawk_one = cpu_of([[squawk, "--reporter", "json", str(one)]] * runs, root) / runs if squawk else None
         print(f"pgwarden plan one.sql: {startup:.3f} s CPU per fresh process (mean of {runs}; goal < 0.25 s)"
               + (f"   squawk: {squawk_one:.3f} s" if squawk_one is not None else ""))
-        squawk_set = compare("generated set", paths, root / "migrations", squawk, args.per_file)
-        compare("corpus set", corpus, root / "corpus", squawk, args.per_file)
+        squawk_set = compare("generated set", paths, root / "migrations", squawk, args.per_file, args.rounds,
+                             args.instructions)
+        compare("corpus set", corpus, root / "corpus", squawk, args.per_file, args.rounds, args.instructions)
 
         time_review(paths[:5])  # warm-up: first-use costs of pglast and the rule modules
         static_s, static_n = time_review(paths)
