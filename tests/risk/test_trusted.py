@@ -73,3 +73,30 @@ def test_the_check_is_back_after_the_block() -> None:
     node = ast.ColumnRef()
     with pytest.raises(ValueError):
         node.fields = 42  # the checked setter refuses a non-sequence
+
+
+def test_walk_reads_only_the_slots_that_can_hold_nodes_and_still_finds_every_node() -> None:
+    """sqlast.walk skips the slots pglast declares as names, flags and locations: over the corpus it
+    meets exactly the nodes a walk of every slot meets, in the same order."""
+    from pglast import ast
+
+    from pgwarden.risk.sqlast import child_slots, walk
+    from tests.corpus.generate import cases
+
+    def every_slot(node: object) -> list[object]:
+        found, stack = [], [node]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, (list, tuple)):
+                stack.extend(current)
+            elif isinstance(current, ast.Node):
+                found.append(current)
+                stack.extend(v for v in (getattr(current, a, None) for a in current.__slots__)
+                             if isinstance(v, (ast.Node, list, tuple)))
+        return found
+
+    trees = [raw.stmt for case in cases() if case.migration.sql for raw in parser.parse_sql(case.migration.sql)]
+    assert len(trees) > 1000
+    for tree in trees:
+        assert list(walk(tree)) == every_slot(tree)
+    assert len(child_slots(ast.RangeVar)) < len(ast.RangeVar.__slots__)  # it does skip slots

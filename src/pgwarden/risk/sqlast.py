@@ -83,10 +83,30 @@ def walk(node: Any) -> Iterator[Any]:
         if not isinstance(current, ast.Node):
             continue
         yield current
-        for attr in current.__slots__:  # type: ignore[attr-defined]
+        for attr in child_slots(type(current)):
             value = getattr(current, attr, None)
             if isinstance(value, (ast.Node, list, tuple)):
                 stack.append(value)
+
+
+def child_slots(node_type: type) -> tuple[str, ...]:
+    """The attributes of a node class that can hold nodes: pglast declares each slot's type, and a
+    walk need not read the names, flags and locations (two thirds of the slots)."""
+    names = _CHILD_SLOTS.get(node_type)
+    if names is None:
+        slots = getattr(node_type, "__slots__", ())
+        names = _CHILD_SLOTS[node_type] = tuple(slots) if not isinstance(slots, dict) else tuple(
+            name for name, info in slots.items() if _may_hold_nodes(getattr(info, "py_type", None)))
+    return names
+
+
+_CHILD_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _may_hold_nodes(py_type: Any) -> bool:
+    types = py_type if isinstance(py_type, tuple) else (py_type,)
+    # Unknown (no declared type) counts as "may": the walk then reads it, as it did every slot.
+    return not all(isinstance(t, type) for t in types) or any(issubclass(t, (ast.Node, list, tuple)) for t in types)
 
 
 def nodes_of(node: Any, kind: type) -> Iterator[Any]:
