@@ -35,7 +35,22 @@ class ColumnTypeChange:
         return classify(self.old, self.new) if self.old is not None else None
 
 
-def type_changes(node: ast.AlterTableStmt, ctx: RuleContext) -> Iterator[ColumnTypeChange]:
+def type_changes(node: ast.AlterTableStmt, ctx: RuleContext) -> list[ColumnTypeChange]:
+    """The ALTER COLUMN ... TYPE changes of ``node``. Asked by two or three rules for the same
+    statement in a row (nothing they ask changes in between): the last answer is kept."""
+    global _last
+    last = _last
+    if last[0] is node and last[1] is ctx:
+        return last[2]
+    changes = list(_type_changes(node, ctx))
+    _last = (node, ctx, changes)  # one assignment: a reviewing thread never sees another's half
+    return changes
+
+
+_last: tuple[object, object, list[ColumnTypeChange]] = (None, None, [])
+
+
+def _type_changes(node: ast.AlterTableStmt, ctx: RuleContext) -> Iterator[ColumnTypeChange]:
     table = table_of(node.relation)
     if table is None or ctx.is_new(table):
         return
