@@ -12,7 +12,7 @@ This module also keeps :mod:`pgwarden.risk.txlocks` up to date: it sees every st
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from pgwarden.records import Category, Finding, Migration, Severity
 from pgwarden.risk.parse import display_statement
@@ -32,12 +32,10 @@ SUGGESTION = (
 MANY_TABLES = 4
 
 
-def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
-    if record(stmt, ctx):
-        locks = held_locks(ctx)
-        if len(locks) >= MANY_TABLES:
-            _remember(ctx, stmt, locks)
-    return iter(())
+def check(stmt: Statement, ctx: RuleContext) -> Iterable[Hit]:
+    if record(stmt, ctx) and len(ctx.state.migration.held_locks) >= MANY_TABLES:
+        _remember(ctx, stmt, held_locks(ctx))  # sorted only when it counts
+    return ()
 
 
 def _remember(ctx: RuleContext, stmt: Statement, locks: list[HeldLock]) -> None:
