@@ -36,6 +36,8 @@ from pgwarden.risk.sqlast import table_of
 ID = "{rule_id}"
 CATEGORY = Category.{category}
 NODES = ({node},)
+# A rule of ALTER TABLE also names the subcommands it reads, and is run only on those:
+# SUBCOMMANDS = frozenset({{enums.AlterTableType.AT_AddColumn}})
 SUGGESTION = "{summary}"
 
 
