@@ -132,7 +132,7 @@ def test_running_rules_only_on_the_alter_subcommands_they_name_changes_no_findin
     sets.append([case.migration for case in cases()])
     dispatched = [review(migrations, merge=False) for migrations in sets]
     monkeypatch.setattr(engine, "_looks_at", lambda rule, subcommands: True)
-    monkeypatch.setattr(engine, "_RULES_FOR", {})
+    monkeypatch.setattr(engine, "_ALTER_RULES", {})
     assert [review(migrations, merge=False) for migrations in sets] == dispatched
     assert sum(map(len, dispatched)) > 1000  # the examples do reach the rules
 

@@ -59,8 +59,10 @@ def _dispatch_table(
 
 
 _BY_TYPE, _ANY_NODE = _dispatch_table(RULES)
-#: (node type, ALTER TABLE subcommands or None) -> the rules a statement of that kind meets, built on first use.
-_RULES_FOR: dict[tuple[type, frozenset[Any] | None], list[StatementRule]] = {}
+#: Node type -> the rules a statement of that type meets; ALTER TABLE by its subcommands (the one
+#: subcommand, or the frozenset of several) in _ALTER_RULES. Built on first use.
+_RULES_FOR: dict[type, list[StatementRule]] = {}
+_ALTER_RULES: dict[Any, list[StatementRule]] = {}
 
 
 def _rules_for(node: Any) -> list[StatementRule]:
@@ -70,19 +72,25 @@ def _rules_for(node: Any) -> list[StatementRule]:
     statements are ALTER TABLE, and a dozen rules each look at one kind of subcommand).
     """
     node_type = type(node)
-    subcommands = frozenset(cmd.subtype for cmd in node.cmds or ()) if node_type is ast.AlterTableStmt else None
-    key = (node_type, subcommands)
-    rules = _RULES_FOR.get(key)
+    if node_type is not ast.AlterTableStmt:
+        rules = _RULES_FOR.get(node_type)
+        if rules is None:
+            rules = _RULES_FOR[node_type] = _BY_TYPE.get(node_type, []) + _ANY_NODE
+        return rules
+    cmds: tuple[Any, ...] = node.cmds or ()
+    key = cmds[0].subtype if len(cmds) == 1 else frozenset(cmd.subtype for cmd in cmds)
+    rules = _ALTER_RULES.get(key)
     if rules is None:
-        rules = _RULES_FOR[key] = [
+        subcommands = frozenset((key,)) if len(cmds) == 1 else key
+        rules = _ALTER_RULES[key] = [
             rule for rule in _BY_TYPE.get(node_type, []) if _looks_at(rule, subcommands)
         ] + _ANY_NODE
     return rules
 
 
-def _looks_at(rule: StatementRule, subcommands: frozenset[Any] | None) -> bool:
+def _looks_at(rule: StatementRule, subcommands: frozenset[Any]) -> bool:
     wanted: frozenset[Any] | None = getattr(rule, "SUBCOMMANDS", None)
-    return wanted is None or subcommands is None or not wanted.isdisjoint(subcommands)
+    return wanted is None or not wanted.isdisjoint(subcommands)
 
 
 @dataclass
