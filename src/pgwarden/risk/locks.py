@@ -57,9 +57,10 @@ def _alter_table(node: Any) -> list[QualifiedName | None]:
     # ALTER INDEX / ALTER SEQUENCE / ALTER VIEW are catalog-only in practice.
     if node.objtype not in (enums.ObjectType.OBJECT_TABLE, enums.ObjectType.OBJECT_MATVIEW):
         return []
-    if all(getattr(cmd, "subtype", None) in _WEAK_ALTERS for cmd in node.cmds or ()):
-        return []
-    return [table_of(node.relation)]
+    for cmd in node.cmds or ():  # a loop, not all(...): asked for every ALTER TABLE of a large set
+        if getattr(cmd, "subtype", None) not in _WEAK_ALTERS:
+            return [table_of(node.relation)]
+    return []
 
 
 def _index(node: Any) -> list[QualifiedName | None]:

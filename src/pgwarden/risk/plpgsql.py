@@ -30,7 +30,10 @@ _DOLLAR = "$pgwarden_do_body$"
 
 def expand_do_blocks(statements: Sequence[ParsedStatement]) -> Sequence[ParsedStatement]:
     """``statements`` in order, each DO block followed by the literal SQL of its body."""
-    if not any(isinstance(parsed.node, ast.DoStmt) for parsed in statements):
+    for parsed in statements:
+        if type(parsed.node) is ast.DoStmt:
+            break
+    else:
         return statements  # nearly every file: no copy
     result: list[ParsedStatement] = []
     for parsed in statements:
