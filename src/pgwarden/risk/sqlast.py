@@ -154,27 +154,35 @@ def column_constraints(column: Any) -> list[ast.Constraint]:
 
 
 def column_default(column: Any) -> Any:
-    for constraint in column_constraints(column):
-        if constraint.contype == enums.ConstrType.CONSTR_DEFAULT:
+    for constraint in column.constraints or ():
+        if isinstance(constraint, ast.Constraint) and constraint.contype == enums.ConstrType.CONSTR_DEFAULT:
             return constraint.raw_expr
     return column.raw_default
 
 
+# Loops over the constraints, not any(...) over a list of them: asked for every column a large set adds.
+_NOT_NULL = frozenset({enums.ConstrType.CONSTR_NOTNULL, enums.ConstrType.CONSTR_PRIMARY})
+_FILLS_ITSELF = frozenset({enums.ConstrType.CONSTR_IDENTITY, enums.ConstrType.CONSTR_GENERATED})
+
+
 def column_is_not_null(column: Any) -> bool:
-    return bool(column.is_not_null) or any(
-        c.contype in (enums.ConstrType.CONSTR_NOTNULL, enums.ConstrType.CONSTR_PRIMARY)
-        for c in column_constraints(column)
-    )
+    if column.is_not_null:
+        return True
+    return _has_constraint(column, _NOT_NULL)
 
 
 def column_fills_itself(column: Any) -> bool:
     """Identity, generated and serial columns get a value for every row without a DEFAULT."""
     if type_name(column.typeName)[0] in SERIAL_TYPES:
         return True
-    return any(
-        c.contype in (enums.ConstrType.CONSTR_IDENTITY, enums.ConstrType.CONSTR_GENERATED)
-        for c in column_constraints(column)
-    )
+    return _has_constraint(column, _FILLS_ITSELF)
+
+
+def _has_constraint(column: Any, kinds: frozenset[enums.ConstrType]) -> bool:
+    for constraint in column.constraints or ():
+        if isinstance(constraint, ast.Constraint) and constraint.contype in kinds:
+            return True
+    return False
 
 
 def has_option(options: Any, name: str) -> bool:
