@@ -31,11 +31,11 @@ def check(stmt: Statement, ctx: RuleContext) -> Iterator[Hit]:
     for cmd in stmt.node.cmds or ():
         constraint = cmd.def_
         if cmd.subtype == enums.AlterTableType.AT_AddColumn and isinstance(constraint, ast.ColumnDef):
-            kinds = [c.contype for c in constraint.constraints or () if isinstance(c, ast.Constraint)]
-            found = [k for k in kinds if k in _KINDS]
-            if found:
+            kind = next((c.contype for c in constraint.constraints or ()
+                         if isinstance(c, ast.Constraint) and c.contype in _KINDS), None)
+            if kind is not None:
                 yield size_hit(Severity.HIGH, ctx.size_facts(table, stmt), table,
-                               f"Adds column {constraint.colname} as {_KINDS[found[0]]}: its index is built "
+                               f"Adds column {constraint.colname} as {_KINDS[kind]}: its index is built "
                                f"on {table.display} under an ACCESS EXCLUSIVE lock", SUGGESTION,
                                work="reads and writes are blocked")
             continue
