@@ -36,7 +36,7 @@ class ColumnTypeChange:
 
 
 def type_changes(node: ast.AlterTableStmt, ctx: RuleContext) -> list[ColumnTypeChange]:
-    """The ALTER COLUMN ... TYPE changes of ``node``. Asked by two or three rules for the same
+    """The ALTER COLUMN ... TYPE changes of ``node``. Asked by two rules (change- and narrow-column-type) for the same
     statement in a row (nothing they ask changes in between): the last answer is kept."""
     global _last
     last = _last
