@@ -48,6 +48,17 @@ def test_top_level_help_lists_commands(cli: Cli) -> None:
         assert name in result.stdout
 
 
+@pytest.mark.parametrize("before", ["--help", "-h", "--he"])
+def test_top_level_help_before_a_command_still_lists_every_command(cli: Cli, before: str) -> None:
+    """A command line starting with the command builds only that command's parser; one starting with
+    the top-level --help (or an abbreviation) must still show the whole list."""
+    result = cli(before, "plan")
+    assert result.code == 0
+    listed = result.stdout.split("positional arguments:")[1]
+    for entry in COMMANDS:
+        assert f"    {entry.name} " in listed
+
+
 def test_no_command_prints_help_and_exits_2(cli: Cli) -> None:
     result = cli()
     assert result.code == 2

@@ -163,9 +163,11 @@ def _indent(text: str, prefix: str = "  ") -> str:
     return "".join(prefix + line if line.strip() else line for line in text.splitlines(True))
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, *, list_others: bool = True) -> argparse.ArgumentParser:
     """The parser; with ``only``, the other commands are listed but their modules are not imported nor
-    their options built (what their options and runs need is not what a ``pgwarden plan`` run should pay for)."""
+    their options built (what their options and runs need is not what a ``pgwarden plan`` run should pay for).
+    ``list_others=False`` leaves them out altogether: for a command line that starts with ``only``, whose
+    parse never looks at them (each listed command is an argparse parser, 4% of a one-file plan's CPU)."""
     parser = _Parser(
         prog="pgwarden",
         description="Safe production PostgreSQL migrations: plan -> backup -> deploy -> verify -> restore.",
@@ -175,6 +177,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for entry in COMMANDS:
         if only is not None and entry.name != only:
+            if not list_others:
+                continue
             # Only listed: its description and example show in its own --help, built with only=its name.
             subparsers.add_parser(entry.name, help=entry.help).set_defaults(_command=entry)
             continue
@@ -234,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.addFilter(RedactingFilter())
     arguments = list(sys.argv[1:] if argv is None else argv)
     step, as_json = requested(arguments)
-    parser = build_parser(only=step)
+    # The top-level parser's only options are --help and --version: after the command name everything
+    # is that command's, so the other commands are not even listed then.
+    parser = build_parser(only=step, list_others=step is None or arguments[0] != step)
     try:
         args = parser.parse_args(arguments)
         found: Command | CommandEntry | None = getattr(args, "_command", None)
