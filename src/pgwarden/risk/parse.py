@@ -13,7 +13,7 @@ re-checking, in Python, every attribute its own C parser has just built.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pglast import parser
@@ -33,14 +33,15 @@ class Directive:
     line: int
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedStatement:
     text: str
     line: int
     node: Any = None
     #: The parser's message when this statement does not parse.
     error: str | None = None
-    directives: list[Directive] = field(default_factory=list)
+    #: A tuple, not a list: nearly every statement has none, and a shared empty tuple costs nothing.
+    directives: tuple[Directive, ...] = ()
 
 
 class _Lines:
@@ -60,7 +61,8 @@ class _Lines:
         return self._lines
 
     def line_of(self, offset: int) -> int:
-        offset = max(0, min(offset, len(self.sql)))
+        if offset < 0:
+            offset = 0
         if offset < self._offset:
             self._offset, self._line = 0, 1
         self._line += self.sql.count("\n", self._offset, offset)
@@ -90,10 +92,12 @@ def parse_sql(sql: str) -> list[ParsedStatement]:
 
 def _statements(sql: str, base: int, lines: _Lines) -> list[ParsedStatement]:
     result = []
+    line_of = lines.line_of
     for raw in parser.parse_sql(sql):
         start = raw.stmt_location or 0
-        end = start + raw.stmt_len if raw.stmt_len else len(sql)
-        result.append(ParsedStatement(sql[start:end].strip(), lines.line_of(base + start), raw.stmt))
+        length = raw.stmt_len
+        text = (sql[start:start + length] if length else sql[start:]).strip()
+        result.append(ParsedStatement(text, line_of(base + start), raw.stmt))
     return result
 
 
@@ -163,4 +167,4 @@ def _attach_directives(statements: list[ParsedStatement], lines: _Lines) -> None
             if match is not None:
                 rule = match.group(1) or ""
                 reason = match.group(2).strip().removesuffix("*/").strip()
-                stmt.directives.append(Directive(rule, reason, number))
+                stmt.directives += (Directive(rule, reason, number),)

@@ -56,7 +56,7 @@ def do_block_statements(parsed: ParsedStatement) -> list[ParsedStatement]:
         return []
     # An ignore with a rule and a reason on the block waives its statements' findings too; an
     # incomplete one is reported once, on the block, not again for every statement inside.
-    directives = [d for d in parsed.directives if d.rule and d.reason]
+    directives = tuple(d for d in parsed.directives if d.rule and d.reason)
     result: list[ParsedStatement] = []
     for lineno, query in _literal_queries(tree):
         try:
@@ -66,7 +66,7 @@ def do_block_statements(parsed: ParsedStatement) -> list[ParsedStatement]:
         line = parsed.line + max(lineno - 1, 0)
         for raw in nodes:
             result.append(ParsedStatement(DO_PREFIX.format(line=parsed.line) + query.strip(), line, raw.stmt,
-                                          directives=list(directives)))
+                                          directives=directives))
     return result
 
 
