@@ -20,7 +20,7 @@ PACKAGE = SRC / "pgwarden"
 #: The core: plain records and helpers every layer shares. Top-level modules of ``pgwarden``.
 CORE_MODULES = frozenset({
     "__init__", "errors", "durations", "units", "redact", "records", "names", "manifest", "guards", "children",
-    "rehearsal", "pg_messages",
+    "rehearsal", "pg_messages", "gcpause",
 })
 
 #: Layer -> the other layers it may import (a layer may always import itself).

@@ -17,6 +17,7 @@ import os
 from pgwarden.cli.common import Command, Context
 from pgwarden.errors import EXIT_OK, EXIT_PLAN_BLOCKED, ConfigError
 from pgwarden.records import SEVERITY_NAMES, PlanReport
+from pgwarden.gcpause import cyclic_gc_paused
 from pgwarden.redact import redact_json
 
 # The pipeline and the reporters load in ``_run``/``render``: every command imports this module to
@@ -103,10 +104,8 @@ def render(report: PlanReport, fmt: str, *, output: str | None = None) -> str:
 
 
 def _run(ctx: Context) -> int:
-    # The cycle collector off for the whole plan, not only the review: the pipeline's modules, the
-    # files read and the report built hold no garbage cycles worth walking (4% of a one-file plan's CPU).
-    from pgwarden.risk.engine import cyclic_gc_paused
-
+    # The cycle collector off for the whole plan, not only the review: the pipeline's modules and
+    # pglast as they load, the files read and the report built hold no garbage cycles worth walking.
     with cyclic_gc_paused():
         return _plan(ctx)
 

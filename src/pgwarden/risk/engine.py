@@ -12,15 +12,14 @@ in migration 3.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pglast import ast, enums
 
 from pgwarden.config import IgnoreEntry, RiskConfig
+from pgwarden.gcpause import cyclic_gc_paused
 from pgwarden.names import QualifiedName
 from pgwarden.records import Finding, Migration, Severity
 from pgwarden.risk.context import FactsSource, LiveFacts, NoFacts
@@ -135,23 +134,6 @@ def review_set(
     """
     with cyclic_gc_paused():
         return _review_set(migrations, conn, risk or RiskConfig(), session_lock_timeout, merge)
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Python's cycle collector off while a set is reviewed, back on (if it was) afterwards.
-
-    A review allocates a few hundred thousand objects (pglast nodes, findings) that form no
-    reference cycles and live until it ends; the collector would walk them again and again as they
-    pile up, 8% of a plan's CPU for nothing to collect. Reference counting still frees garbage.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _review_set(migrations: Sequence[Migration], conn: psycopg.Connection[Any] | None, risk: RiskConfig,
