@@ -12,7 +12,6 @@ code 3.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -260,10 +259,10 @@ def explicit_migrations(settings: Settings, paths: Sequence[str]) -> list[Migrat
 
 
 def _file_migration(path: Path, cwd: str, *, name: str) -> Migration:
+    """A PATH given to plan, as a pending migration. No checksum: an explicit PATH is reviewed, never
+    recorded in a history nor compared with one (and hashing it loaded OpenSSL for nothing)."""
     sql = read_migration_text(path)  # NUL bytes, bad UTF-8, odd names: exit 2 with the byte offset
-    # The file's checksum without reading it again: strict UTF-8 decodes and encodes back to the same bytes.
-    checksum = hashlib.sha256(sql.encode("utf-8")).hexdigest()
-    return Migration(name=name, path=_display(path, cwd), status=MigrationStatus.PENDING, checksum=checksum, sql=sql)
+    return Migration(name=name, path=_display(path, cwd), status=MigrationStatus.PENDING, sql=sql)
 
 
 def _display(path: Path, cwd: str) -> str:

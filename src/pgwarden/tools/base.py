@@ -8,7 +8,6 @@ external tools).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -188,6 +187,8 @@ def _line_at(data: bytes, offset: int) -> int:
 
 
 def sha256_file(path: Path) -> str:
+    import hashlib  # here: OpenSSL's start-up is 2% of a plan of explicit PATHs, which hashes nothing
+
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
