@@ -164,7 +164,8 @@ def read_migration_text(path: Path) -> str:
     """
     check_file_name(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb", buffering=0) as file:  # read whole: no buffer, no pathlib layer (1,000s of files)
+            data = file.read()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
     nul = data.find(b"\0")

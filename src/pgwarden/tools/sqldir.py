@@ -87,16 +87,17 @@ def discover(folder: Path) -> list[SqlFile]:
     """Migration files of ``folder`` in apply order. Unversioned files are a config error."""
     found: list[SqlFile] = []
     problems: list[str] = []
-    # scandir knows each entry's type without a stat (and, read to the end, closes itself)
-    for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
+    for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):  # types without a stat, closes itself
         name = entry.name
         if has_sql_suffix(name) and entry.is_file():
-            name, path = name[:-4], folder / name
+            path = entry_path = folder / name
+            name = name[:-4]
         elif entry.is_dir() and (folder / name / "migration.sql").is_file():
-            path = folder / name / "migration.sql"
+            entry_path = folder / name
+            path = entry_path / "migration.sql"
         else:
             continue
-        check_file_name(folder / entry.name)
+        check_file_name(entry_path)
         version = version_of(name)
         if version is None:
             problems.append(entry.name)
@@ -105,8 +106,7 @@ def discover(folder: Path) -> list[SqlFile]:
     if problems:
         raise ConfigError(
             f"{folder}: migrations.path: expected every migration to start with a version "
-            f"(V3__x.sql, 0003_x.sql, 20240101120000_x.sql or <version>_x/migration.sql), "
-            f"got {', '.join(problems)}"
+            f"(V3__x.sql, 0003_x.sql, 20240101120000_x.sql or <version>_x/migration.sql), got {', '.join(problems)}"
         )
     found.sort(key=lambda f: (f.version, f.name))
     seen: dict[tuple[int, ...], str] = {}
