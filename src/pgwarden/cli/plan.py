@@ -16,8 +16,8 @@ import os
 
 from pgwarden.cli.common import Command, Context
 from pgwarden.errors import EXIT_OK, EXIT_PLAN_BLOCKED, ConfigError
-from pgwarden.records import SEVERITY_NAMES, PlanReport
 from pgwarden.gcpause import cyclic_gc_paused
+from pgwarden.records import SEVERITY_NAMES, PlanReport
 from pgwarden.redact import redact_json
 
 # The pipeline and the reporters load in ``_run``/``render``: every command imports this module to
