@@ -75,6 +75,35 @@ def test_the_check_is_back_after_the_block() -> None:
         node.fields = 42  # the checked setter refuses a non-sequence
 
 
+def test_the_parser_sees_pglast_enums_again_after_the_block() -> None:
+    import pglast
+
+    with trusted_nodes():
+        with trusted_nodes():  # reentrant: the inner block's end restores nothing yet
+            pass
+        assert parser.enums is not pglast.enums  # type: ignore[attr-defined]
+    assert parser.enums is pglast.enums  # type: ignore[attr-defined]
+
+
+def test_the_member_lookup_answers_as_the_enum_does() -> None:
+    """Inside the block an enum field is a dict lookup: the very member objects, and for a value the
+    enum lacks the enum's own answer (ValueError), never a silent default."""
+    from pglast import enums
+
+    from pgwarden.risk.trusted import _MEMBER_LOOKUP
+
+    lookup = _MEMBER_LOOKUP.AlterTableType
+    for member in enums.AlterTableType:
+        assert lookup(member.value) is member
+    assert _MEMBER_LOOKUP.PartitionStrategy("r") is enums.PartitionStrategy("r")  # a char-valued enum
+    with pytest.raises(ValueError):
+        enums.AlterTableType(9999)
+    with pytest.raises(ValueError):
+        lookup(9999)
+    assert _MEMBER_LOOKUP.ObjectType is not enums.ObjectType  # a lookup, built on first use
+    assert _MEMBER_LOOKUP.ObjectType is _MEMBER_LOOKUP.ObjectType
+
+
 def test_walk_reads_only_the_slots_that_can_hold_nodes_and_still_finds_every_node() -> None:
     """sqlast.walk skips the slots pglast declares as names, flags and locations: over the corpus it
     meets exactly the nodes a walk of every slot meets, in the same order."""

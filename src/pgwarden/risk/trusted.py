@@ -12,17 +12,25 @@ unconverted is ``A_Const``'s boolean, ``Boolean(<C int>)``, which the check turn
 ``bool``; ``Boolean`` therefore keeps its check. Other pglast versions, or a node class with
 its own ``__setattr__``, get the ordinary checked path: slower, never different.
 ``bench/plan_speed.py`` compares both paths on its generated files.
+
+The builder also makes each enum field as ``getattr(enums, 'AlterTableType')(<C int>)``, where
+``enums`` is a global of ``pglast.parser``: ``Enum(value)`` runs two Python frames to find the member
+in ``_value2member_map_`` (a fifth of the parse). Inside the block that global is
+:class:`_MemberLookup`, whose attributes are those maps' C ``__getitem__``: the same member objects
+(a value a map lacks goes to the enum class itself), and ``pglast.enums``, which pgwarden's own code
+uses, is untouched.
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pglast
-from pglast import ast
+from pglast import ast, parser
 
 #: pglast major versions whose Cython node builder was audited (see the module docstring).
 AUDITED_MAJOR_VERSIONS = ("8",)
@@ -33,12 +41,42 @@ _CHECKED_SETATTR = ast.Node.__dict__.get("__setattr__")
 ENABLED = (
     str(pglast.__version__).lstrip("v").split(".")[0] in AUDITED_MAJOR_VERSIONS
     and _CHECKED_SETATTR is not None
+    and getattr(parser, "enums", None) is pglast.enums
     and not any(
         isinstance(cls, type) and issubclass(cls, ast.Node) and cls is not ast.Node and "__setattr__" in vars(cls)
         for cls in vars(ast).values()
     )
 )
 
+
+
+class _Members(dict[Any, Any]):
+    """An enum's members by value; a value not among them is handed to the enum (its error, or its
+    ``_missing_``), exactly as ``Enum(value)`` would."""
+
+    __slots__ = ("enum",)
+
+    def __init__(self, enum_class: type[enum.Enum]) -> None:
+        super().__init__(enum_class._value2member_map_)
+        self.enum = enum_class
+
+    def __missing__(self, value: Any) -> Any:
+        return self.enum(value)
+
+
+class _MemberLookup:
+    """``pglast.enums`` as ``pglast.parser`` uses it while building nodes: ``getattr(enums, Name)(value)``
+    is a dict lookup in C. Each name is looked up once, on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(pglast.enums, name)
+        fast = _Members(real).__getitem__ if isinstance(real, type) and issubclass(real, enum.Enum) else real
+        setattr(self, name, fast)  # two threads may both build it: equal lookups, either one is kept
+        return fast
+
+
+_REAL_ENUMS = getattr(parser, "enums", None)
+_MEMBER_LOOKUP = _MemberLookup()
 _lock = threading.RLock()
 _depth = 0
 
@@ -62,12 +100,14 @@ def trusted_nodes() -> Iterator[None]:
             type.__setattr__(ast.Node, "__setattr__", object.__setattr__)
             for cls in _KEEP_CHECKED:
                 type.__setattr__(cls, "__setattr__", _CHECKED_SETATTR)
+            parser.enums = _MEMBER_LOOKUP  # type: ignore[attr-defined]
         _depth += 1
         try:
             yield
         finally:
             _depth -= 1
             if _depth == 0:
+                parser.enums = _REAL_ENUMS  # type: ignore[attr-defined]
                 for cls in _KEEP_CHECKED:
                     type.__delattr__(cls, "__setattr__")
                 type.__setattr__(ast.Node, "__setattr__", _CHECKED_SETATTR)
