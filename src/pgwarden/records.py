@@ -138,8 +138,8 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
             "rule": self.rule,
-            "category": self.category.value,
-            "severity": self.severity.value,
+            "category": self.category._value_,  # the member's own attribute: .value is a Python descriptor
+            "severity": self.severity._value_,
             "migration": self.migration,
             "file": self.file,
             "line": self.line,
@@ -279,7 +279,7 @@ class PlanReport:
 
     @property
     def max_severity(self) -> Severity | None:
-        return max((f.severity for f in self.findings), default=None)
+        return highest_severity(self.findings)
 
     @property
     def blocked(self) -> bool:
@@ -379,12 +379,24 @@ class PlanReport:
                    rehearsal_max_lock_s=float(max_lock) if isinstance(max_lock, (int, float)) else None)
 
 
+def highest_severity(findings: Sequence[Finding]) -> Severity | None:
+    """The highest severity among ``findings``; None when there are none.
+
+    Asked several times per report (summary, verdict, exit code) of thousands of findings: each
+    severity is looked for in the list in C, not compared with the others by a Python ``__gt__``."""
+    severities = [f.severity for f in findings]
+    for severity in reversed(_SEVERITY_ORDER):
+        if severity in severities:
+            return severity
+    return None
+
+
 def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:
     """True when a finding reaches ``fail_on`` (a severity name; ``never`` never blocks)."""
     if fail_on == "never":
         return False
-    threshold = Severity(fail_on)
-    return any(f.severity >= threshold for f in findings)
+    top = highest_severity(findings)
+    return top is not None and _RANK[top] >= _RANK[Severity(fail_on)]
 
 
 def _optional_text(value: Any) -> str | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pgwarden.config import IgnoreEntry, RiskConfig
-from pgwarden.records import Migration, Severity
+from pgwarden.records import Category, Finding, Migration, Severity, is_blocked
 from pgwarden.risk.engine import max_severity, review
 from tests.risk.helpers import run
 
@@ -83,6 +85,19 @@ def test_max_severity() -> None:
     assert max_severity([]) is None
     assert max_severity(run("DROP TABLE users;", "SET lock_timeout = '1s'; DROP SCHEMA s CASCADE;")) \
         is Severity.CRITICAL
+
+
+@pytest.mark.parametrize("severities", [[], ["low"], ["medium", "info", "high", "low"], ["critical", "info"],
+                                        ["info", "info"], ["low", "medium"]])
+def test_highest_severity_and_blocking_follow_the_severity_order(severities: list[str]) -> None:
+    """The highest severity (and so --fail-on) is the order info < low < medium < high < critical,
+    whatever the order of the findings."""
+    findings = [Finding("r", Category.DATA_LOSS, Severity(s), "m", "s") for s in severities]
+    expected = max((Severity(s) for s in severities), key=lambda s: s.rank, default=None)
+    assert max_severity(findings) is expected
+    for fail_on in ("info", "low", "medium", "high", "critical"):
+        assert is_blocked(findings, fail_on) == (expected is not None and expected.rank >= Severity(fail_on).rank)
+    assert not is_blocked(findings, "never")
 
 
 def test_an_ordinary_safe_migration_produces_nothing_blocking() -> None:

@@ -21,7 +21,7 @@ from pglast import ast, enums
 from pgwarden.config import IgnoreEntry, RiskConfig
 from pgwarden.gcpause import cyclic_gc_paused
 from pgwarden.names import QualifiedName
-from pgwarden.records import Finding, Migration, Severity
+from pgwarden.records import Finding, Migration, Severity, highest_severity
 from pgwarden.risk.context import FactsSource, LiveFacts, NoFacts
 from pgwarden.risk.merge import merge_statement
 from pgwarden.risk.parse import Directive, ParsedStatement, display_statement, parse_sql
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 def max_severity(findings: Sequence[Finding]) -> Severity | None:
     """The highest severity among ``findings``; None when there are none."""
-    return max((f.severity for f in findings), default=None)
+    return highest_severity(findings)
 
 
 def _dispatch_table(
