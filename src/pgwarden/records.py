@@ -395,8 +395,9 @@ def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:
     """True when a finding reaches ``fail_on`` (a severity name; ``never`` never blocks)."""
     if fail_on == "never":
         return False
+    threshold = Severity(fail_on)  # first: a bad name is an error even without findings
     top = highest_severity(findings)
-    return top is not None and _RANK[top] >= _RANK[Severity(fail_on)]
+    return top is not None and _RANK[top] >= _RANK[threshold]
 
 
 def _optional_text(value: Any) -> str | None:

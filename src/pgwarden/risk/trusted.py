@@ -49,7 +49,6 @@ ENABLED = (
 )
 
 
-
 class _Members(dict[Any, Any]):
     """An enum's members by value; a value not among them is handed to the enum (its error, or its
     ``_missing_``), exactly as ``Enum(value)`` would."""
