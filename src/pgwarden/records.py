@@ -380,15 +380,10 @@ class PlanReport:
 
 
 def highest_severity(findings: Sequence[Finding]) -> Severity | None:
-    """The highest severity among ``findings``; None when there are none.
-
-    Asked several times per report (summary, verdict, exit code) of thousands of findings: each
-    severity is looked for in the list in C, not compared with the others by a Python ``__gt__``."""
+    """The highest severity among ``findings`` (None without any). Asked several times per report: each
+    severity is looked for in the list, in C, instead of comparing thousands of findings by ``__gt__``."""
     severities = [f.severity for f in findings]
-    for severity in reversed(_SEVERITY_ORDER):
-        if severity in severities:
-            return severity
-    return None
+    return next((severity for severity in reversed(_SEVERITY_ORDER) if severity in severities), None)
 
 
 def is_blocked(findings: Sequence[Finding], fail_on: str) -> bool:
