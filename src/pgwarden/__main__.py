@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import gc
 
+from pgwarden.gcpause import cyclic_gc_paused
+
 
 def run() -> int:
     """Run the command line, then freeze what is left so the interpreter's exit does not collect it."""
-    gc.disable()
-    try:
+    with cyclic_gc_paused():
         from pgwarden.cli.main import main
-    finally:
-        gc.enable()
     code = main()
     gc.freeze()
     return code

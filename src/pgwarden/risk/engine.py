@@ -21,7 +21,7 @@ from pglast import ast, enums
 from pgwarden.config import IgnoreEntry, RiskConfig
 from pgwarden.gcpause import cyclic_gc_paused
 from pgwarden.names import QualifiedName
-from pgwarden.records import Finding, Migration, Severity, highest_severity
+from pgwarden.records import Finding, Migration, highest_severity
 from pgwarden.risk.context import FactsSource, LiveFacts, NoFacts
 from pgwarden.risk.merge import merge_statement
 from pgwarden.risk.parse import Directive, ParsedStatement, display_statement, parse_sql
@@ -36,9 +36,8 @@ if TYPE_CHECKING:
     import psycopg  # only for the annotation: a static review never loads it
 
 
-def max_severity(findings: Sequence[Finding]) -> Severity | None:
-    """The highest severity among ``findings``; None when there are none."""
-    return highest_severity(findings)
+#: The highest severity among findings; None when there are none.
+max_severity = highest_severity
 
 
 def _dispatch_table(

@@ -74,7 +74,6 @@ class _MemberLookup:
         return fast
 
 
-_REAL_ENUMS = getattr(parser, "enums", None)
 _MEMBER_LOOKUP = _MemberLookup()
 _lock = threading.RLock()
 _depth = 0
@@ -106,7 +105,7 @@ def trusted_nodes() -> Iterator[None]:
         finally:
             _depth -= 1
             if _depth == 0:
-                parser.enums = _REAL_ENUMS  # type: ignore[attr-defined]
+                parser.enums = pglast.enums  # type: ignore[attr-defined]  # what ENABLED found there
                 for cls in _KEEP_CHECKED:
                     type.__delattr__(cls, "__setattr__")
                 type.__setattr__(ast.Node, "__setattr__", _CHECKED_SETATTR)
